@@ -1,0 +1,65 @@
+# PatientLine — `make run` to try it, `make test` to check it.
+SHELL := /bin/bash
+UV := python3 -m uv
+VENV := .venv
+PY := $(VENV)/bin/python
+VENDOR := src/patientline/web/static/vendor
+PATIENTLINE_TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+export PATIENTLINE_TEST_DATABASE_URL
+
+.PHONY: run test lint fmt bench setup assets migrate seed test-setup clean
+
+run: setup migrate seed
+	@echo ""
+	@echo "  PatientLine demo — http://127.0.0.1:8000"
+	@echo "  Log in as admin, supervisor1, agent01 or handler-xnk with password Demo-8585-2026"
+	@echo ""
+	$(VENV)/bin/patientline serve
+
+setup: $(VENV)/.synced assets
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	touch $@
+
+assets: $(VENDOR)/.copied
+
+$(VENDOR)/.copied: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/htmx-ext-sse/dist/sse.min.js \
+	   node_modules/alpinejs/dist/cdn.min.js node_modules/echarts/dist/echarts.min.js $(VENDOR)/
+	mv $(VENDOR)/cdn.min.js $(VENDOR)/alpine.min.js
+	mv $(VENDOR)/sse.min.js $(VENDOR)/sse.js
+	touch $@
+
+migrate: setup
+	$(VENV)/bin/patientline migrate
+
+seed: migrate
+	$(VENV)/bin/patientline seed-demo
+
+test-setup: setup
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; \
+	  else echo "chromium is missing: install Debian's chromium package (as root)"; exit 1; fi; \
+	fi
+
+test: test-setup lint
+	$(VENV)/bin/pytest -p no:cacheprovider -x -q
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench migrations
+	$(VENV)/bin/mypy src
+
+fmt: setup
+	$(VENV)/bin/ruff check --fix src tests bench migrations
+	$(VENV)/bin/ruff format src tests bench
+
+bench: setup migrate
+	$(PY) bench/http.py
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) var

@@ -1,0 +1,157 @@
+"""`patientline` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from datetime import date, datetime, time
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+
+from patientline.core.config import get_settings
+
+app = typer.Typer(help="PatientLine: patient-service contact centre for hospitals.", no_args_is_help=True)
+calendar_app = typer.Typer(help="The working-day calendar.", no_args_is_help=True)
+app.add_typer(calendar_app, name="calendar")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default from settings: 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8000)")] = None,
+    roles: Annotated[str | None, typer.Option(help="comma-separated roles: web,worker,router")] = None,
+) -> None:
+    """Serve the web UI and API (and the worker, unless --roles says otherwise)."""
+    import os
+
+    import uvicorn
+
+    from patientline.core.observability import configure_logging
+
+    if roles:
+        os.environ["PATIENTLINE_ROLES"] = roles
+        get_settings.cache_clear()
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run("patientline.web.app:create_app", factory=True, host=host or settings.host,
+                port=port or settings.port, log_config=None, access_log=False, proxy_headers=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from patientline.core.migrations import upgrade
+
+    upgrade(get_settings().effective_database_url)
+    typer.echo("database is up to date")
+
+
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Load the demo hospital (once; running it again changes nothing)."""
+    from patientline.demo import seed
+
+    outcome = asyncio.run(seed(get_settings()))
+    typer.echo(outcome)
+
+
+@app.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Argument(help="login name")],
+    display_name: Annotated[str, typer.Option(help="name shown in the UI")] = "Administrator",
+    password: Annotated[str | None, typer.Option(help="initial password (asked for when omitted)",
+                                                 envvar="PATIENTLINE_ADMIN_PASSWORD")] = None,
+) -> None:
+    """Create an administrator, who must choose a new password at first login."""
+    from patientline.core.auth.actor import SYSTEM
+    from patientline.core.auth.service import create_user
+    from patientline.core.db import Database
+    from patientline.core.errors import DomainError
+
+    settings = get_settings()
+    secret = password or getpass.getpass("Initial password: ")
+
+    async def run() -> None:
+        db = Database(settings.effective_database_url)
+        try:
+            async with db.sessions() as session, session.begin():
+                await create_user(session, actor=SYSTEM, settings=settings, username=username,
+                                  display_name=display_name, password=secret, roles=["admin"])
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except DomainError as exc:
+        typer.echo(f"error: {exc.message.format(**exc.params)}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created administrator {username}")
+
+
+async def _calendar() -> object:
+    from patientline.core import workcal
+    from patientline.core.db import Database
+
+    settings = get_settings()
+    db = Database(settings.effective_database_url)
+    try:
+        async with db.sessions() as session:
+            return await workcal.load(session, timezone=settings.timezone)
+    finally:
+        await db.dispose()
+
+
+@calendar_app.command("check")
+def calendar_check(year: Annotated[int, typer.Argument(min=2000, max=2100)]) -> None:
+    """Say whether YEAR's holidays and make-up workdays are known. Exits 1 when they are not."""
+    from patientline.core.workcal import Coverage, WorkCalendar
+
+    calendar = asyncio.run(_calendar())
+    assert isinstance(calendar, WorkCalendar)  # noqa: S101
+    coverage = calendar.year_coverage(year)
+    messages = {
+        Coverage.PACKAGE: f"{year}: covered by the built-in holiday table",
+        Coverage.OVERRIDES: f"{year}: covered by admin overrides (the built-in table lacks it)",
+        Coverage.NONE: f"{year}: NOT covered: enter its holidays and make-up workdays as overrides; "
+                       "until then Monday to Friday count as working days",
+    }
+    typer.echo(messages[coverage])
+    if coverage is Coverage.NONE:
+        raise typer.Exit(1)
+
+
+@calendar_app.command("add-working-days")
+def calendar_add_working_days(
+    start: Annotated[str, typer.Argument(help="ISO date or date-time; local time when no offset is given")],
+    n: Annotated[int, typer.Argument(min=1, max=1000)],
+    explain: Annotated[bool, typer.Option(help="also list the days skipped")] = False,
+) -> None:
+    """Print the moment N working days after START ends: 24:00 local time of the Nth working day."""
+    from patientline.core.workcal import WorkCalendar
+
+    calendar = asyncio.run(_calendar())
+    assert isinstance(calendar, WorkCalendar)  # noqa: S101
+    moment = _parse_start(start, calendar.timezone)
+    due = calendar.add_working_days(moment, n)
+    typer.echo(due.isoformat())
+    if explain:
+        for day in calendar.explain(moment, due):
+            typer.echo(json.dumps(day.to_dict(), ensure_ascii=False))
+
+
+def _parse_start(text: str, timezone: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            parsed = datetime.combine(date.fromisoformat(text), time(0))
+        except ValueError as exc:
+            raise typer.BadParameter(f"not an ISO date or date-time: {text}") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(timezone))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,52 @@
+"""Roles and what each may do. A permission is a plain string so API-token scopes use the same names."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SUPERVISOR = "supervisor"
+    AGENT = "agent"
+    HANDLER = "handler"  # department handler: receives dispatched work
+    QA = "qa"
+    WORKFORCE = "workforce"
+
+
+class Permission(StrEnum):
+    MANAGE_USERS = "users:manage"
+    MANAGE_TOKENS = "tokens:manage"
+    READ_AUDIT = "audit:read"
+    READ_DIRECTORY = "directory:read"
+    WRITE_DIRECTORY = "directory:write"
+    MANAGE_CALENDAR = "calendar:manage"
+    MANAGE_JOBS = "jobs:manage"
+    RECEIVE_NOTIFICATIONS = "notifications:receive"
+    SUPERVISE = "centre:supervise"
+    HANDLE_CONTACTS = "contacts:handle"
+    HANDLE_DEPARTMENT_WORK = "department:handle"
+    REVIEW_QUALITY = "quality:review"
+    PLAN_WORKFORCE = "workforce:plan"
+
+
+_EVERYONE = {Permission.READ_DIRECTORY, Permission.RECEIVE_NOTIFICATIONS}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.SUPERVISOR: frozenset(
+        _EVERYONE | {Permission.SUPERVISE, Permission.HANDLE_CONTACTS, Permission.READ_AUDIT,
+                     Permission.MANAGE_CALENDAR}
+    ),
+    Role.AGENT: frozenset(_EVERYONE | {Permission.HANDLE_CONTACTS}),
+    Role.HANDLER: frozenset(_EVERYONE | {Permission.HANDLE_DEPARTMENT_WORK}),
+    Role.QA: frozenset(_EVERYONE | {Permission.REVIEW_QUALITY}),
+    Role.WORKFORCE: frozenset(_EVERYONE | {Permission.PLAN_WORKFORCE}),
+}
+
+
+def permissions_for(roles: list[str] | tuple[str, ...]) -> frozenset[str]:
+    granted: set[str] = set()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS.get(Role(role), frozenset())
+    return frozenset(granted)

@@ -1,0 +1,248 @@
+"""Typed events: recorded on the unit of work, written to the durable event log in the same
+transaction, published to the bus only after commit.
+
+The bus is in-process by default; with `PATIENTLINE_REDIS_URL` every node publishes to a Redis
+channel and fans out what it receives to its own subscribers, so a browser connected to any node
+sees events raised on every node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import JSON, Integer, String, event, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from patientline.core import clock
+from patientline.core.db import Base, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "patientline.pending_events"
+LOGGED_KEY = "patientline.logged_events"
+
+
+class Audience(BaseModel):
+    """Who may see an event: holders of `permission`, within `site_id`/`department_id` when set,
+    or only `user_id` when set."""
+
+    model_config = ConfigDict(frozen=True)
+    permission: str | None = None
+    site_id: int | None = None
+    department_id: int | None = None
+    user_id: int | None = None
+
+
+class Event(BaseModel):
+    """Base of every typed event. Subclasses set `type` and what they carry."""
+
+    model_config = ConfigDict(frozen=True)
+    type: ClassVar[str] = "event"
+    audience: Audience = Audience()
+
+    def payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"audience"})
+
+
+class Notification(Event):
+    """A line in the notification tray."""
+
+    type: ClassVar[str] = "notification"
+    title: str
+    body: str = ""
+    link: str | None = None
+    level: str = "info"
+
+
+class EventLogEntry(Base):
+    __tablename__ = "event_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(80), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+
+
+@dataclass(frozen=True)
+class Published:
+    """An event as it travels on the bus and to the browser."""
+
+    id: int
+    type: str
+    payload: dict[str, Any]
+    audience: Audience
+    created_at: str
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {"id": self.id, "type": self.type, "payload": self.payload,
+             "audience": self.audience.model_dump(), "created_at": self.created_at}
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Published:
+        data = orjson.loads(raw)
+        return cls(id=data["id"], type=data["type"], payload=data["payload"],
+                   audience=Audience(**data["audience"]), created_at=data["created_at"])
+
+    @classmethod
+    def from_row(cls, row: EventLogEntry) -> Published:
+        return cls(id=row.id, type=row.type, payload=row.payload, audience=Audience(**row.audience),
+                   created_at=row.created_at.isoformat())
+
+
+def record(session: AsyncSession, event_: Event) -> None:
+    """Queue an event on this unit of work; it goes out only if the transaction commits."""
+    session.sync_session.info.setdefault(PENDING_KEY, []).append(event_)
+
+
+Subscriber = Callable[[Published], None]
+
+
+@dataclass
+class Bus:
+    """Local fan-out. `publish` is what the after-commit hook calls."""
+
+    subscribers: set[Subscriber] = field(default_factory=set)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        self.subscribers.add(callback)
+        return lambda: self.subscribers.discard(callback)
+
+    def deliver(self, published: Published) -> None:
+        for callback in list(self.subscribers):
+            try:
+                callback(published)
+            except Exception:
+                log.exception("event subscriber failed", extra={"event_type": published.type})
+
+    async def publish(self, published: list[Published]) -> None:
+        for item in published:
+            self.deliver(item)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+class RedisBus(Bus):
+    """Publishes to a Redis channel; every node (this one too) delivers what the channel carries."""
+
+    channel = "patientline:events"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        import redis.asyncio as aioredis
+
+        self.redis = aioredis.from_url(url)
+        self._listener: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def publish(self, published: list[Published]) -> None:
+        for item in published:
+            await self.redis.publish(self.channel, item.to_json())
+
+    async def start(self) -> None:
+        self._listener = asyncio.create_task(self._listen())
+        await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    self._ready.set()
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self.deliver(Published.from_json(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("redis event listener lost its connection; reconnecting")
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        if self._listener:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self.redis.aclose()
+
+
+def make_bus(redis_url: str) -> Bus:
+    return RedisBus(redis_url) if redis_url else Bus()
+
+
+@event.listens_for(UnitOfWork, "before_commit")
+def _write_log(session: Session) -> None:
+    pending: list[Event] = session.info.pop(PENDING_KEY, [])
+    if not pending:
+        return
+    now = clock.now()
+    rows = [
+        EventLogEntry(type=e.type, payload=e.payload(), audience=e.audience.model_dump(), created_at=now)
+        for e in pending
+    ]
+    session.add_all(rows)
+    session.flush(rows)
+    session.info.setdefault(LOGGED_KEY, []).extend(rows)
+
+
+@event.listens_for(UnitOfWork, "after_commit")
+def _publish(session: Session) -> None:
+    rows: list[EventLogEntry] = session.info.pop(LOGGED_KEY, [])
+    bus: Bus | None = session.info.get("bus")
+    if rows and bus is not None:
+        task = asyncio.get_running_loop().create_task(bus.publish([Published.from_row(r) for r in rows]))
+        _in_flight.add(task)
+        task.add_done_callback(_in_flight.discard)
+
+
+@event.listens_for(UnitOfWork, "after_rollback")
+def _drop(session: Session) -> None:
+    session.info.pop(PENDING_KEY, None)
+    session.info.pop(LOGGED_KEY, None)
+
+
+_in_flight: set[asyncio.Task[None]] = set()
+
+
+async def replay(session: AsyncSession, *, after_id: int, limit: int = 500) -> list[Published]:
+    rows = await session.scalars(
+        select(EventLogEntry).where(EventLogEntry.id > after_id).order_by(EventLogEntry.id).limit(limit)
+    )
+    return [Published.from_row(r) for r in rows]
+
+
+async def last_event_id(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.coalesce(func.max(EventLogEntry.id), 0))) or 0)
+
+
+class Subscription:
+    """A bounded queue fed by the bus. A reader that falls too far behind is marked `overflowed`
+    and should end its stream: the browser reconnects with Last-Event-ID and replays from the log."""
+
+    def __init__(self, bus: Bus, maxsize: int = 1000) -> None:
+        self.queue: asyncio.Queue[Published] = asyncio.Queue(maxsize=maxsize)
+        self.overflowed = False
+        self._unsubscribe = bus.subscribe(self._put)
+
+    def _put(self, item: Published) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+    def close(self) -> None:
+        self._unsubscribe()

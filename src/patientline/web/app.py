@@ -1,0 +1,70 @@
+"""The application factory: one FastAPI app serving the API, the pages and the event stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from patientline.core import scheduled  # noqa: F401 - registers the housekeeping sweepers
+from patientline.core.config import Settings, get_settings
+from patientline.core.db import Database
+from patientline.core.events import make_bus
+from patientline.core.jobs import Worker
+from patientline.web import errors
+from patientline.web.middleware import EdgeMiddleware
+from patientline.web.state import AppState
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def routers() -> list[object]:
+    from patientline.core.auth import pages as auth_pages
+    from patientline.core.auth import router as auth_router
+    from patientline.core.pages import router as admin_pages
+    from patientline.directory import pages as directory_pages
+    from patientline.directory import router as directory_router
+    from patientline.web import home, system
+
+    return [system.router, auth_router.router, auth_pages.router, directory_router.router,
+            directory_pages.router, admin_pages, home.router]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    bus = make_bus(settings.redis_url)
+    state = AppState(settings=settings, db=Database(settings.effective_database_url, bus=bus), bus=bus)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.bus.start()
+        if "worker" in settings.role_set:
+            state.worker = Worker(state.db, poll_seconds=settings.worker_poll_seconds)
+            state.worker.start()
+        state.started = True
+        try:
+            yield
+        finally:
+            if state.worker is not None:
+                await state.worker.stop()
+            await state.bus.stop()
+            await state.db.dispose()
+
+    app = FastAPI(
+        title="PatientLine",
+        version="0.1.0",
+        description="Patient-service contact centre for hospitals. Errors answer "
+                    '`{"error_id", "message", "details"}`.',
+        lifespan=lifespan,
+    )
+    app.state.pl = state
+    errors.install(app)
+    for router in routers():
+        app.include_router(router)  # type: ignore[arg-type]
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
+                       default_locale=settings.default_locale)
+    return app

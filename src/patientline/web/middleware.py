@@ -1,0 +1,118 @@
+"""Pure ASGI middleware (cheap on the hot path): request ids, body size limit, security headers,
+metrics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from patientline.core.i18n import current_locale, gettext, pick_locale
+from patientline.core.observability import HTTP_LATENCY, HTTP_REQUESTS, request_id_var
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"content-security-policy",
+     b"default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+     b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, default_locale: str) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.default_locale = default_locale
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex[:16]
+        token = request_id_var.set(request_id)
+        current_locale.set(pick_locale(_cookie(scope, "pl_lang"), self.default_locale))
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+        declared = _header(scope, b"content-length")
+        try:
+            if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+                await self._too_large(send, request_id)
+                status_holder["status"] = 413
+                return
+            await self.app(scope, self._limited(receive), self._with_headers(send, request_id, status_holder))
+        except BodyTooLarge:
+            await self._too_large(send, request_id)
+            status_holder["status"] = 413
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], path, str(status_holder["status"])).inc()
+            HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+            request_id_var.reset(token)
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    raise BodyTooLarge
+            return message
+
+        return limited
+
+    @staticmethod
+    def _with_headers(send: Send, request_id: str, status_holder: dict[str, int]) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(SECURITY_HEADERS)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return wrapped
+
+    async def _too_large(self, send: Send, request_id: str) -> None:
+        body = orjson.dumps({
+            "error_id": "payload_too_large",
+            "message": gettext("The request is larger than {limit} bytes.").format(limit=self.max_body_bytes),
+            "details": {"max_bytes": self.max_body_bytes},
+        })
+        await send({"type": "http.response.start", "status": 413, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            decoded: Any = value.decode("latin-1")
+            return str(decoded)
+    return None
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    for part in raw.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None

@@ -1,0 +1,42 @@
+"""The navigation, by permission: each person sees what their role lets them use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from patientline.core.auth.actor import Actor
+from patientline.core.auth.permissions import Permission
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    href: str
+    permission: str | None
+    section: str
+    hotkey: str | None = None
+    active: bool = False
+
+
+NAV: list[NavItem] = [
+    NavItem("Home", "/", None, "Work", "g h"),
+    NavItem("Departments", "/directory/departments", Permission.READ_DIRECTORY, "Directory", "g d"),
+    NavItem("Sites", "/directory/sites", Permission.READ_DIRECTORY, "Directory"),
+    NavItem("Teams", "/directory/teams", Permission.READ_DIRECTORY, "Directory"),
+    NavItem("Skills", "/directory/skills", Permission.READ_DIRECTORY, "Directory"),
+    NavItem("Staff", "/directory/staff", Permission.READ_DIRECTORY, "Directory", "g s"),
+    NavItem("Users", "/admin/users", Permission.MANAGE_USERS, "Administration", "g u"),
+    NavItem("API tokens", "/admin/tokens", Permission.MANAGE_TOKENS, "Administration"),
+    NavItem("Working days", "/admin/calendar", Permission.MANAGE_CALENDAR, "Administration"),
+    NavItem("Audit log", "/admin/audit", Permission.READ_AUDIT, "Administration", "g a"),
+    NavItem("Jobs", "/admin/jobs", Permission.MANAGE_JOBS, "Administration"),
+]
+
+
+def navigation(actor: Actor, path: str) -> list[NavItem]:
+    items = []
+    for item in NAV:
+        if item.permission is None or actor.can(item.permission):
+            active = path == item.href if item.href == "/" else path.startswith(item.href)
+            items.append(NavItem(item.label, item.href, item.permission, item.section, item.hotkey, active))
+    return items

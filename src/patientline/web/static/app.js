@@ -1,0 +1,200 @@
+/* PatientLine UI glue: JSON forms, error toasts, the notification tray (SSE), keyboard shortcuts. */
+(function () {
+  "use strict";
+
+  function csrf() { return document.body.dataset.csrf || ""; }
+
+  function toast(message, level) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var el = document.createElement("div");
+    el.className = "toast toast-" + (level || "info");
+    el.textContent = message;
+    box.appendChild(el);
+    setTimeout(function () { el.remove(); }, level === "error" ? 8000 : 4000);
+  }
+  window.plToast = toast;
+
+  function formValue(form) {
+    var data = {};
+    form.querySelectorAll("[name]").forEach(function (el) {
+      if (el.disabled || el.hasAttribute("data-path")) return;
+      var type = el.dataset.type || "";
+      var name = el.name;
+      if (el.type === "checkbox" && type === "list") {
+        data[name] = data[name] || [];
+        if (el.checked) data[name].push(el.value);
+      } else if (el.type === "checkbox") {
+        data[name] = el.checked;
+      } else if (type === "int-list") {
+        data[name] = Array.from(el.selectedOptions).map(function (o) { return parseInt(o.value, 10); });
+      } else if (el.value === "" && el.hasAttribute("data-null")) {
+        data[name] = null;
+      } else if (type === "int") {
+        data[name] = el.value === "" ? null : Number(el.value);
+      } else {
+        data[name] = el.value;
+      }
+    });
+    form.querySelectorAll("[data-skills]").forEach(function (box) {
+      data[box.dataset.skills] = Array.from(box.querySelectorAll("select[data-skill-id]"))
+        .filter(function (s) { return s.value !== ""; })
+        .map(function (s) { return { skill_id: parseInt(s.dataset.skillId, 10), level: parseInt(s.value, 10) }; });
+    });
+    return data;
+  }
+
+  function showErrors(form, body) {
+    var box = form.querySelector(".form-error");
+    form.querySelectorAll(".field-error").forEach(function (p) { p.hidden = true; p.textContent = ""; });
+    form.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+    if (box) { box.hidden = false; box.textContent = body.message || "Error"; }
+    var details = Array.isArray(body.details) ? body.details : [];
+    details.forEach(function (d) {
+      var field = (d.field || "").split(".")[0];
+      var holder = form.querySelector('[data-field="' + field + '"]');
+      if (!holder) return;
+      var p = holder.querySelector(".field-error");
+      if (p) { p.hidden = false; p.textContent = d.message; }
+      var input = holder.querySelector("[name]");
+      if (input) input.setAttribute("aria-invalid", "true");
+    });
+    if (body.details && !Array.isArray(body.details) && typeof body.details === "object") {
+      Object.keys(body.details).forEach(function (field) {
+        var holder = form.querySelector('[data-field="' + field + '"]');
+        var p = holder && holder.querySelector(".field-error");
+        if (p) { p.hidden = false; p.textContent = String(body.details[field]); }
+      });
+    }
+    toast(body.message || "Error", "error");
+  }
+
+  async function send(method, url, payload) {
+    var response = await fetch(url, {
+      method: method,
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf() },
+      body: payload === undefined ? undefined : JSON.stringify(payload),
+      credentials: "same-origin",
+    });
+    var body = null;
+    var text = await response.text();
+    if (text) { try { body = JSON.parse(text); } catch (e) { body = { message: text }; } }
+    if (response.status === 401) { window.location = "/login?ended=1&next=" + encodeURIComponent(location.pathname); }
+    return { ok: response.ok, status: response.status, body: body || {} };
+  }
+
+  document.addEventListener("submit", async function (event) {
+    var form = event.target;
+    if (!form.matches("[data-json-form]")) return;
+    event.preventDefault();
+    var url = form.dataset.action;
+    if (form.dataset.actionTemplate) {
+      url = form.dataset.actionTemplate.replace(/\{(\w+)\}/g, function (_, key) {
+        var el = form.querySelector('[name="' + key + '"]');
+        return encodeURIComponent(el ? el.value : "");
+      });
+    }
+    var button = form.querySelector("[type=submit]");
+    if (button) button.disabled = true;
+    try {
+      var result = await send(form.dataset.method || "POST", url, formValue(form));
+      if (!result.ok) { showErrors(form, result.body); return; }
+      if (form.hasAttribute("data-show-secret") && result.body.secret) {
+        var box = form.querySelector(".secret");
+        box.hidden = false;
+        box.querySelector(".secret-value").textContent = result.body.secret;
+        return;
+      }
+      sessionStorage.setItem("pl-flash", form.dataset.flash || "✓");
+      window.location = form.dataset.success || window.location.href;
+    } finally {
+      if (button) button.disabled = false;
+    }
+  });
+
+  document.addEventListener("click", async function (event) {
+    var button = event.target.closest("[data-delete], [data-post]");
+    if (!button) return;
+    if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
+    var result = button.dataset.delete ? await send("DELETE", button.dataset.delete) : await send("POST", button.dataset.post);
+    if (!result.ok) { toast(result.body.message || "Error", "error"); return; }
+    sessionStorage.setItem("pl-flash", "✓");
+    window.location = button.dataset.success || window.location.href;
+  });
+
+  // htmx requests answer errors with the JSON error shape: show its message.
+  document.addEventListener("htmx:responseError", function (event) {
+    var message = "Error " + event.detail.xhr.status;
+    try { message = JSON.parse(event.detail.xhr.responseText).message || message; } catch (e) { /* not JSON */ }
+    toast(message, "error");
+  });
+  document.addEventListener("htmx:sendError", function () { toast("The server cannot be reached.", "error"); });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var flash = sessionStorage.getItem("pl-flash");
+    if (flash) { sessionStorage.removeItem("pl-flash"); toast(document.documentElement.lang === "en" ? "Saved" : "已保存", "ok"); }
+  });
+
+  // Ctrl+Enter submits the form being edited.
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      var form = event.target.closest && event.target.closest("form");
+      if (form) { event.preventDefault(); form.requestSubmit(); }
+    }
+  });
+
+  // Keyboard shortcuts: "/" search, "?" help, "g x" go to, single keys from data-hotkey.
+  var pending = "";
+  document.addEventListener("keydown", function (event) {
+    var tag = (event.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select" || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "/") {
+      var search = document.querySelector("[data-search]") || document.getElementById("global-q");
+      if (search) { event.preventDefault(); search.focus(); }
+      return;
+    }
+    if (event.key === "?") {
+      var dialog = document.getElementById("shortcuts");
+      if (dialog && dialog.showModal) dialog.showModal();
+      return;
+    }
+    var combo = pending ? pending + " " + event.key : event.key;
+    var target = document.querySelector('[data-hotkey="' + combo + '"]');
+    if (target) { pending = ""; event.preventDefault(); target.click(); return; }
+    pending = event.key === "g" ? "g" : "";
+  });
+
+  // The notification tray, fed by the server-sent event stream.
+  var LABELS = {
+    "directory.changed": function (p) { return p.entity + " " + p.change + ": " + p.name; },
+    "jobs.dead_lettered": function (p) { return "Job " + p.kind + " #" + p.job_id + " failed"; },
+  };
+
+  window.tray = function () {
+    return {
+      open: false, items: [], unread: 0, connected: false,
+      init: function () {
+        if (!window.EventSource || !document.body.dataset.csrf) return;
+        var self = this;
+        var source = new EventSource("/api/events");
+        source.onopen = function () { self.connected = true; };
+        source.onerror = function () { self.connected = false; };
+        source.onmessage = function () { /* typed events only */ };
+        ["notification", "directory.changed", "jobs.dead_lettered"].forEach(function (type) {
+          source.addEventListener(type, function (msg) { self.add(type, JSON.parse(msg.data)); });
+        });
+        window.plEvents = source;
+      },
+      add: function (type, event) {
+        var p = event.payload || {};
+        var title = type === "notification" ? p.title : (LABELS[type] ? LABELS[type](p) : type);
+        var time = new Date(event.created_at).toLocaleTimeString();
+        this.items.unshift({ id: event.id, title: title, body: p.body || "", link: p.link || null, level: p.level || "info", time: time });
+        this.items = this.items.slice(0, 50);
+        if (!this.open) this.unread += 1;
+        document.dispatchEvent(new CustomEvent("pl:event", { detail: { type: type, event: event } }));
+      },
+      seen: function () { this.unread = 0; },
+    };
+  };
+})();

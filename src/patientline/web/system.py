@@ -1,0 +1,145 @@
+"""Health, readiness, metrics, the live event stream and the language switch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import ORJSONResponse, RedirectResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from patientline.core import clock, events, jobs
+from patientline.core.auth.actor import Actor
+from patientline.core.i18n import SUPPORTED
+from patientline.core.observability import EVENTS_DELIVERED, SSE_CLIENTS
+from patientline.web.deps import LOCALE_COOKIE, CurrentActor, app_state
+
+router = APIRouter(tags=["system"])
+
+HEARTBEAT_STALE = timedelta(seconds=30)
+SSE_KEEPALIVE_SECONDS = 15.0
+SSE_MAX_SECONDS = 600.0  # the browser reconnects (with Last-Event-ID), which checks the session again
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> Response:
+    """Ready for traffic: database answers, Redis answers when configured, a worker is alive."""
+    state = app_state(request)
+    checks: dict[str, str] = {}
+    try:
+        async with state.db.sessions() as session:
+            await session.execute(text("SELECT 1"))
+            last_beat = await jobs.latest_heartbeat(session)
+        checks["database"] = "ok"
+        fresh = last_beat is not None and clock.now() - last_beat < HEARTBEAT_STALE
+        checks["worker"] = "ok" if fresh else "stale"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+        checks["worker"] = "unknown"
+    if state.settings.redis_url:
+        checks["redis"] = await _redis_check(state.settings.redis_url)
+    ready = all(v == "ok" for v in checks.values())
+    return ORJSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+                          status_code=200 if ready else 503)
+
+
+async def _redis_check(url: str) -> str:
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(url, socket_timeout=2)
+    try:
+        await client.ping()
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+    finally:
+        await client.aclose()
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def visible_to(actor: Actor, item: events.Published) -> bool:
+    audience = item.audience
+    if audience.user_id is not None:
+        return audience.user_id == actor.user_id
+    if audience.permission is not None and not actor.can(audience.permission):
+        return False
+    if audience.site_id is None and audience.department_id is None:
+        return True
+    return actor.sees(site_id=audience.site_id, department_id=audience.department_id)
+
+
+def _frame(item: events.Published) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (item.id, item.type.encode(), item.to_json())
+
+
+@router.get("/api/events", response_class=StreamingResponse)
+async def event_stream(
+    request: Request,
+    actor: CurrentActor,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    since: Annotated[int | None, Query(ge=0, description="replay after this id (for clients without headers)")] = None,
+) -> StreamingResponse:
+    """Server-sent events the user may see. A reconnect with `Last-Event-ID` replays what was missed."""
+    state = app_state(request)
+    after = since if since is not None else _parse_id(last_event_id)
+    subscription = events.Subscription(state.bus)
+    if after is None:
+        async with state.db.sessions() as session:
+            after = await events.last_event_id(session)
+
+    async def body() -> AsyncIterator[bytes]:
+        SSE_CLIENTS.inc()
+        replayed: set[int] = set()
+        ends_at = clock.monotonic() + SSE_MAX_SECONDS
+        try:
+            yield b"retry: 2000\n\n"
+            async with state.db.sessions() as session:
+                for item in await events.replay(session, after_id=after or 0, limit=1000):
+                    replayed.add(item.id)
+                    if visible_to(actor, item):
+                        yield _frame(item)
+            while not subscription.overflowed and clock.monotonic() < ends_at:
+                try:
+                    item = await asyncio.wait_for(subscription.queue.get(), SSE_KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield b": keepalive\n\n"
+                    continue
+                if item.id not in replayed and visible_to(actor, item):
+                    EVENTS_DELIVERED.inc()
+                    yield _frame(item)
+        finally:
+            subscription.close()
+            SSE_CLIENTS.dec()
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def _parse_id(raw: str | None) -> int | None:
+    with contextlib.suppress(TypeError, ValueError):
+        return max(0, int(raw))  # type: ignore[arg-type]
+    return None
+
+
+@router.get("/lang/{locale}", include_in_schema=False)
+async def switch_language(locale: str, request: Request, next: str = "/") -> Response:
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = RedirectResponse(target, status_code=303)
+    if locale in SUPPORTED:
+        response.set_cookie(LOCALE_COOKIE, locale, max_age=365 * 86400, samesite="lax", httponly=True)
+    return response

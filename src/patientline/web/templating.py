@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import HTMLResponse
+
+from patientline.core.config import get_settings
+from patientline.core.i18n import current_locale, gettext, ngettext
+from patientline.core.validation import display_phone
+from patientline.web.nav import navigation
+
+TEMPLATE_DIRS = [
+    Path(__file__).resolve().parent / "templates",
+    Path(__file__).resolve().parent.parent / "core" / "templates",
+    Path(__file__).resolve().parent.parent / "directory" / "templates",
+]
+
+templates = Jinja2Templates(directory=[str(p) for p in TEMPLATE_DIRS])
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+templates.env.globals["current_locale"] = current_locale.get
+
+
+def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """UTC in the database, the hospital's local time on screen."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(get_settings().timezone)).strftime(fmt)
+
+
+templates.env.filters["localtime"] = localtime
+templates.env.filters["phone"] = display_phone
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200,
+           headers: dict[str, str] | None = None) -> HTMLResponse:
+    actor = getattr(request.state, "actor", None)
+    base = {
+        "actor": actor,
+        "csrf_token": actor.csrf_token if actor else request.cookies.get("pl_csrf", ""),
+        "nav": navigation(actor, request.url.path) if actor else [],
+        "locale": current_locale.get(),
+        "path": request.url.path,
+    }
+    return templates.TemplateResponse(request, name, base | (context or {}), status_code=status_code,
+                                      headers=headers)
