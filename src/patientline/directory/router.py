@@ -1,12 +1,10 @@
 """Directory API: the same five operations for sites, departments, teams, skills and staff, plus CSV
 import with a dry run."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
-from fastapi.responses import ORJSONResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +28,7 @@ from patientline.directory.schemas import (
     TeamUpdate,
 )
 from patientline.web.deps import CurrentActor, Session
+from patientline.web.responses import FastJSONResponse
 
 router = APIRouter(prefix="/api/directory", tags=["directory"])
 
@@ -55,20 +54,20 @@ def register(path: str, kind: service.Kind, create: type[BaseModel], update: typ
         actor.require(Permission.READ_DIRECTORY)
         rows = await service.list_entities(session, kind=kind, text=q, site_id=site_id,
                                            department_id=department_id, active=active, limit=limit, offset=offset)
-        return ORJSONResponse([await to_read(session, kind, read, r) for r in rows])
+        return FastJSONResponse([await to_read(session, kind, read, r) for r in rows])
 
     @router.post(f"/{path}", response_model=read, status_code=201, summary=f"Create a {label}")
     async def create_(body: create, actor: CurrentActor, session: Session) -> Response:  # type: ignore[valid-type]
         actor.require(Permission.WRITE_DIRECTORY)
         async with session.begin():
             row = await service.create(session, actor=actor, kind=kind, values=body.model_dump(mode="json"))
-            return ORJSONResponse(await to_read(session, kind, read, row), status_code=201)
+            return FastJSONResponse(await to_read(session, kind, read, row), status_code=201)
 
     @router.get(f"/{path}/{{entity_id}}", response_model=read, summary=f"Read a {label}")
     async def get_(entity_id: int, actor: CurrentActor, session: Session) -> Response:
         actor.require(Permission.READ_DIRECTORY)
         row = await service.get(session, kind=kind, entity_id=entity_id)
-        return ORJSONResponse(await to_read(session, kind, read, row))
+        return FastJSONResponse(await to_read(session, kind, read, row))
 
     @router.patch(f"/{path}/{{entity_id}}", response_model=read, summary=f"Change a {label}")
     async def update_(entity_id: int, body: update, actor: CurrentActor,  # type: ignore[valid-type]
@@ -78,7 +77,7 @@ def register(path: str, kind: service.Kind, create: type[BaseModel], update: typ
         async with session.begin():
             row = await service.update(session, actor=actor, kind=kind, entity_id=entity_id,
                                        expected_version=body.version, changes=changes)  # type: ignore[attr-defined]
-            return ORJSONResponse(await to_read(session, kind, read, row))
+            return FastJSONResponse(await to_read(session, kind, read, row))
 
     @router.delete(f"/{path}/{{entity_id}}", status_code=204, summary=f"Delete a {label} nothing refers to")
     async def delete_(entity_id: int, actor: CurrentActor, session: Session) -> Response:

@@ -22,6 +22,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def routers() -> list[object]:
+    from patientline.core import admin
     from patientline.core.auth import pages as auth_pages
     from patientline.core.auth import router as auth_router
     from patientline.core.pages import router as admin_pages
@@ -30,7 +31,7 @@ def routers() -> list[object]:
     from patientline.web import home, system
 
     return [system.router, auth_router.router, auth_pages.router, directory_router.router,
-            directory_pages.router, admin_pages, home.router]
+            directory_pages.router, admin.router, admin_pages, home.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

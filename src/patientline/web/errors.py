@@ -9,12 +9,13 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patientline.core.errors import DomainError
 from patientline.core.i18n import gettext
+from patientline.web.responses import FastJSONResponse
 from patientline.web.templating import render
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def wants_json(request: Request) -> bool:
 
 def error_response(request: Request, status: int, body: dict[str, Any]) -> Response:
     if wants_json(request):
-        response: Response = ORJSONResponse(body, status_code=status)
+        response: Response = FastJSONResponse(body, status_code=status)
     elif status == 401:
         response = RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     elif body["error_id"] == "password_change_required":

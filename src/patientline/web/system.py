@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import ORJSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -18,6 +18,7 @@ from patientline.core.auth.actor import Actor
 from patientline.core.i18n import SUPPORTED
 from patientline.core.observability import EVENTS_DELIVERED, SSE_CLIENTS
 from patientline.web.deps import LOCALE_COOKIE, CurrentActor, app_state
+from patientline.web.responses import FastJSONResponse
 
 router = APIRouter(tags=["system"])
 
@@ -50,7 +51,7 @@ async def readyz(request: Request) -> Response:
     if state.settings.redis_url:
         checks["redis"] = await _redis_check(state.settings.redis_url)
     ready = all(v == "ok" for v in checks.values())
-    return ORJSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+    return FastJSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
                           status_code=200 if ready else 503)
 
 

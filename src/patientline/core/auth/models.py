@@ -6,7 +6,7 @@ from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patientline.core import clock
-from patientline.core.db import Base, IdMixin, TimestampMixin, VersionMixin
+from patientline.core.db import Base, IdMixin, TimestampMixin
 
 user_sites = Table(
     "user_sites",
@@ -23,8 +23,11 @@ user_departments = Table(
 )
 
 
-class User(IdMixin, TimestampMixin, VersionMixin, Base):
+class User(IdMixin, TimestampMixin, Base):
+    """`version` counts changes people make to the account (not logins), for optimistic locking."""
+
     __tablename__ = "users"
+    version: Mapped[int] = mapped_column(Integer, default=1)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str | None] = mapped_column(String(200))

@@ -146,6 +146,7 @@ async def update_user(
     await _set_scope(session, user_id=user_id, site_ids=sites, department_ids=departments)
     if changes.get("is_active") is False:
         await revoke_sessions(session, user_id=user_id)
+    user.version += 1
     await session.flush()
     old, new = audit.changed_fields(before, user_snapshot(user, sites, departments))
     audit.record(session, actor=actor, action="user.update", target_type="user", target_id=user.id,
@@ -163,6 +164,7 @@ async def reset_password(session: AsyncSession, *, actor: Actor, settings: Setti
     user.failed_logins = 0
     user.locked_until = None
     user.password_changed_at = clock.now()
+    user.version += 1
     await revoke_sessions(session, user_id=user_id)
     audit.record(session, actor=actor, action="user.reset_password", target_type="user", target_id=user.id)
     return user
