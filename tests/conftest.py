@@ -4,8 +4,10 @@ PostgreSQL too, against a freshly migrated database."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,32 +28,45 @@ PASSWORD = "Correct-Horse-42"
 
 
 
-def reset_postgres(url: str) -> None:
-    """Drop everything in the public schema (tables, the audit trigger function) and migrate again."""
-    import asyncio
+def _plain(url: str) -> str:
+    return url.replace("postgresql+asyncpg", "postgresql")
 
+
+async def _admin_execute(url: str, statement: str) -> None:
     import asyncpg
 
-    async def drop() -> None:
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-        try:
-            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        finally:
-            await conn.close()
+    conn = await asyncpg.connect(_plain(url))
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
 
-    asyncio.run(drop())
-    upgrade(url)
+
+@contextmanager
+def private_postgres_database(url: str) -> Iterator[str]:
+    """A database of this test run's own beside the configured one, so parallel runs cannot collide."""
+    import asyncio
+
+    name = f"pl_test_{os.getpid()}_{secrets.token_hex(3)}"
+    asyncio.run(_admin_execute(url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(_admin_execute(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def migrated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated database: for SQLite a template file copied per test, for PostgreSQL the test database."""
+def migrated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database: for SQLite a template file copied per test, for PostgreSQL a private database
+    emptied before each test."""
     if request.param == "sqlite":
         template = tmp_path_factory.mktemp("db") / "template.db"
         upgrade(f"sqlite+aiosqlite:///{template}")
-        return str(template)
-    reset_postgres(PG_URL)
-    return PG_URL
+        yield str(template)
+        return
+    with private_postgres_database(PG_URL) as url:
+        upgrade(url)
+        yield url
 
 
 def truncate_postgres(url: str) -> None:
@@ -60,7 +75,7 @@ def truncate_postgres(url: str) -> None:
     import asyncpg
 
     async def truncate() -> None:
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        conn = await asyncpg.connect(_plain(url))
         try:
             tables = [r["tablename"] for r in await conn.fetch(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")]

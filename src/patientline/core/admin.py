@@ -12,6 +12,7 @@ from pydantic import Field
 from patientline.core import audit, jobs, workcal
 from patientline.core.auth.permissions import Permission
 from patientline.core.validation import ReadModel, StrictModel
+from patientline.core.validation import MAX_ID, PathId, QueryId
 from patientline.web.deps import CurrentActor, Session
 
 router = APIRouter(prefix="/api", tags=["administration"])
@@ -44,7 +45,7 @@ async def api_audit(
     target_id: Annotated[str | None, Query(max_length=60)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: QueryId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[AuditRead]:
     """Newest first; page backwards with `before_id`."""
@@ -75,7 +76,7 @@ async def api_jobs(actor: CurrentActor, session: Session,
 
 
 @router.post("/jobs/{job_id}/retry", response_model=JobRead)
-async def api_retry_job(job_id: int, actor: CurrentActor, session: Session) -> JobRead:
+async def api_retry_job(job_id: PathId, actor: CurrentActor, session: Session) -> JobRead:
     actor.require(Permission.MANAGE_JOBS)
     async with session.begin():
         job = await jobs.retry_dead(session, job_id=job_id)
@@ -84,7 +85,7 @@ async def api_retry_job(job_id: int, actor: CurrentActor, session: Session) -> J
 
 
 @router.post("/jobs/{job_id}/discard", response_model=JobRead)
-async def api_discard_job(job_id: int, actor: CurrentActor, session: Session) -> JobRead:
+async def api_discard_job(job_id: PathId, actor: CurrentActor, session: Session) -> JobRead:
     actor.require(Permission.MANAGE_JOBS)
     async with session.begin():
         job = await jobs.discard_dead(session, job_id=job_id)

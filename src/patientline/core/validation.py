@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 DEFAULT_REGION = "CN"
 
@@ -62,3 +63,9 @@ Phone = Annotated[str | None, AfterValidator(_optional_phone)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32,
                                         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+MAX_ID = 2_147_483_647  # the database's integer range: larger ids cannot exist, so they are bad input
+DbId = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
+Version = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]

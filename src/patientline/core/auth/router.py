@@ -24,6 +24,7 @@ from patientline.core.auth.schemas import (
     UserUpdate,
 )
 from patientline.core.config import Settings
+from patientline.core.validation import MAX_ID, PathId, QueryId
 from patientline.web.deps import SESSION_COOKIE, AnyActor, CurrentActor, Session, app_state, client_ip
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -98,7 +99,7 @@ async def user_read(session: AsyncSession, user: User) -> UserRead:
 async def api_list_users(actor: CurrentActor, session: Session,
                          q: Annotated[str | None, Query(max_length=100)] = None,
                          limit: Annotated[int, Query(ge=1, le=500)] = 200,
-                         offset: Annotated[int, Query(ge=0)] = 0) -> list[UserRead]:
+                         offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> list[UserRead]:
     actor.require(Permission.MANAGE_USERS)
     users = await service.list_users(session, text=q, limit=limit, offset=offset)
     return [await user_read(session, u) for u in users]
@@ -119,13 +120,13 @@ async def api_create_user(body: UserCreate, actor: CurrentActor, request: Reques
 
 
 @router.get("/users/{user_id}", response_model=UserRead)
-async def api_get_user(user_id: int, actor: CurrentActor, session: Session) -> UserRead:
+async def api_get_user(user_id: PathId, actor: CurrentActor, session: Session) -> UserRead:
     actor.require(Permission.MANAGE_USERS)
     return await user_read(session, await service.get_user(session, user_id=user_id))
 
 
 @router.patch("/users/{user_id}", response_model=UserRead)
-async def api_update_user(user_id: int, body: UserUpdate, actor: CurrentActor, session: Session) -> UserRead:
+async def api_update_user(user_id: PathId, body: UserUpdate, actor: CurrentActor, session: Session) -> UserRead:
     actor.require(Permission.MANAGE_USERS)
     changes = body.model_dump(exclude_unset=True, exclude={"version"})
     if "roles" in changes and changes["roles"] is not None:
@@ -137,7 +138,7 @@ async def api_update_user(user_id: int, body: UserUpdate, actor: CurrentActor, s
 
 
 @router.post("/users/{user_id}/reset-password", response_model=UserRead)
-async def api_reset_password(user_id: int, body: PasswordResetIn, actor: CurrentActor, request: Request,
+async def api_reset_password(user_id: PathId, body: PasswordResetIn, actor: CurrentActor, request: Request,
                              session: Session) -> UserRead:
     actor.require(Permission.MANAGE_USERS)
     async with session.begin():
@@ -166,7 +167,7 @@ async def api_create_token(body: TokenCreate, actor: CurrentActor, session: Sess
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenRead)
-async def api_revoke_token(token_id: int, actor: CurrentActor, session: Session) -> TokenRead:
+async def api_revoke_token(token_id: PathId, actor: CurrentActor, session: Session) -> TokenRead:
     actor.require(Permission.MANAGE_TOKENS)
     async with session.begin():
         return TokenRead.model_validate(await service.revoke_token(session, actor=actor, token_id=token_id))

@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from patientline.core.auth.permissions import Permission, Role
-from patientline.core.validation import ReadModel, StrictModel
+from patientline.core.validation import DbId, ReadModel, StrictModel, Version
 
 Username = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=2, max_length=64,
                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -33,19 +33,19 @@ class UserCreate(StrictModel):
     roles: list[Role] = Field(min_length=1)
     email: Email | None = None
     locale: Locale | None = None
-    site_ids: list[int] = []
-    department_ids: list[int] = []
+    site_ids: list[DbId] = []
+    department_ids: list[DbId] = []
 
 
 class UserUpdate(StrictModel):
-    version: int
+    version: Version
     display_name: DisplayName | None = None
     email: Email | None = None
     roles: list[Role] | None = Field(default=None, min_length=1)
     locale: Locale | None = None
     is_active: bool | None = None
-    site_ids: list[int] | None = None
-    department_ids: list[int] | None = None
+    site_ids: list[DbId] | None = None
+    department_ids: list[DbId] | None = None
 
 
 class PasswordResetIn(StrictModel):
@@ -84,7 +84,7 @@ class MeRead(StrictModel):
 class TokenCreate(StrictModel):
     name: DisplayName
     scopes: list[Permission] = Field(min_length=1)
-    user_id: int | None = None
+    user_id: DbId | None = None
     expires_at: datetime | None = None
 
 

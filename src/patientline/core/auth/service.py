@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core import audit, clock
@@ -68,14 +69,21 @@ async def user_scope(session: AsyncSession, *, user_id: int) -> tuple[list[int],
 
 async def _set_scope(session: AsyncSession, *, user_id: int, site_ids: list[int],
                      department_ids: list[int]) -> None:
+    """Scope rows point at sites and departments by foreign key: an id that does not exist is bad input."""
     await session.execute(delete(user_sites).where(user_sites.c.user_id == user_id))
     await session.execute(delete(user_departments).where(user_departments.c.user_id == user_id))
-    if site_ids:
-        await session.execute(insert(user_sites), [{"user_id": user_id, "site_id": s} for s in set(site_ids)])
-    if department_ids:
-        await session.execute(
-            insert(user_departments), [{"user_id": user_id, "department_id": d} for d in set(department_ids)]
-        )
+    try:
+        async with session.begin_nested():
+            if site_ids:
+                await session.execute(insert(user_sites), [{"user_id": user_id, "site_id": s} for s in set(site_ids)])
+            if department_ids:
+                await session.execute(
+                    insert(user_departments),
+                    [{"user_id": user_id, "department_id": d} for d in set(department_ids)],
+                )
+    except IntegrityError as exc:
+        raise InvalidInput("Some referenced records do not exist.", error_id="unknown_reference",
+                           details={"site_ids": site_ids, "department_ids": department_ids}) from exc
 
 
 async def list_users(session: AsyncSession, *, text: str | None = None, include_inactive: bool = True,
