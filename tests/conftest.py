@@ -103,7 +103,7 @@ def backend(database_url: str) -> str:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, var_dir=tmp_path / "var", roles="web", secret_key="test-secret",
+    return Settings(database_url=database_url, var_dir=tmp_path / "var", roles="web",
                     redis_url="", worker_poll_seconds=0.05, _env_file=None)  # type: ignore[call-arg]
 
 

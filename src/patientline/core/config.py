@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,7 +27,6 @@ class Settings(BaseSettings):
     roles: str = Field(default="web,worker,router", description="roles this process takes")
     timezone: str = "Asia/Shanghai"
     default_locale: str = "zh_CN"
-    secret_key: str = Field(default="", description="only from the environment; generated under var/ if empty")
     max_body_bytes: int = 1024 * 1024
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
@@ -39,7 +37,6 @@ class Settings(BaseSettings):
     event_retention_days: int = 30
     worker_poll_seconds: float = 1.0
     log_level: str = "INFO"
-    default_region: str = "CN"
 
     @classmethod
     def settings_customise_sources(
@@ -65,17 +62,6 @@ class Settings(BaseSettings):
     @property
     def role_set(self) -> frozenset[str]:
         return frozenset(r.strip() for r in self.roles.split(",") if r.strip())
-
-    def effective_secret_key(self) -> str:
-        """The configured key, or one generated once and kept in var/ (never in the toml file)."""
-        if self.secret_key:
-            return self.secret_key
-        path = self.var_dir / "secret_key"
-        if not path.exists():
-            self.var_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return path.read_text().strip()
 
 
 @lru_cache(maxsize=1)
