@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, func, or_, select
+from sqlalchemy import JSON, Integer, String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -94,7 +94,8 @@ async def search(
         pattern = f"%{text}%"
         query = query.where(
             or_(AuditEntry.action.ilike(pattern), AuditEntry.actor_name.ilike(pattern),
-                AuditEntry.target_id.ilike(pattern), AuditEntry.reason.ilike(pattern))
+                AuditEntry.target_id.ilike(pattern), AuditEntry.reason.ilike(pattern),
+                cast(AuditEntry.before, String).ilike(pattern), cast(AuditEntry.after, String).ilike(pattern))
         )
     if action:
         query = query.where(AuditEntry.action.startswith(action))
