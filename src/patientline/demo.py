@@ -16,7 +16,7 @@ from patientline.core.db import Database
 from patientline.directory import service as directory
 from patientline.directory.imports import LAYOUTS
 
-DEMO_PASSWORD = "Demo-8585-2026"
+DEMO_PASSWORD = "Demo-8585-2026"  # noqa: S105 - the published password of the demo accounts
 HOSPITAL = "示例市第一人民医院"
 
 SITES = [

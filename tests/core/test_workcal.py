@@ -236,7 +236,7 @@ def test_working_hours_parse_and_format() -> None:
     ],
 )
 def test_malformed_working_hours_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="Opening hours") as caught:
+    with pytest.raises(ValueError) as caught:
         WorkingHours.parse(text)
     assert isinstance(caught.value, InvalidInput)
     assert caught.value.error_id == "invalid_working_hours"

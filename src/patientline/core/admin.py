@@ -11,8 +11,7 @@ from pydantic import Field
 
 from patientline.core import audit, jobs, workcal
 from patientline.core.auth.permissions import Permission
-from patientline.core.validation import ReadModel, StrictModel
-from patientline.core.validation import MAX_ID, PathId, QueryId
+from patientline.core.validation import PathId, QueryId, ReadModel, StrictModel
 from patientline.web.deps import CurrentActor, Session
 
 router = APIRouter(prefix="/api", tags=["administration"])

@@ -50,3 +50,8 @@ def gettext(message: str) -> str:
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(current_locale.get()).ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:
+    """Marks a msgid for extraction where it is translated later, e.g. in a table of messages."""
+    return message

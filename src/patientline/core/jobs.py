@@ -295,12 +295,12 @@ class Worker:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="patientline-worker")
 
-    async def stop(self, timeout: float = 10.0) -> None:
+    async def stop(self, grace_seconds: float = 10.0) -> None:
         """Graceful: the job in hand finishes, then the lock is released."""
         self._stopping.set()
         if self._task is not None:
             try:
-                await asyncio.wait_for(self._task, timeout)
+                await asyncio.wait_for(self._task, grace_seconds)
             except TimeoutError:
                 self._task.cancel()
         await self.leader.release()

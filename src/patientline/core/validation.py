@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import phonenumbers
 from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from patientline.core.i18n import N_, gettext
 
 DEFAULT_REGION = "CN"
 
@@ -26,9 +29,9 @@ def normalise_phone(value: str, region: str = DEFAULT_REGION) -> str:
     try:
         parsed = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {exc}") from exc
+        raise ValueError(gettext("This is not a phone number.")) from exc
     if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("not a valid phone number")
+        raise ValueError(gettext("This phone number does not exist; check the digits and the area code."))
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -69,3 +72,40 @@ DbId = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
 Version = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+FIELD_PROBLEMS = {
+    "missing": N_("This field is required."),
+    "extra_forbidden": N_("This field is not expected."),
+    "string_type": N_("Enter text."),
+    "string_too_short": N_("Enter at least {min_length} characters."),
+    "string_too_long": N_("Enter at most {max_length} characters."),
+    "string_pattern_mismatch": N_("The format is not valid."),
+    "int_type": N_("Enter a whole number."),
+    "int_parsing": N_("Enter a whole number."),
+    "int_from_float": N_("Enter a whole number."),
+    "bool_type": N_("Enter yes or no."),
+    "bool_parsing": N_("Enter yes or no."),
+    "greater_than_equal": N_("Enter a value of at least {ge}."),
+    "less_than_equal": N_("Enter a value of at most {le}."),
+    "enum": N_("Choose one of: {expected}."),
+    "literal_error": N_("Choose one of: {expected}."),
+    "date_parsing": N_("Enter a date as YYYY-MM-DD."),
+    "date_from_datetime_parsing": N_("Enter a date as YYYY-MM-DD."),
+    "datetime_parsing": N_("Enter a date and time such as 2026-11-22T09:30:00+08:00."),
+    "datetime_from_date_parsing": N_("Enter a date and time such as 2026-11-22T09:30:00+08:00."),
+    "too_short": N_("Choose at least {min_length}."),
+    "list_type": N_("Enter a list."),
+    "json_invalid": N_("The request body is not valid JSON."),
+}
+
+
+def field_message(err: Mapping[str, Any]) -> str:
+    """pydantic's problem in the user's language; our own validators' messages are translated already."""
+    template = FIELD_PROBLEMS.get(str(err.get("type")))
+    if template is None:
+        return str(err.get("ctx", {}).get("error") or err.get("msg"))
+    try:
+        return gettext(template).format(**{k: v for k, v in err.get("ctx", {}).items()})
+    except (KeyError, IndexError):
+        return gettext(template)

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from patientline.core.db import Base, IdMixin, TimestampMixin
 from patientline.core.errors import Conflict, InvalidInput, NotFound
+from patientline.core.i18n import N_, gettext
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 MAX_WORKING_DAYS = 1000
@@ -42,7 +43,7 @@ class InvalidCalendarInput(InvalidInput, ValueError):
     """Bad calendar input: answers 422 through the API, and is a `ValueError` for plain callers."""
 
     def __str__(self) -> str:
-        return self.message.format(**self.params)
+        return self.localized_message(gettext)
 
 
 class Coverage(StrEnum):
@@ -132,31 +133,31 @@ class WorkingHours:
     def parse(cls, text: str) -> WorkingHours:
         """Parse `"08:00-12:00,13:30-17:30"` (HH:MM, 24-hour; `24:00` allowed as an end)."""
         if not isinstance(text, str) or not text.strip():
-            raise cls._invalid(text, "give at least one window such as 08:00-12:00")
+            raise cls._invalid(text, N_("give at least one window such as 08:00-12:00"))
         windows = tuple(cls._parse_window(part, text) for part in text.split(","))
         for (_, previous_end), (start, _) in pairwise(windows):
             if start < previous_end:
-                raise cls._invalid(text, "windows must be in order and must not overlap")
+                raise cls._invalid(text, N_("windows must be in order and must not overlap"))
         return cls(windows)
 
     @classmethod
     def _parse_window(cls, part: str, text: str) -> tuple[int, int]:
         match = _WINDOW.match(part)
         if not match:
-            raise cls._invalid(text, "each window is HH:MM-HH:MM")
+            raise cls._invalid(text, N_("each window is HH:MM-HH:MM"))
         start = _minute_of_day(match[1], match[2], is_end=False)
         end = _minute_of_day(match[3], match[4], is_end=True)
         if start is None or end is None:
-            raise cls._invalid(text, "hours run 00–23 (24:00 only as an end) and minutes 00–59")
+            raise cls._invalid(text, N_("hours run 00–23 (24:00 only as an end) and minutes 00–59"))
         if start >= end:
-            raise cls._invalid(text, "each window must start before it ends")
+            raise cls._invalid(text, N_("each window must start before it ends"))
         return start, end
 
     @staticmethod
     def _invalid(text: object, why: str) -> InvalidCalendarInput:
         return InvalidCalendarInput(
             "Opening hours {text!r} are not valid: {why}.",
-            params={"text": text, "why": why},
+            params={"text": text, "why": gettext(why)},
             error_id="invalid_working_hours",
         )
 

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patientline.core.errors import DomainError
 from patientline.core.i18n import gettext
+from patientline.core.validation import field_message
 from patientline.web.responses import FastJSONResponse
 from patientline.web.templating import render
 
@@ -52,7 +53,7 @@ def error_response(request: Request, status: int, body: dict[str, Any]) -> Respo
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
         {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "problem": err.get("type"),
-         "message": err.get("msg")}
+         "message": field_message(err)}
         for err in exc.errors()
     ]
 

@@ -24,7 +24,7 @@ from patientline.core.auth.schemas import (
     UserUpdate,
 )
 from patientline.core.config import Settings
-from patientline.core.validation import MAX_ID, PathId, QueryId
+from patientline.core.validation import MAX_ID, PathId
 from patientline.web.deps import SESSION_COOKIE, AnyActor, CurrentActor, Session, app_state, client_ip
 
 router = APIRouter(prefix="/api", tags=["auth"])

@@ -26,7 +26,7 @@ from patientline.core.errors import (
     require_version,
 )
 
-TOKEN_PREFIX = "plt_"
+TOKEN_PREFIX = "plt_"  # noqa: S105 - a public prefix, not a secret
 _DUMMY_HASH = hash_password("timing-equaliser-0")
 
 
