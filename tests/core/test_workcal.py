@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from patientline.core import clock, workcal
 from patientline.core.db import Base
 from patientline.core.errors import InvalidInput, NotFound
+from patientline.core.i18n import current_locale
 from patientline.core.workcal import (
     OFFICE_HOURS,
     CalendarOverride,
@@ -27,6 +28,14 @@ from patientline.core.workcal import (
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 OVERRIDES_TABLE = Base.metadata.tables[CalendarOverride.__tablename__]
 CALENDAR = WorkCalendar()
+
+
+@pytest.fixture(autouse=True)
+def english_messages() -> Iterator[None]:
+    """The assertions below read the English messages."""
+    token = current_locale.set("en")
+    yield
+    current_locale.reset(token)
 
 
 def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
