@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 import httpx
+import pytest
 
 from conftest import Client, assert_error
+from patientline.core.observability import JsonFormatter
 
 
 async def test_unknown_route_and_method(admin: Client) -> None:
@@ -15,10 +19,15 @@ async def test_unknown_route_and_method(admin: Client) -> None:
 
 
 async def test_malformed_json_unknown_fields_and_wrong_types(admin: Client) -> None:
-    raw = await admin.post("/api/directory/skills", content=b'{"code": "A",', headers={"content-type": "application/json"})
+    raw = await admin.post(
+        "/api/directory/skills", content=b'{"code": "A",', headers={"content-type": "application/json"}
+    )
     assert_error(raw, 400, "malformed_json")
-    body = assert_error(await admin.post("/api/directory/skills", json={"code": "A", "name": "x", "colour": "red"}),
-                        422, "invalid_input")
+    body = assert_error(
+        await admin.post("/api/directory/skills", json={"code": "A", "name": "x", "colour": "red"}),
+        422,
+        "invalid_input",
+    )
     assert body["details"][0]["field"] == "colour"
     assert_error(await admin.post("/api/directory/skills", json={"code": ["A"], "name": "x"}), 422)
     assert_error(await admin.get("/api/directory/skills/not-a-number"), 404)
@@ -29,8 +38,11 @@ async def test_malformed_json_unknown_fields_and_wrong_types(admin: Client) -> N
 
 async def test_oversized_bodies_are_refused_before_parsing(admin: Client) -> None:
     body = b'{"code": "A", "name": "' + b"x" * (1024 * 1024) + b'"}'
-    assert_error(await admin.post("/api/directory/skills", content=body, headers={"content-type": "application/json"}),
-                 413, "payload_too_large")
+    assert_error(
+        await admin.post("/api/directory/skills", content=body, headers={"content-type": "application/json"}),
+        413,
+        "payload_too_large",
+    )
     assert (await admin.get("/api/directory/skills")).json() == []
 
 
@@ -69,3 +81,15 @@ async def test_responses_carry_request_ids_and_security_headers(anon: Client) ->
     assert response.headers["x-request-id"]
     assert response.headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in response.headers["content-security-policy"]
+
+
+async def test_access_log_is_json_with_the_route_template_not_the_query(
+    admin: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="patientline.access")
+    await admin.get("/api/directory/staff", params={"q": "13800138000"}, headers={"x-request-id": "abc123"})
+    record = next(r for r in caplog.records if r.name == "patientline.access")
+    line = json.loads(JsonFormatter().format(record))
+    assert line["route"] == "/api/directory/staff" and line["status"] == 200
+    assert line["request_id"] == "abc123"
+    assert "13800138000" not in json.dumps(line)

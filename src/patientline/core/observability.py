@@ -35,7 +35,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        request_id = request_id_var.get()
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
         entry.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")})

@@ -3,6 +3,7 @@ metrics."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any
@@ -12,6 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patientline.core.i18n import current_locale, gettext, pick_locale
 from patientline.core.observability import HTTP_LATENCY, HTTP_REQUESTS, request_id_var
+
+access_log = logging.getLogger("patientline.access")
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -56,8 +59,12 @@ class EdgeMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
+            elapsed = time.perf_counter() - started
             HTTP_REQUESTS.labels(scope["method"], path, str(status_holder["status"])).inc()
-            HTTP_LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+            HTTP_LATENCY.labels(scope["method"], path).observe(elapsed)
+            # the route template, never the path or query: they may hold a phone number or a name
+            access_log.info("request", extra={"request_id": request_id, "method": scope["method"], "route": path,
+                                              "status": status_holder["status"], "ms": round(elapsed * 1000, 1)})
             request_id_var.reset(token)
 
     def _limited(self, receive: Receive) -> Receive:
