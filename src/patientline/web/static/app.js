@@ -19,6 +19,8 @@
     var data = {};
     form.querySelectorAll("[name]").forEach(function (el) {
       if (el.disabled || el.hasAttribute("data-path")) return;
+      // data-omit-empty: an empty field is left out, so the server's default applies (new records)
+      if (el.value === "" && el.hasAttribute("data-omit-empty")) return;
       var type = el.dataset.type || "";
       var name = el.name;
       if (el.type === "checkbox" && type === "list") {
