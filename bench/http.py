@@ -49,6 +49,7 @@ LIST_PATH = "/api/directory/departments"
 # name: (comparison, threshold, unit)
 TARGETS: dict[str, tuple[str, float, str]] = {
     "list_rps": (">=", 500, "req/s"),
+    "list_paced_rps": (">=", 495, "req/s"),
     "list_p95_ms": ("<", 50, "ms"),
     "list_errors": ("==", 0, ""),
     "sse_p99_ms": ("<", 250, "ms"),
@@ -320,6 +321,17 @@ class LoadRun:
     connection_errors: int = 0
     open_connections: int = 0
     all_closed: asyncio.Event = field(default_factory=asyncio.Event)
+    interval: float = 0.0  # > 0: requests are paced at 1/interval per second (open loop)
+    next_slot: float = 0.0
+
+    def take_slot(self) -> float:
+        """When the next request is due. Paced: on a fixed schedule, so a slow answer delays the requests
+        behind it and their latency counts from when they were due (no coordinated omission)."""
+        if self.interval <= 0:
+            return now()
+        slot = self.next_slot or now()
+        self.next_slot = slot + self.interval
+        return slot
 
     def record(self, started: float, finished: float, status: int) -> None:
         self.completed_total += 1
@@ -345,11 +357,20 @@ class LoadConnection(asyncio.Protocol):
 
     def send(self) -> None:
         assert self.transport is not None
-        self.started = now()
-        if self.started >= self.run.measure_until:
+        slot = self.run.take_slot()
+        if slot >= self.run.measure_until:
             self.expected_close = True
             self.transport.close()
             return
+        delay = slot - now()
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._write, slot)
+        else:
+            self._write(slot)
+
+    def _write(self, slot: float) -> None:
+        assert self.transport is not None
+        self.started = slot
         self.transport.write(self.run.request)
 
     def data_received(self, data: bytes) -> None:
@@ -372,7 +393,7 @@ class LoadConnection(asyncio.Protocol):
 
 
 async def load_python(
-    port: int, cookie: str, *, concurrency: int, warmup: float, duration: float, server_pid: int
+    port: int, cookie: str, *, concurrency: int, warmup: float, duration: float, server_pid: int, rate: float = 0.0
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     start = now()
@@ -380,6 +401,7 @@ async def load_python(
         request=request_bytes(port, "GET", LIST_PATH, cookie=cookie),
         measure_from=start + warmup,
         measure_until=start + warmup + duration,
+        interval=1.0 / rate if rate > 0 else 0.0,
     )
     for _ in range(concurrency):
         await loop.create_connection(lambda: LoadConnection(run), "127.0.0.1", port)
@@ -391,7 +413,7 @@ async def load_python(
     latencies = sorted(run.latencies)
     ok = run.statuses.get(200, 0)
     return {
-        "client": "python-asyncio",
+        "client": "python-asyncio" + (f", paced at {rate:g} req/s" if rate > 0 else ", as fast as answered"),
         "requests": len(latencies),
         "rps": len(latencies) / duration,
         "p50_ms": percentile(latencies, 50) * 1000,
@@ -747,12 +769,15 @@ def print_table(results: dict[str, Any]) -> None:
         ok = results["checks"][name]
         rows.append((label, value, f"{op} {threshold:g} {unit}".strip(), "PASS" if ok else "FAIL"))
 
-    add(f"GET {LIST_PATH}: throughput", f"{load['rps']:.0f} req/s", "list_rps")
-    add("  latency p50", f"{load['p50_ms']:.1f} ms")
-    add("  latency p95", f"{load['p95_ms']:.1f} ms", "list_p95_ms")
-    add("  latency p99 / max", f"{load['p99_ms']:.1f} / {load['max_ms']:.1f} ms")
-    add("  errors (non-200, socket)", f"{load['errors']}", "list_errors")
-    add("  server / client CPU", f"{load['server_cpu_percent']:.0f} % / {load['client_cpu_percent']:.0f} %")
+    peak = results["list_peak"]
+    add(f"GET {LIST_PATH}: peak throughput", f"{peak['rps']:.0f} req/s", "list_rps")
+    add("  peak: p50 / p95 / p99", f"{peak['p50_ms']:.1f} / {peak['p95_ms']:.1f} / {peak['p99_ms']:.1f} ms")
+    add(f"  paced at {results['parameters']['rate']:g} req/s: achieved", f"{load['rps']:.0f} req/s", "list_paced_rps")
+    add("  paced: latency p50", f"{load['p50_ms']:.1f} ms")
+    add("  paced: latency p95", f"{load['p95_ms']:.1f} ms", "list_p95_ms")
+    add("  paced: latency p99 / max", f"{load['p99_ms']:.1f} / {load['max_ms']:.1f} ms")
+    add("  errors (non-200, socket)", f"{load['errors'] + peak['errors']}", "list_errors")
+    add("  paced: server / client CPU", f"{load['server_cpu_percent']:.0f} % / {load['client_cpu_percent']:.0f} %")
     add("  machine load average after", f"{load['loadavg_1min_after']:.1f} (on {results['machine']['cpus']} CPUs)")
     add("SSE: subscribers ready", f"{sse['ready']}/{sse['subscribers']} in {sse['ready_seconds']:.1f} s")
     add("  delivery p50", f"{sse['p50_ms']:.1f} ms")
@@ -808,7 +833,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             f"client {'wrk' if wrk else 'python-asyncio'}; machine load average {os.getloadavg()[0]:.1f}"
         )
         if wrk:
-            load = await load_wrk(
+            peak = await load_wrk(
                 wrk,
                 port,
                 cookie,
@@ -819,7 +844,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 var_dir=var_dir,
             )
         else:
-            load = await load_python(
+            peak = await load_python(
                 port,
                 cookie,
                 concurrency=args.concurrency,
@@ -827,6 +852,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 duration=args.duration,
                 server_pid=server.pid,
             )
+        print(f"  paced: {args.rate:g} req/s offered on a fixed schedule over {args.concurrency} connections")
+        load = await load_python(
+            port,
+            cookie,
+            concurrency=args.concurrency,
+            warmup=args.warmup,
+            duration=args.duration,
+            server_pid=server.pid,
+            rate=args.rate,
+        )
         after_load_rss = rss_mb(server.pid)
         load["rows_per_response"] = rows
         load["loadavg_1min_after"] = os.getloadavg()[0]
@@ -854,6 +889,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "settings": {
             "concurrency": args.concurrency,
+            "rate": args.rate,
             "warmup_s": args.warmup,
             "duration_s": args.duration,
             "subscribers": args.subscribers,
@@ -861,14 +897,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "idle_s": args.idle,
         },
         "list": load,
+        "list_peak": peak,
+        "parameters": {"rate": args.rate},
         "sse": sse,
         "memory": {"idle_rss_mb": idle_rss, "after_load_rss_mb": after_load_rss},
         "targets": {k: {"op": op, "value": v, "unit": u} for k, (op, v, u) in TARGETS.items()},
     }
     figures = {
-        "list_rps": load["rps"],
+        "list_rps": peak["rps"],
+        "list_paced_rps": load["rps"],
         "list_p95_ms": load["p95_ms"],
-        "list_errors": load["errors"],
+        "list_errors": load["errors"] + peak["errors"],
         "sse_p99_ms": sse["p99_ms"],
         "sse_missed": sse["missed"],
         "idle_rss_mb": idle_rss,
@@ -886,6 +925,12 @@ def main() -> int:
         "use a database of its own); default a fresh SQLite file",
     )
     parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections (default 16)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=500.0,
+        help="requests per second offered in the paced run whose p95 is checked (default 500)",
+    )
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring (default 3)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds measured (default 15)")
     parser.add_argument("--subscribers", type=int, default=1000, help="SSE subscribers (default 1000)")

@@ -27,7 +27,6 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 PASSWORD = "Correct-Horse-42"
 
 
-
 def _plain(url: str) -> str:
     return url.replace("postgresql+asyncpg", "postgresql")
 
@@ -77,8 +76,12 @@ def truncate_postgres(url: str) -> None:
     async def truncate() -> None:
         conn = await asyncpg.connect(_plain(url))
         try:
-            tables = [r["tablename"] for r in await conn.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'")]
+            tables = [
+                r["tablename"]
+                for r in await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
+            ]
             await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
         finally:
             await conn.close()
@@ -103,8 +106,14 @@ def backend(database_url: str) -> str:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, var_dir=tmp_path / "var", roles="web",
-                    redis_url="", worker_poll_seconds=0.05, _env_file=None)  # type: ignore[call-arg]
+    return Settings(
+        database_url=database_url,
+        var_dir=tmp_path / "var",
+        roles="web",
+        redis_url="",
+        worker_poll_seconds=0.05,
+        _env_file=None,
+    )  # type: ignore[call-arg]
 
 
 @pytest.fixture(autouse=True)
@@ -152,13 +161,27 @@ async def anon(app: Any) -> AsyncIterator[Client]:
 
 @pytest.fixture
 def make_user(db: Any, settings: Settings) -> Any:
-    async def make(username: str, roles: list[str], *, must_change_password: bool = False,
-                   site_ids: list[int] | None = None, department_ids: list[int] | None = None) -> int:
+    async def make(
+        username: str,
+        roles: list[str],
+        *,
+        must_change_password: bool = False,
+        site_ids: list[int] | None = None,
+        department_ids: list[int] | None = None,
+    ) -> int:
         async with db.sessions() as session, session.begin():
-            user = await create_user(session, actor=SYSTEM, settings=settings, username=username,
-                                     display_name=username.title(), password=PASSWORD, roles=roles,
-                                     must_change_password=must_change_password, site_ids=site_ids,
-                                     department_ids=department_ids)
+            user = await create_user(
+                session,
+                actor=SYSTEM,
+                settings=settings,
+                username=username,
+                display_name=username.title(),
+                password=PASSWORD,
+                roles=roles,
+                must_change_password=must_change_password,
+                site_ids=site_ids,
+                department_ids=department_ids,
+            )
             return int(user.id)
 
     return make

@@ -29,8 +29,10 @@ def test_help_lists_the_commands() -> None:
 
 
 def test_calendar_add_working_days_follows_the_civil_code(env: dict[str, str]) -> None:
-    assert cli(env, "calendar", "add-working-days", "2026-09-30T10:00:00+08:00", "5").strip() == \
-        "2026-10-14T00:00:00+08:00"
+    assert (
+        cli(env, "calendar", "add-working-days", "2026-09-30T10:00:00+08:00", "5").strip()
+        == "2026-10-14T00:00:00+08:00"
+    )
     assert cli(env, "calendar", "add-working-days", "2026-11-20T21:30", "1").strip() == "2026-11-24T00:00:00+08:00"
     explained = cli(env, "calendar", "add-working-days", "2026-09-30", "5", "--explain")
     assert "National Day" in explained and '"make-up workday"' in explained

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import httpx
+
 from live import cli, serve, server_env
 
 PASSWORD = "Fuzz-Admin-2026"
@@ -25,11 +26,30 @@ def test_generated_requests_never_cause_a_server_error(tmp_path: Path) -> None:
             site = client.post("/api/directory/sites", json={"code": "S1", "name": "院本部"}).json()
             client.post("/api/directory/departments", json={"code": "D1", "name": "心内科", "site_id": site["id"]})
         done = subprocess.run(
-            [str(Path(sys.executable).parent / "schemathesis"), "run", f"{base}/openapi.json",
-             "--checks", "not_a_server_error", "--header", f"Authorization: Bearer {token}",
-             "--max-examples", "25", "--phases", "examples,coverage,fuzzing", "--exclude-path", "/api/events",
-             "--exclude-path", "/api/tokens/{token_id}", "--generation-deterministic", "--workers", "1"],
-            capture_output=True, text=True, timeout=600, check=False,
+            [
+                str(Path(sys.executable).parent / "schemathesis"),
+                "run",
+                f"{base}/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--header",
+                f"Authorization: Bearer {token}",
+                "--max-examples",
+                "25",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--exclude-path",
+                "/api/events",
+                "--exclude-path",
+                "/api/tokens/{token_id}",
+                "--generation-deterministic",
+                "--workers",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
         assert done.returncode == 0, done.stdout[-6000:]
         log = (tmp_path / "serve.log").read_text()

@@ -36,8 +36,15 @@ def serve(
         get_settings.cache_clear()
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run("patientline.web.app:create_app", factory=True, host=host or settings.host,
-                port=port or settings.port, log_config=None, access_log=False, proxy_headers=False)
+    uvicorn.run(
+        "patientline.web.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+    )
 
 
 @app.command()
@@ -62,8 +69,9 @@ def seed_demo() -> None:
 def create_admin(
     username: Annotated[str, typer.Argument(help="login name")],
     display_name: Annotated[str, typer.Option(help="name shown in the UI")] = "Administrator",
-    password: Annotated[str | None, typer.Option(help="initial password (asked for when omitted)",
-                                                 envvar="PATIENTLINE_ADMIN_PASSWORD")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="initial password (asked for when omitted)", envvar="PATIENTLINE_ADMIN_PASSWORD")
+    ] = None,
 ) -> None:
     """Create an administrator, who must choose a new password at first login."""
     from patientline.core.auth.actor import SYSTEM
@@ -78,8 +86,15 @@ def create_admin(
         db = Database(settings.effective_database_url)
         try:
             async with db.sessions() as session, session.begin():
-                await create_user(session, actor=SYSTEM, settings=settings, username=username,
-                                  display_name=display_name, password=secret, roles=["admin"])
+                await create_user(
+                    session,
+                    actor=SYSTEM,
+                    settings=settings,
+                    username=username,
+                    display_name=display_name,
+                    password=secret,
+                    roles=["admin"],
+                )
         finally:
             await db.dispose()
 
@@ -116,7 +131,7 @@ def calendar_check(year: Annotated[int, typer.Argument(min=2000, max=2100)]) -> 
         Coverage.PACKAGE: f"{year}: covered by the built-in holiday table",
         Coverage.OVERRIDES: f"{year}: covered by admin overrides (the built-in table lacks it)",
         Coverage.NONE: f"{year}: NOT covered: enter its holidays and make-up workdays as overrides; "
-                       "until then Monday to Friday count as working days",
+        "until then Monday to Friday count as working days",
     }
     typer.echo(messages[coverage])
     if coverage is Coverage.NONE:

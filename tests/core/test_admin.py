@@ -6,8 +6,16 @@ from typing import Any
 
 from conftest import Client, assert_error
 
-ADMIN_PAGES = ["/", "/admin/users", "/admin/users/new", "/admin/tokens", "/admin/audit", "/admin/jobs",
-               "/admin/calendar", "/admin/calendar?year=2027"]
+ADMIN_PAGES = [
+    "/",
+    "/admin/users",
+    "/admin/users/new",
+    "/admin/tokens",
+    "/admin/audit",
+    "/admin/jobs",
+    "/admin/calendar",
+    "/admin/calendar?year=2027",
+]
 
 
 async def test_admin_pages_render(admin: Client) -> None:
@@ -66,9 +74,16 @@ async def test_only_calendar_managers_change_overrides(as_user: Any) -> None:
 
 
 async def test_user_scope_must_point_at_existing_records(admin: Client) -> None:
-    response = await admin.post("/api/users", json={
-        "username": "scoped", "display_name": "Scoped", "password": "Initial-Pass-1", "roles": ["handler"],
-        "department_ids": [4242]})
+    response = await admin.post(
+        "/api/users",
+        json={
+            "username": "scoped",
+            "display_name": "Scoped",
+            "password": "Initial-Pass-1",
+            "roles": ["handler"],
+            "department_ids": [4242],
+        },
+    )
     assert_error(response, 422, "unknown_reference")
     assert [u["username"] for u in (await admin.get("/api/users")).json()] == ["root"]
 

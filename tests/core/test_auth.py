@@ -4,7 +4,6 @@ from datetime import timedelta
 from typing import Any
 
 from conftest import PASSWORD, Client, assert_error
-
 from patientline.core import clock
 
 
@@ -67,8 +66,9 @@ async def test_state_changes_need_the_csrf_token(admin: Client) -> None:
     del admin.http.headers["X-CSRF-Token"]
     response = await admin.post("/api/directory/skills", json={"code": "X", "name": "X"})
     assert_error(response, 403, "csrf_failed")
-    response = await admin.post("/api/directory/skills", json={"code": "X", "name": "X"},
-                                headers={"X-CSRF-Token": "forged"})
+    response = await admin.post(
+        "/api/directory/skills", json={"code": "X", "name": "X"}, headers={"X-CSRF-Token": "forged"}
+    )
     assert_error(response, 403, "csrf_failed")
     assert (await admin.get("/api/directory/skills")).json() == []
 
@@ -76,22 +76,34 @@ async def test_state_changes_need_the_csrf_token(admin: Client) -> None:
 async def test_roles_limit_what_a_user_may_do(as_user: Any) -> None:
     async with as_user("agent3", ["agent"]) as agent:
         assert (await agent.get("/api/directory/departments")).status_code == 200
-        assert_error(await agent.post("/api/directory/skills", json={"code": "X", "name": "X"}), 403,
-                     "permission_denied")
+        assert_error(
+            await agent.post("/api/directory/skills", json={"code": "X", "name": "X"}), 403, "permission_denied"
+        )
         assert_error(await agent.get("/api/users"), 403)
         assert_error(await agent.get("/api/audit"), 403)
 
 
 async def test_admin_creates_disables_and_resets_users(admin: Client, anon: Client) -> None:
-    created = await admin.post("/api/users", json={
-        "username": "Handler-XNK", "display_name": "心内科联络员", "password": "Initial-Pass-1",
-        "roles": ["handler"]})
+    created = await admin.post(
+        "/api/users",
+        json={
+            "username": "Handler-XNK",
+            "display_name": "心内科联络员",
+            "password": "Initial-Pass-1",
+            "roles": ["handler"],
+        },
+    )
     assert created.status_code == 201, created.text
     user = created.json()
     assert user["username"] == "handler-xnk" and user["must_change_password"] is True
-    assert_error(await admin.post("/api/users", json={
-        "username": "handler-xnk", "display_name": "x", "password": "Initial-Pass-1", "roles": ["agent"]}),
-        409, "duplicate_username")
+    assert_error(
+        await admin.post(
+            "/api/users",
+            json={"username": "handler-xnk", "display_name": "x", "password": "Initial-Pass-1", "roles": ["agent"]},
+        ),
+        409,
+        "duplicate_username",
+    )
     assert (await anon.login("handler-xnk", "Initial-Pass-1")).status_code == 200
 
     disabled = await admin.patch(f"/api/users/{user['id']}", json={"version": user["version"], "is_active": False})

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from conftest import PASSWORD
 
+from conftest import PASSWORD
 from patientline.core import events
 from patientline.core.auth.permissions import Permission
 from patientline.core.config import Settings
@@ -34,8 +34,7 @@ async def live_server(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
     """The real app behind uvicorn on 127.0.0.1, in this event loop."""
     port = free_port()
     application = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_config=None,
-                                          lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     task = asyncio.create_task(server.serve())
     for _ in range(200):
         if server.started:
@@ -89,8 +88,8 @@ class Stream:
                     key, _, value = line.partition(": ")
                     frame[key] = value
 
-    async def wait_for(self, count: int, timeout: float = 5.0) -> list[dict[str, str]]:
-        for _ in range(int(timeout / 0.02)):
+    async def wait_for(self, count: int, within: float = 5.0) -> list[dict[str, str]]:
+        for _ in range(int(within / 0.02)):
             if len(self.frames) >= count:
                 return self.frames
             await asyncio.sleep(0.02)
@@ -126,17 +125,25 @@ async def test_sse_streams_what_the_user_may_see_and_replays_after_a_reconnect(
 ) -> None:
     admin_id = await make_user("root", ["admin"])
     await make_user("agent", ["agent"])
-    async with live_server(settings) as (base, app), httpx.AsyncClient(base_url=base) as admin, \
-            httpx.AsyncClient(base_url=base) as agent:
+    async with (
+        live_server(settings) as (base, app),
+        httpx.AsyncClient(base_url=base) as admin,
+        httpx.AsyncClient(base_url=base) as agent,
+    ):
         await login(admin, "root")
         await login(agent, "agent")
         async with Stream(agent) as agent_stream, Stream(admin) as admin_stream:
             await create_skill(admin, "A1")
             async with app.state.pl.db.sessions() as session, session.begin():
-                events.record(session, events.Notification(
-                    title="only for admins", audience=events.Audience(permission=Permission.MANAGE_USERS.value)))
-                events.record(session, events.Notification(
-                    title="only for root", audience=events.Audience(user_id=admin_id)))
+                events.record(
+                    session,
+                    events.Notification(
+                        title="only for admins", audience=events.Audience(permission=Permission.MANAGE_USERS.value)
+                    ),
+                )
+                events.record(
+                    session, events.Notification(title="only for root", audience=events.Audience(user_id=admin_id))
+                )
             admin_frames = await admin_stream.wait_for(3)
             agent_frames = await agent_stream.wait_for(1)
             await asyncio.sleep(0.2)
@@ -163,8 +170,12 @@ async def test_redis_carries_events_between_two_app_instances(settings: Settings
         await probe.aclose()
     await make_user("root", ["admin"])
     clustered = settings.model_copy(update={"redis_url": REDIS_URL})
-    async with live_server(clustered) as (node_a, _), live_server(clustered) as (node_b, _), \
-            httpx.AsyncClient(base_url=node_a) as writer, httpx.AsyncClient(base_url=node_b) as reader:
+    async with (
+        live_server(clustered) as (node_a, _),
+        live_server(clustered) as (node_b, _),
+        httpx.AsyncClient(base_url=node_a) as writer,
+        httpx.AsyncClient(base_url=node_b) as reader,
+    ):
         await login(writer, "root")
         await login(reader, "root")
         async with Stream(reader) as stream:

@@ -43,8 +43,11 @@ def test_migrations_go_down_and_up_again(tmp_path: object) -> None:
         engine = make_engine(url)
         try:
             async with engine.begin() as connection:
-                await connection.execute(text(
-                    "INSERT INTO audit_log (at, actor_name, via, action) VALUES ('2026-01-01', 'x', 'system', 'a')"))
+                await connection.execute(
+                    text(
+                        "INSERT INTO audit_log (at, actor_name, via, action) VALUES ('2026-01-01', 'x', 'system', 'a')"
+                    )
+                )
             try:
                 async with engine.begin() as connection:
                     await connection.execute(text("DELETE FROM audit_log"))

@@ -73,9 +73,7 @@ SPRING_FESTIVAL_2027 = {
         (date(2026, 1, 4), True, DayReason.MAKE_UP_WORKDAY, "New Year's Day"),  # Sunday
     ],
 )
-def test_day_status_from_the_package(
-    day: date, is_working: bool, reason: DayReason, detail: str | None
-) -> None:
+def test_day_status_from_the_package(day: date, is_working: bool, reason: DayReason, detail: str | None) -> None:
     status = CALENDAR.day_status(day)
     assert (status.is_working_day, status.reason, status.detail) == (is_working, reason, detail)
     assert CALENDAR.is_working_day(day) is is_working
@@ -339,16 +337,12 @@ def test_add_working_days_properties(calendar: WorkCalendar, start: datetime, n:
     n=DAY_COUNTS,
     later=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=20)),
 )
-def test_add_working_days_is_monotonic(
-    calendar: WorkCalendar, start: datetime, n: int, later: timedelta
-) -> None:
+def test_add_working_days_is_monotonic(calendar: WorkCalendar, start: datetime, n: int, later: timedelta) -> None:
     assert calendar.add_working_days(start, n) < calendar.add_working_days(start, n + 1)
     assert calendar.add_working_days(start, n) <= calendar.add_working_days(start + later, n)
 
 
-def counted_working_time(
-    calendar: WorkCalendar, start: datetime, end: datetime, hours: WorkingHours
-) -> timedelta:
+def counted_working_time(calendar: WorkCalendar, start: datetime, end: datetime, hours: WorkingHours) -> timedelta:
     """Brute force, independent of the implementation: overlap of [start, end] with every open window."""
     total = timedelta(0)
     day = start.astimezone(calendar.tz).date() - timedelta(days=1)
@@ -407,9 +401,7 @@ def test_add_working_hours_properties(
     start=MOMENTS,
     span=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=45)),
 )
-def test_explain_lists_exactly_the_non_working_days(
-    calendar: WorkCalendar, start: datetime, span: timedelta
-) -> None:
+def test_explain_lists_exactly_the_non_working_days(calendar: WorkCalendar, start: datetime, span: timedelta) -> None:
     end = start + span
     explained = calendar.explain(start, end)
     local_end = end.astimezone(calendar.tz)
@@ -450,9 +442,7 @@ async def test_overrides_round_trip(session: AsyncSession) -> None:
                 session, day=day, is_working_day=is_working, note=f" {note} ", actor_id=7
             )
             assert before is None and override.id is not None and override.note == note
-        await workcal.set_override(
-            session, day=date(2026, 10, 9), is_working_day=False, note="院庆", actor_id=7
-        )
+        await workcal.set_override(session, day=date(2026, 10, 9), is_working_day=False, note="院庆", actor_id=7)
 
     async with session.begin():
         calendar = await workcal.load(session)
@@ -490,9 +480,7 @@ async def test_set_override_upserts_and_reports_before(session: AsyncSession) ->
 
 async def test_delete_override(session: AsyncSession) -> None:
     async with session.begin():
-        await workcal.set_override(
-            session, day=date(2027, 1, 1), is_working_day=False, note="元旦", actor_id=None
-        )
+        await workcal.set_override(session, day=date(2027, 1, 1), is_working_day=False, note="元旦", actor_id=None)
     async with session.begin():
         before = await workcal.delete_override(session, day=date(2027, 1, 1))
     assert before["note"] == "元旦" and before["created_by_id"] is None

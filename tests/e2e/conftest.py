@@ -27,8 +27,14 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "test-results"
 LOCALE_COOKIE = "pl_lang"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,18 +72,25 @@ def _server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     meanwhile; the `server` fixture waits until it answers."""
     var_dir = tmp_path_factory.mktemp("e2e-var")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATIENTLINE_")}
-    env |= {"PATIENTLINE_VAR_DIR": str(var_dir), "PATIENTLINE_ROLES": "web,worker",
-            "PATIENTLINE_DATABASE_URL": os.environ.get("PATIENTLINE_E2E_DATABASE_URL")
-            or f"sqlite+aiosqlite:///{var_dir / 'patientline.db'}",
-            "PATIENTLINE_SECRET_KEY": "e2e-secret", "PATIENTLINE_LOG_LEVEL": "WARNING"}
+    env |= {
+        "PATIENTLINE_VAR_DIR": str(var_dir),
+        "PATIENTLINE_ROLES": "web,worker",
+        "PATIENTLINE_DATABASE_URL": os.environ.get("PATIENTLINE_E2E_DATABASE_URL")
+        or f"sqlite+aiosqlite:///{var_dir / 'patientline.db'}",
+        "PATIENTLINE_SECRET_KEY": "e2e-secret",
+        "PATIENTLINE_LOG_LEVEL": "WARNING",
+    }
     port = _free_port()
     server = Server(url=f"http://127.0.0.1:{port}", log=var_dir / "server.log")
     cli = shlex.quote(str(BIN / "patientline"))
-    script = (f"{cli} migrate && {cli} create-admin {server.admin} --display-name Admin "
-              f"--password {shlex.quote(server.admin_initial_password)} && exec {cli} serve --port {port}")
+    script = (
+        f"{cli} migrate && {cli} create-admin {server.admin} --display-name Admin "
+        f"--password {shlex.quote(server.admin_initial_password)} && exec {cli} serve --port {port}"
+    )
     with server.log.open("wb") as out:
-        proc = subprocess.Popen(["/bin/sh", "-c", script], env=env, cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", script], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         yield proc, server
     finally:
@@ -114,14 +127,17 @@ def server(_server_process: tuple[subprocess.Popen[bytes], Server]) -> Server:
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """Debian's Chromium (never `playwright install`)."""
-    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "headless": True,
-            "args": CHROMIUM_ARGS}
+    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "headless": True, "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any], server: Server) -> dict[str, Any]:
-    return {**browser_context_args, "base_url": server.url, "viewport": {"width": 1366, "height": 768},
-            "locale": "en-US"}
+    return {
+        **browser_context_args,
+        "base_url": server.url,
+        "viewport": {"width": 1366, "height": 768},
+        "locale": "en-US",
+    }
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -141,8 +157,9 @@ def _slug(text: str) -> str:
 
 
 @pytest.fixture
-def open_page(browser: Any, browser_context_args: dict[str, Any],
-              request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+def open_page(
+    browser: Any, browser_context_args: dict[str, Any], request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Any]]:
     """`open_page("admin", cookies=[...])`: a page in a fresh browser context (cookies of its own) with
     English texts, since the zh_CN catalogue changes under us. Nothing is loaded yet. Every page opened
     is screenshotted to test-results/ if the test fails."""
@@ -152,8 +169,9 @@ def open_page(browser: Any, browser_context_args: dict[str, Any],
         context = browser.new_context(**browser_context_args)
         context.set_default_timeout(10_000)
         url = browser_context_args["base_url"]
-        context.add_cookies([{"name": LOCALE_COOKIE, "value": "en", "url": url},
-                             *({**c, "url": url} for c in cookies or [])])
+        context.add_cookies(
+            [{"name": LOCALE_COOKIE, "value": "en", "url": url}, *({**c, "url": url} for c in cookies or [])]
+        )
         page = context.new_page()
         opened.append((label, context, page))
         return page

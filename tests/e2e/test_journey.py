@@ -40,6 +40,7 @@ def path_is(path: str) -> re.Pattern[str]:
 
 # ---- helpers --------------------------------------------------------------------------------------
 
+
 def log_in(page: Page, username: str, password: str) -> None:
     page.goto("/login")
     page.fill("#username", username)
@@ -77,8 +78,10 @@ def ensure_admin(server: Server) -> None:
     if server.state.get("admin_ready"):
         return
     with api_login(server, server.admin, server.admin_initial_password) as http:
-        changed = http.post("/api/auth/password",
-                            json={"current_password": server.admin_initial_password, "new_password": ADMIN_PASSWORD})
+        changed = http.post(
+            "/api/auth/password",
+            json={"current_password": server.admin_initial_password, "new_password": ADMIN_PASSWORD},
+        )
         assert changed.status_code == 204, changed.text
     server.state["admin_ready"] = True
 
@@ -100,14 +103,17 @@ def admin(open_page: OpenPage, admin_api: httpx.Client) -> Page:
     return page
 
 
-def ensure_user(server: Server, admin_api: httpx.Client, username: str, password: str,
-                *, change_password: bool = True) -> None:
+def ensure_user(
+    server: Server, admin_api: httpx.Client, username: str, password: str, *, change_password: bool = True
+) -> None:
     """An agent account, with their own password already chosen unless `change_password` is false."""
     if server.state.get(f"user:{username}"):
         return
     initial = password if not change_password else "Temporary-Pass-90"
-    created = admin_api.post("/api/users", json={"username": username, "display_name": username.title(),
-                                                 "password": initial, "roles": ["agent"]})
+    created = admin_api.post(
+        "/api/users",
+        json={"username": username, "display_name": username.title(), "password": initial, "roles": ["agent"]},
+    )
     assert created.status_code == 201, created.text
     if change_password:
         with api_login(server, username, initial) as http:
@@ -148,6 +154,7 @@ def ensure_department(page: Page, server: Server) -> None:
 
 
 # ---- journeys -------------------------------------------------------------------------------------
+
 
 def test_admin_first_login_forces_a_new_password(open_page: OpenPage, server: Server) -> None:
     if server.state.get("admin_ready"):
@@ -212,7 +219,8 @@ def test_a_duplicate_code_shows_a_readable_error_and_writes_nothing(admin: Page,
 
 
 def test_admin_creates_a_user_who_sees_only_what_the_role_allows(
-        open_page: OpenPage, admin: Page, server: Server) -> None:
+    open_page: OpenPage, admin: Page, server: Server
+) -> None:
     ensure_department(admin, server)
     if server.state.get(f"user:{AGENT}"):
         pytest.skip("made already")
@@ -247,8 +255,7 @@ def test_admin_creates_a_user_who_sees_only_what_the_role_allows(
     assert forbidden is not None and forbidden.status == 403
 
 
-def test_five_wrong_passwords_lock_the_account(open_page: OpenPage, admin_api: httpx.Client,
-                                               server: Server) -> None:
+def test_five_wrong_passwords_lock_the_account(open_page: OpenPage, admin_api: httpx.Client, server: Server) -> None:
     username, password = "locked.out", "Right-Password-61"
     ensure_user(server, admin_api, username, password, change_password=False)
     page = open_page("login")
@@ -265,8 +272,9 @@ def test_five_wrong_passwords_lock_the_account(open_page: OpenPage, admin_api: h
     expect(page).to_have_url(path_is("/login"))
 
 
-def test_a_change_reaches_another_users_tray_live(open_page: OpenPage, admin: Page, admin_api: httpx.Client,
-                                                   server: Server) -> None:
+def test_a_change_reaches_another_users_tray_live(
+    open_page: OpenPage, admin: Page, admin_api: httpx.Client, server: Server
+) -> None:
     ensure_department(admin, server)
     ensure_user(server, admin_api, AGENT, AGENT_PASSWORD)
     agent = open_page("agent")

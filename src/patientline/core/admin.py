@@ -49,8 +49,18 @@ async def api_audit(
 ) -> list[AuditRead]:
     """Newest first; page backwards with `before_id`."""
     actor.require(Permission.READ_AUDIT)
-    rows = await audit.search(session, text=q, action=action, actor_name=user, target_type=target_type,
-                              target_id=target_id, since=since, until=until, before_id=before_id, limit=limit)
+    rows = await audit.search(
+        session,
+        text=q,
+        action=action,
+        actor_name=user,
+        target_type=target_type,
+        target_id=target_id,
+        since=since,
+        until=until,
+        before_id=before_id,
+        limit=limit,
+    )
     return [AuditRead.model_validate(r) for r in rows]
 
 
@@ -67,9 +77,12 @@ class JobRead(ReadModel):
 
 
 @router.get("/jobs", response_model=list[JobRead])
-async def api_jobs(actor: CurrentActor, session: Session,
-                   status: Annotated[str | None, Query(pattern="^(pending|running|done|dead|discarded)$")] = None,
-                   limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[JobRead]:
+async def api_jobs(
+    actor: CurrentActor,
+    session: Session,
+    status: Annotated[str | None, Query(pattern="^(pending|running|done|dead|discarded)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[JobRead]:
     actor.require(Permission.MANAGE_JOBS)
     return [JobRead.model_validate(j) for j in await jobs.list_jobs(session, status=status, limit=limit)]
 
@@ -104,8 +117,9 @@ class OverrideRead(ReadModel):
 
 
 @router.get("/calendar/overrides", response_model=list[OverrideRead])
-async def api_list_overrides(actor: CurrentActor, session: Session,
-                             year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> list[OverrideRead]:
+async def api_list_overrides(
+    actor: CurrentActor, session: Session, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
+) -> list[OverrideRead]:
     actor.require(Permission.READ_DIRECTORY)
     return [OverrideRead.model_validate(o) for o in await workcal.list_overrides(session, year=year)]
 
@@ -114,11 +128,18 @@ async def api_list_overrides(actor: CurrentActor, session: Session,
 async def api_set_override(day: date, body: OverrideIn, actor: CurrentActor, session: Session) -> OverrideRead:
     actor.require(Permission.MANAGE_CALENDAR)
     async with session.begin():
-        override, before = await workcal.set_override(session, day=day, is_working_day=body.is_working_day,
-                                                      note=body.note, actor_id=actor.user_id)
-        audit.record(session, actor=actor, action="calendar.override.set", target_type="calendar_day",
-                     target_id=day.isoformat(), before=before,
-                     after={"is_working_day": body.is_working_day, "note": body.note})
+        override, before = await workcal.set_override(
+            session, day=day, is_working_day=body.is_working_day, note=body.note, actor_id=actor.user_id
+        )
+        audit.record(
+            session,
+            actor=actor,
+            action="calendar.override.set",
+            target_type="calendar_day",
+            target_id=day.isoformat(),
+            before=before,
+            after={"is_working_day": body.is_working_day, "note": body.note},
+        )
         return OverrideRead.model_validate(override)
 
 
@@ -127,6 +148,12 @@ async def api_delete_override(day: date, actor: CurrentActor, session: Session) 
     actor.require(Permission.MANAGE_CALENDAR)
     async with session.begin():
         before = await workcal.delete_override(session, day=day)
-        audit.record(session, actor=actor, action="calendar.override.delete", target_type="calendar_day",
-                     target_id=day.isoformat(), before=before)
+        audit.record(
+            session,
+            actor=actor,
+            action="calendar.override.delete",
+            target_type="calendar_day",
+            target_id=day.isoformat(),
+            before=before,
+        )
     return Response(status_code=204)

@@ -93,9 +93,14 @@ async def search(
     if text:
         pattern = f"%{text}%"
         query = query.where(
-            or_(AuditEntry.action.ilike(pattern), AuditEntry.actor_name.ilike(pattern),
-                AuditEntry.target_id.ilike(pattern), AuditEntry.reason.ilike(pattern),
-                cast(AuditEntry.before, String).ilike(pattern), cast(AuditEntry.after, String).ilike(pattern))
+            or_(
+                AuditEntry.action.ilike(pattern),
+                AuditEntry.actor_name.ilike(pattern),
+                AuditEntry.target_id.ilike(pattern),
+                AuditEntry.reason.ilike(pattern),
+                cast(AuditEntry.before, String).ilike(pattern),
+                cast(AuditEntry.after, String).ilike(pattern),
+            )
         )
     if action:
         query = query.where(AuditEntry.action.startswith(action))

@@ -15,9 +15,7 @@ from pydantic_settings import (
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="PATIENTLINE_", toml_file="patientline.toml", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="PATIENTLINE_", toml_file="patientline.toml", extra="ignore")
 
     var_dir: Path = Path("var")
     database_url: str = ""

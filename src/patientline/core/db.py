@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import DateTime, Integer, MetaData, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -86,6 +86,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+def _sqlite_begin_before_savepoint(connection: Connection, _name: str) -> None:
+    """The SQLite driver opens a transaction only before its first data change (so reads never hold a
+    snapshot that a later write would have to upgrade, which SQLite refuses without waiting). It does
+    not do so before a SAVEPOINT, and SQLite takes a SAVEPOINT outside a transaction as the transaction
+    itself: releasing it would commit. Savepoints only guard writes, so take the write lock first."""
+    raw = connection.connection.driver_connection
+    if raw is not None and not raw.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _json(value: Any) -> str:
     """Chinese stays readable (and searchable) in JSON columns."""
     return orjson.dumps(value).decode()
@@ -93,8 +103,11 @@ def _json(value: Any) -> str:
 
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, pool_size=8, max_overflow=8, json_serializer=_json)
+        # sessions always end their transactions, so the pool's extra ROLLBACK on return is only a
+        # thread round trip through aiosqlite
+        engine = create_async_engine(url, pool_size=8, max_overflow=8, json_serializer=_json, pool_reset_on_return=None)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, json_serializer=_json)
 
@@ -106,8 +119,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = async_sessionmaker(
-            self.engine, expire_on_commit=False, autoflush=False,
-            sync_session_class=UnitOfWork, info={"bus": bus},
+            self.engine,
+            expire_on_commit=False,
+            autoflush=False,
+            sync_session_class=UnitOfWork,
+            info={"bus": bus},
         )
 
     @property

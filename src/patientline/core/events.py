@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
 import orjson
@@ -82,22 +83,42 @@ class Published:
     audience: Audience
     created_at: str
 
+    @cached_property
+    def sse_frame(self) -> bytes:
+        """The server-sent-events frame, built once however many streams carry it."""
+        return b"id: %d\nevent: %s\ndata: %s\n\n" % (self.id, self.type.encode(), self.to_json())
+
     def to_json(self) -> bytes:
         return orjson.dumps(
-            {"id": self.id, "type": self.type, "payload": self.payload,
-             "audience": self.audience.model_dump(), "created_at": self.created_at}
+            {
+                "id": self.id,
+                "type": self.type,
+                "payload": self.payload,
+                "audience": self.audience.model_dump(),
+                "created_at": self.created_at,
+            }
         )
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Published:
         data = orjson.loads(raw)
-        return cls(id=data["id"], type=data["type"], payload=data["payload"],
-                   audience=Audience(**data["audience"]), created_at=data["created_at"])
+        return cls(
+            id=data["id"],
+            type=data["type"],
+            payload=data["payload"],
+            audience=Audience(**data["audience"]),
+            created_at=data["created_at"],
+        )
 
     @classmethod
     def from_row(cls, row: EventLogEntry) -> Published:
-        return cls(id=row.id, type=row.type, payload=row.payload, audience=Audience(**row.audience),
-                   created_at=row.created_at.isoformat())
+        return cls(
+            id=row.id,
+            type=row.type,
+            payload=row.payload,
+            audience=Audience(**row.audience),
+            created_at=row.created_at.isoformat(),
+        )
 
 
 def record(session: AsyncSession, event_: Event) -> None:

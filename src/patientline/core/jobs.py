@@ -112,8 +112,15 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=base * (1 + random.random() * 0.2))  # noqa: S311 - jitter, not secrecy
 
 
-async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], run_at: datetime | None = None,
-                  max_attempts: int = 5, idempotency_key: str | None = None) -> Job:
+async def enqueue(
+    session: AsyncSession,
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    run_at: datetime | None = None,
+    max_attempts: int = 5,
+    idempotency_key: str | None = None,
+) -> Job:
     """Adds a job in the caller's transaction, so it exists exactly when the change that caused it does."""
     if kind not in HANDLERS:
         raise ValueError(f"no handler for job kind {kind!r}")
@@ -121,15 +128,22 @@ async def enqueue(session: AsyncSession, *, kind: str, payload: dict[str, Any], 
         existing = await session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
         if existing is not None:
             return existing
-    job = Job(kind=kind, payload=payload, run_at=run_at or clock.now(), max_attempts=max_attempts,
-              idempotency_key=idempotency_key, created_at=clock.now())
+    job = Job(
+        kind=kind,
+        payload=payload,
+        run_at=run_at or clock.now(),
+        max_attempts=max_attempts,
+        idempotency_key=idempotency_key,
+        created_at=clock.now(),
+    )
     session.add(job)
     await session.flush()
     return job
 
 
-async def claim(session: AsyncSession, *, worker_id: str, batch: int = 10,
-                lease: timedelta = timedelta(minutes=5)) -> list[Job]:
+async def claim(
+    session: AsyncSession, *, worker_id: str, batch: int = 10, lease: timedelta = timedelta(minutes=5)
+) -> list[Job]:
     now = clock.now()
     due = or_(
         (Job.status == JobStatus.PENDING) & (Job.run_at <= now),
@@ -178,9 +192,15 @@ async def _record_failure(session: AsyncSession, *, job_id: int, error: str) -> 
         if job.attempts >= job.max_attempts:
             job.status = JobStatus.DEAD
             job.finished_at = clock.now()
-            events.record(session, JobDeadLettered(
-                job_id=job.id, kind=job.kind, error=error[:300],
-                audience=events.Audience(permission=Permission.MANAGE_JOBS.value)))
+            events.record(
+                session,
+                JobDeadLettered(
+                    job_id=job.id,
+                    kind=job.kind,
+                    error=error[:300],
+                    audience=events.Audience(permission=Permission.MANAGE_JOBS.value),
+                ),
+            )
         else:
             job.status = JobStatus.PENDING
             job.run_at = clock.now() + backoff(job.attempts)
@@ -197,6 +217,7 @@ async def run_due(db: Database, *, worker_id: str, batch: int = 10) -> int:
 
 
 # ---- dead letters (admin) ----------------------------------------------------------------------
+
 
 async def list_jobs(session: AsyncSession, *, status: str | None = None, limit: int = 100) -> list[Job]:
     query = select(Job).order_by(Job.id.desc()).limit(limit)
@@ -215,8 +236,11 @@ async def _dead_job(session: AsyncSession, job_id: int) -> Job:
     if job is None:
         raise NotFound("No such job.", details={"job_id": job_id})
     if job.status != JobStatus.DEAD:
-        raise Conflict("Only dead-lettered jobs can be retried or discarded.",
-                       details={"status": job.status, "allowed": [JobStatus.DEAD]}, error_id="job_not_dead")
+        raise Conflict(
+            "Only dead-lettered jobs can be retried or discarded.",
+            details={"status": job.status, "allowed": [JobStatus.DEAD]},
+            error_id="job_not_dead",
+        )
     return job
 
 
@@ -236,6 +260,7 @@ async def discard_dead(session: AsyncSession, *, job_id: int) -> Job:
 
 
 # ---- leadership and the worker loop ------------------------------------------------------------
+
 
 class LeaderLock:
     """PostgreSQL advisory lock on a dedicated connection; always held on SQLite (one process)."""
@@ -340,8 +365,11 @@ class Worker:
         async with self.db.sessions() as session, session.begin():
             row = await session.get(WorkerHeartbeat, self.node_id)
             if row is None:
-                session.add(WorkerHeartbeat(node_id=self.node_id, beat_at=now, started_at=self.started_at,
-                                            is_leader=self.leader.held))
+                session.add(
+                    WorkerHeartbeat(
+                        node_id=self.node_id, beat_at=now, started_at=self.started_at, is_leader=self.leader.held
+                    )
+                )
             else:
                 row.beat_at, row.is_leader = now, self.leader.held
         self.last_beat = now
@@ -360,4 +388,3 @@ async def latest_heartbeat(session: AsyncSession) -> datetime | None:
 
 async def prune_heartbeats(session: AsyncSession, *, older_than: timedelta) -> None:
     await session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.beat_at < clock.now() - older_than))
-

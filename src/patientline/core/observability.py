@@ -15,7 +15,9 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 HTTP_REQUESTS = Counter("patientline_http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_LATENCY = Histogram(
-    "patientline_http_request_seconds", "HTTP request latency", ["method", "route"],
+    "patientline_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 SSE_CLIENTS = Gauge("patientline_sse_clients", "Open server-sent event streams")

@@ -22,9 +22,11 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 async def _scope_options(session: Session) -> dict[str, Any]:
     sites = await directory.list_entities(session, kind=directory.SITES)
     departments = directory.department_tree(await directory.list_entities(session, kind=directory.DEPARTMENTS))
-    return {"sites": [(s.id, s.name) for s in sites],
-            "departments": [(d.id, "　" * depth + d.name) for d, depth in departments],
-            "roles": [r.value for r in Role]}
+    return {
+        "sites": [(s.id, s.name) for s in sites],
+        "departments": [(d.id, "　" * depth + d.name) for d, depth in departments],
+        "roles": [r.value for r in Role],
+    }
 
 
 @router.get("/users")
@@ -38,8 +40,11 @@ async def users_page(request: Request, actor: CurrentActor, session: Session, q:
 @router.get("/users/new")
 async def new_user_page(request: Request, actor: CurrentActor, session: Session) -> Response:
     actor.require(Permission.MANAGE_USERS)
-    return render(request, "admin/user_form.html", {"user": None, "scope": ([], []), **await _scope_options(session),
-                                                    "history": []})
+    return render(
+        request,
+        "admin/user_form.html",
+        {"user": None, "scope": ([], []), **await _scope_options(session), "history": []},
+    )
 
 
 @router.get("/users/{user_id}")
@@ -47,19 +52,32 @@ async def edit_user_page(user_id: int, request: Request, actor: CurrentActor, se
     actor.require(Permission.MANAGE_USERS)
     user = await auth.get_user(session, user_id=user_id)
     history = await audit.search(session, target_type="user", target_id=str(user_id), limit=30)
-    return render(request, "admin/user_form.html", {
-        "user": user, "scope": await auth.user_scope(session, user_id=user_id), **await _scope_options(session),
-        "history": history, "locked": bool(user.locked_until and user.locked_until > clock.now()),
-    })
+    return render(
+        request,
+        "admin/user_form.html",
+        {
+            "user": user,
+            "scope": await auth.user_scope(session, user_id=user_id),
+            **await _scope_options(session),
+            "history": history,
+            "locked": bool(user.locked_until and user.locked_until > clock.now()),
+        },
+    )
 
 
 @router.get("/tokens")
 async def tokens_page(request: Request, actor: CurrentActor, session: Session) -> Response:
     actor.require(Permission.MANAGE_TOKENS)
     users = {u.id: u for u in await auth.list_users(session, limit=1000)}
-    return render(request, "admin/tokens.html", {
-        "tokens": await auth.list_tokens(session), "users": users, "scopes": [p.value for p in Permission],
-    })
+    return render(
+        request,
+        "admin/tokens.html",
+        {
+            "tokens": await auth.list_tokens(session),
+            "users": users,
+            "scopes": [p.value for p in Permission],
+        },
+    )
 
 
 def _local_day_start(day: date | None, tz: str) -> datetime | None:
@@ -69,16 +87,29 @@ def _local_day_start(day: date | None, tz: str) -> datetime | None:
 
 
 @router.get("/audit")
-async def audit_page(request: Request, actor: CurrentActor, session: Session, q: str | None = None,
-                     action: str | None = None, user: str | None = None, since: date | None = None,
-                     until: date | None = None, before_id: int | None = None) -> Response:
+async def audit_page(
+    request: Request,
+    actor: CurrentActor,
+    session: Session,
+    q: str | None = None,
+    action: str | None = None,
+    user: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    before_id: int | None = None,
+) -> Response:
     actor.require(Permission.READ_AUDIT)
     tz = app_state(request).settings.timezone
     end = _local_day_start(until, tz)
     entries = await audit.search(
-        session, text=q or None, action=action or None, actor_name=user or None,
-        since=_local_day_start(since, tz), until=end + timedelta(days=1) if end else None,
-        before_id=before_id, limit=50,
+        session,
+        text=q or None,
+        action=action or None,
+        actor_name=user or None,
+        since=_local_day_start(since, tz),
+        until=end + timedelta(days=1) if end else None,
+        before_id=before_id,
+        limit=50,
     )
     filters = {"q": q or "", "action": action or "", "user": user or "", "since": since, "until": until}
     template = "admin/audit_rows.html" if "hx-request" in request.headers else "admin/audit.html"
@@ -88,10 +119,15 @@ async def audit_page(request: Request, actor: CurrentActor, session: Session, q:
 @router.get("/jobs")
 async def jobs_page(request: Request, actor: CurrentActor, session: Session, status: str = "dead") -> Response:
     actor.require(Permission.MANAGE_JOBS)
-    return render(request, "admin/jobs.html", {
-        "jobs": await jobs.list_jobs(session, status=status or None, limit=200),
-        "counts": await jobs.count_by_status(session), "status": status,
-    })
+    return render(
+        request,
+        "admin/jobs.html",
+        {
+            "jobs": await jobs.list_jobs(session, status=status or None, limit=200),
+            "counts": await jobs.count_by_status(session),
+            "status": status,
+        },
+    )
 
 
 @router.get("/calendar")
@@ -101,10 +137,17 @@ async def calendar_page(request: Request, actor: CurrentActor, session: Session,
     local_today = clock.now().astimezone(ZoneInfo(app_state(request).settings.timezone)).date()
     year = year if year and 2000 <= year <= 2100 else local_today.year
     months = [_month(calendar, year, m) for m in range(1, 13)]
-    return render(request, "admin/calendar.html", {
-        "year": year, "months": months, "coverage": calendar.year_coverage(year).value,
-        "overrides": await workcal.list_overrides(session, year=year), "today": local_today,
-    })
+    return render(
+        request,
+        "admin/calendar.html",
+        {
+            "year": year,
+            "months": months,
+            "coverage": calendar.year_coverage(year).value,
+            "overrides": await workcal.list_overrides(session, year=year),
+            "today": local_today,
+        },
+    )
 
 
 def _month(calendar: workcal.WorkCalendar, year: int, month: int) -> dict[str, Any]:

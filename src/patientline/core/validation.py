@@ -43,8 +43,11 @@ def display_phone(e164: str | None) -> str:
         parsed = phonenumbers.parse(e164, DEFAULT_REGION)
     except phonenumbers.NumberParseException:
         return e164
-    style = (phonenumbers.PhoneNumberFormat.NATIONAL if parsed.country_code == 86
-             else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    style = (
+        phonenumbers.PhoneNumberFormat.NATIONAL
+        if parsed.country_code == 86
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
     return str(phonenumbers.format_number(parsed, style))
 
 
@@ -63,8 +66,9 @@ def _optional_phone(value: str | None) -> str | None:
 
 
 Phone = Annotated[str | None, AfterValidator(_optional_phone)]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32,
-                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Code = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 MAX_ID = 2_147_483_647  # the database's integer range: larger ids cannot exist, so they are bad input

@@ -101,9 +101,7 @@ def _require_aware(moment: datetime, name: str) -> None:
 
 def _require_date(day: date) -> None:
     if isinstance(day, datetime) or not isinstance(day, date):
-        raise InvalidCalendarInput(
-            "A calendar day must be a date, not {kind}.", params={"kind": type(day).__name__}
-        )
+        raise InvalidCalendarInput("A calendar day must be a date, not {kind}.", params={"kind": type(day).__name__})
 
 
 # --- opening hours ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from patientline.core.auth.actor import Actor
 from patientline.core.auth.models import User
 from patientline.core.errors import DomainError, InvalidInput
 from patientline.core.i18n import gettext
+from patientline.core.validation import field_message
 from patientline.directory import schemas, service
 from patientline.directory.service import DEPARTMENTS, SITES, Kind
 
@@ -43,18 +44,33 @@ DEPARTMENT_REF = Reference("department_code", "department_id", DEPARTMENTS)
 LAYOUTS: dict[str, Layout] = {
     "site": Layout(schemas.SiteCreate, schemas.SiteUpdate, ("code", "name", "address", "phone", "hours", "is_active")),
     "department": Layout(
-        schemas.DepartmentCreate, schemas.DepartmentUpdate,
+        schemas.DepartmentCreate,
+        schemas.DepartmentUpdate,
         ("code", "name", "site_code", "parent_code", "kind", "location", "phone", "hours", "description", "is_active"),
         (SITE_REF, Reference("parent_code", "parent_id", DEPARTMENTS)),
     ),
-    "team": Layout(schemas.TeamCreate, schemas.TeamUpdate,
-                   ("code", "name", "kind", "site_code", "department_code", "description", "is_active"),
-                   (SITE_REF, DEPARTMENT_REF)),
+    "team": Layout(
+        schemas.TeamCreate,
+        schemas.TeamUpdate,
+        ("code", "name", "kind", "site_code", "department_code", "description", "is_active"),
+        (SITE_REF, DEPARTMENT_REF),
+    ),
     "skill": Layout(schemas.SkillCreate, schemas.SkillUpdate, ("code", "name", "description", "is_active")),
     "staff": Layout(
-        schemas.StaffCreate, schemas.StaffUpdate,
-        ("code", "name", "site_code", "department_code", "title", "phone", "email", "is_handler", "is_active",
-         "username"),
+        schemas.StaffCreate,
+        schemas.StaffUpdate,
+        (
+            "code",
+            "name",
+            "site_code",
+            "department_code",
+            "title",
+            "phone",
+            "email",
+            "is_handler",
+            "is_active",
+            "username",
+        ),
         (SITE_REF, DEPARTMENT_REF, Reference("username", "user_id", None)),
     ),
 }
@@ -93,9 +109,12 @@ def read_rows(text: str, layout: Layout) -> list[dict[str, str]]:
     unknown = [h for h in header if h not in layout.columns]
     missing = [h for h in ("code", "name") if h not in header]
     if unknown or missing:
-        raise InvalidInput("The header row does not match: expected columns {columns}.",
-                           params={"columns": ", ".join(layout.columns)},
-                           details={"unknown": unknown, "missing": missing}, error_id="bad_header")
+        raise InvalidInput(
+            "The header row does not match: expected columns {columns}.",
+            params={"columns": ", ".join(layout.columns)},
+            details={"unknown": unknown, "missing": missing},
+            error_id="bad_header",
+        )
     reader.fieldnames = header
     rows = [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
     if len(rows) > MAX_ROWS:
@@ -116,15 +135,16 @@ async def _values(session: AsyncSession, layout: Layout, row: dict[str, str]) ->
         if ref.column in values:
             resolved = await _resolve(session, ref, values.pop(ref.column))
             if resolved is None:
-                raise InvalidInput("Unknown reference {value} in column {column}.",
-                                   params={"value": row[ref.column], "column": ref.column},
-                                   details={"field": ref.column})
+                raise InvalidInput(
+                    "Unknown reference {value} in column {column}.",
+                    params={"value": row[ref.column], "column": ref.column},
+                    details={"field": ref.column},
+                )
             values[ref.field] = resolved
     return values
 
 
-async def _apply_row(session: AsyncSession, *, actor: Actor, kind: Kind, layout: Layout,
-                     row: dict[str, str]) -> str:
+async def _apply_row(session: AsyncSession, *, actor: Actor, kind: Kind, layout: Layout, row: dict[str, str]) -> str:
     values = await _values(session, layout, row)
     existing = await service.find_by_code(session, kind=kind, code=row.get("code", ""))
     if existing is None:
@@ -133,15 +153,20 @@ async def _apply_row(session: AsyncSession, *, actor: Actor, kind: Kind, layout:
         return "created"
     model = layout.update.model_validate(values | {"version": existing.version})
     changes = model.model_dump(mode="json", exclude_unset=True, exclude={"version"})
-    await service.update(session, actor=actor, kind=kind, entity_id=existing.id,
-                         expected_version=existing.version, changes=changes)
+    await service.update(
+        session, actor=actor, kind=kind, entity_id=existing.id, expected_version=existing.version, changes=changes
+    )
     return "updated"
 
 
 def _row_errors(line: int, code: str | None, exc: Exception) -> list[RowError]:
     if isinstance(exc, ValidationError):
-        return [RowError(row=line, code=code, field=".".join(str(p) for p in err["loc"]) or None, message=err["msg"])
-                for err in exc.errors()]
+        return [
+            RowError(
+                row=line, code=code, field=".".join(str(p) for p in err["loc"]) or None, message=field_message(err)
+            )
+            for err in exc.errors()
+        ]
     assert isinstance(exc, DomainError)  # noqa: S101
     field = exc.details.get("field") if isinstance(exc.details, dict) else None
     return [RowError(row=line, code=code, field=field, message=exc.localized_message(gettext))]
@@ -151,8 +176,9 @@ async def run_import(session: AsyncSession, *, actor: Actor, kind: Kind, raw: by
     """Owns its transaction: commits only when the run is real and every row passed."""
     layout = LAYOUTS[kind.name]
     rows = read_rows(decode(raw), layout)
-    report = ImportReport(kind=kind.name, dry_run=dry_run, applied=False, total=len(rows), created=0, updated=0,
-                          errors=[])
+    report = ImportReport(
+        kind=kind.name, dry_run=dry_run, applied=False, total=len(rows), created=0, updated=0, errors=[]
+    )
     async with session.begin() as transaction:
         for line, row in enumerate(rows, start=2):
             try:
@@ -191,8 +217,12 @@ async def _code_maps(session: AsyncSession) -> dict[str, dict[int, str]]:
 
 
 def _cell(row: Any, column: str, codes: dict[str, dict[int, str]]) -> str:
-    field = {"site_code": "site_id", "department_code": "department_id", "parent_code": "parent_id",
-             "username": "user_id"}.get(column)
+    field = {
+        "site_code": "site_id",
+        "department_code": "department_id",
+        "parent_code": "parent_id",
+        "username": "user_id",
+    }.get(column)
     if field is not None:
         ref = getattr(row, field)
         return "" if ref is None else codes[field].get(ref, "")
@@ -200,4 +230,3 @@ def _cell(row: Any, column: str, codes: dict[str, dict[int, str]]) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
-

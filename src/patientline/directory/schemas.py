@@ -4,7 +4,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from patientline.core.validation import Code, Name, Phone, ReadModel, StrictModel
+from patientline.core.validation import Code, DbId, Name, Phone, ReadModel, StrictModel, Version
 from patientline.core.workcal import WorkingHours
 from patientline.directory.models import DepartmentKind, TeamKind
 
@@ -21,6 +21,7 @@ OpeningHours = Annotated[str, AfterValidator(_opening_hours)]
 
 # ---- sites -----------------------------------------------------------------------------------
 
+
 class SiteCreate(StrictModel):
     code: Code
     name: Name
@@ -31,7 +32,7 @@ class SiteCreate(StrictModel):
 
 
 class SiteUpdate(StrictModel):
-    version: int
+    version: Version
     code: Code | None = None
     name: Name | None = None
     address: Text200 | None = None
@@ -53,11 +54,12 @@ class SiteRead(ReadModel):
 
 # ---- departments -----------------------------------------------------------------------------
 
+
 class DepartmentCreate(StrictModel):
     code: Code
     name: Name
-    site_id: int
-    parent_id: int | None = None
+    site_id: DbId
+    parent_id: DbId | None = None
     kind: DepartmentKind = DepartmentKind.CLINICAL
     location: Text200 = ""
     phone: Phone = None
@@ -67,11 +69,11 @@ class DepartmentCreate(StrictModel):
 
 
 class DepartmentUpdate(StrictModel):
-    version: int
+    version: Version
     code: Code | None = None
     name: Name | None = None
-    site_id: int | None = None
-    parent_id: int | None = None
+    site_id: DbId | None = None
+    parent_id: DbId | None = None
     kind: DepartmentKind | None = None
     location: Text200 | None = None
     phone: Phone = None
@@ -97,23 +99,24 @@ class DepartmentRead(ReadModel):
 
 # ---- teams and skills ------------------------------------------------------------------------
 
+
 class TeamCreate(StrictModel):
     code: Code
     name: Name
     kind: TeamKind = TeamKind.SKILL_GROUP
-    site_id: int | None = None
-    department_id: int | None = None
+    site_id: DbId | None = None
+    department_id: DbId | None = None
     description: Text2000 = ""
     is_active: bool = True
 
 
 class TeamUpdate(StrictModel):
-    version: int
+    version: Version
     code: Code | None = None
     name: Name | None = None
     kind: TeamKind | None = None
-    site_id: int | None = None
-    department_id: int | None = None
+    site_id: DbId | None = None
+    department_id: DbId | None = None
     description: Text2000 | None = None
     is_active: bool | None = None
 
@@ -138,7 +141,7 @@ class SkillCreate(StrictModel):
 
 
 class SkillUpdate(StrictModel):
-    version: int
+    version: Version
     code: Code | None = None
     name: Name | None = None
     description: Text2000 | None = None
@@ -156,40 +159,41 @@ class SkillRead(ReadModel):
 
 # ---- staff -----------------------------------------------------------------------------------
 
+
 class SkillLevel(StrictModel):
-    skill_id: int
+    skill_id: DbId
     level: int = Field(ge=1, le=5)
 
 
 class StaffCreate(StrictModel):
     code: Code
     name: Name
-    user_id: int | None = None
-    site_id: int | None = None
-    department_id: int | None = None
+    user_id: DbId | None = None
+    site_id: DbId | None = None
+    department_id: DbId | None = None
     title: Text200 = ""
     phone: Phone = None
     email: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
     is_handler: bool = False
     is_active: bool = True
     skills: list[SkillLevel] = []
-    team_ids: list[int] = []
+    team_ids: list[DbId] = []
 
 
 class StaffUpdate(StrictModel):
-    version: int
+    version: Version
     code: Code | None = None
     name: Name | None = None
-    user_id: int | None = None
-    site_id: int | None = None
-    department_id: int | None = None
+    user_id: DbId | None = None
+    site_id: DbId | None = None
+    department_id: DbId | None = None
     title: Text200 | None = None
     phone: Phone = None
     email: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
     is_handler: bool | None = None
     is_active: bool | None = None
     skills: list[SkillLevel] | None = None
-    team_ids: list[int] | None = None
+    team_ids: list[DbId] | None = None
 
 
 class StaffRead(ReadModel):

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from patientline.core import audit, events
+from patientline.core import audit, clock, events
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.models import User
 from patientline.core.errors import Conflict, InvalidInput, NotFound, require_version
@@ -49,6 +49,21 @@ async def get(session: AsyncSession, *, kind: Kind, entity_id: int) -> Any:
     return row
 
 
+def _filtered(
+    query: Any, model: Any, *, text: str | None, site_id: int | None, department_id: int | None, active: bool | None
+) -> Any:
+    if text:
+        pattern = f"%{text}%"
+        query = query.where(model.name.ilike(pattern) | model.code.ilike(pattern))
+    if site_id is not None and hasattr(model, "site_id"):
+        query = query.where(model.site_id == site_id)
+    if department_id is not None and hasattr(model, "department_id"):
+        query = query.where(model.department_id == department_id)
+    if active is not None:
+        query = query.where(model.is_active.is_(active))
+    return query
+
+
 async def list_entities(
     session: AsyncSession,
     *,
@@ -62,16 +77,33 @@ async def list_entities(
 ) -> list[Any]:
     model = kind.model
     query = select(model).order_by(model.code).limit(limit).offset(offset)
-    if text:
-        pattern = f"%{text}%"
-        query = query.where(model.name.ilike(pattern) | model.code.ilike(pattern))
-    if site_id is not None and hasattr(model, "site_id"):
-        query = query.where(model.site_id == site_id)
-    if department_id is not None and hasattr(model, "department_id"):
-        query = query.where(model.department_id == department_id)
-    if active is not None:
-        query = query.where(model.is_active.is_(active))
+    query = _filtered(query, model, text=text, site_id=site_id, department_id=department_id, active=active)
     return list(await session.scalars(query))
+
+
+async def list_records(
+    session: AsyncSession,
+    *,
+    kind: Kind,
+    fields: list[str],
+    text: str | None = None,
+    site_id: int | None = None,
+    department_id: int | None = None,
+    active: bool | None = None,
+    limit: int = 500,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The same list as plain dicts of `fields` (what the API sends): no ORM objects to build."""
+    model = kind.model
+    columns = [model.__table__.c[name] for name in fields if name in model.__table__.c]
+    query = select(*columns).order_by(model.code).limit(limit).offset(offset)
+    query = _filtered(query, model, text=text, site_id=site_id, department_id=department_id, active=active)
+    rows = [dict(row) for row in (await session.execute(query)).mappings()]
+    if kind is STAFF:
+        links = await staff_links_for(session, staff_ids=[row["id"] for row in rows])
+        for row in rows:
+            row |= links[row["id"]]
+    return rows
 
 
 async def count(session: AsyncSession, *, kind: Kind) -> int:
@@ -85,9 +117,12 @@ async def find_by_code(session: AsyncSession, *, kind: Kind, code: str) -> Any |
 async def _check_code_free(session: AsyncSession, *, kind: Kind, code: str, own_id: int | None) -> None:
     existing = await find_by_code(session, kind=kind, code=code)
     if existing is not None and existing.id != own_id:
-        raise Conflict("The code {code} is already used by another {kind}.",
-                       params={"code": code, "kind": kind.name},
-                       details={"code": code, "existing_id": existing.id}, error_id="duplicate_code")
+        raise Conflict(
+            "The code {code} is already used by another {kind}.",
+            params={"code": code, "kind": kind.name},
+            details={"code": code, "existing_id": existing.id},
+            error_id="duplicate_code",
+        )
 
 
 async def _check_references(session: AsyncSession, *, kind: Kind, values: dict[str, Any]) -> None:
@@ -97,8 +132,9 @@ async def _check_references(session: AsyncSession, *, kind: Kind, values: dict[s
         if ref is not None and await session.get(target, ref) is None:
             missing[field] = ref
     if missing:
-        raise InvalidInput("Some referenced records do not exist.", details={"missing": missing},
-                           error_id="unknown_reference")
+        raise InvalidInput(
+            "Some referenced records do not exist.", details={"missing": missing}, error_id="unknown_reference"
+        )
 
 
 async def _check_tree(session: AsyncSession, *, department_id: int | None, parent_id: int | None) -> None:
@@ -107,15 +143,20 @@ async def _check_tree(session: AsyncSession, *, department_id: int | None, paren
     current = parent_id
     while current is not None:
         if current == department_id or current in seen:
-            raise InvalidInput("A department cannot be placed under itself or its own sub-department.",
-                               details={"parent_id": parent_id}, error_id="department_cycle")
+            raise InvalidInput(
+                "A department cannot be placed under itself or its own sub-department.",
+                details={"parent_id": parent_id},
+                error_id="department_cycle",
+            )
         seen.add(current)
         current = await session.scalar(select(Department.parent_id).where(Department.id == current))
 
 
 def _publish(session: AsyncSession, *, kind: Kind, row: Any, change: str) -> None:
-    events.record(session, DirectoryChanged(entity=kind.name, entity_id=row.id, change=change, name=row.name,
-                                            audience=DIRECTORY_READERS))
+    events.record(
+        session,
+        DirectoryChanged(entity=kind.name, entity_id=row.id, change=change, name=row.name, audience=DIRECTORY_READERS),
+    )
 
 
 async def _flush_or_conflict(session: AsyncSession) -> None:
@@ -123,8 +164,11 @@ async def _flush_or_conflict(session: AsyncSession) -> None:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict("This change conflicts with existing records.", error_id="integrity_conflict",
-                       details={"reason": type(exc.orig).__name__}) from exc
+        raise Conflict(
+            "This change conflicts with existing records.",
+            error_id="integrity_conflict",
+            details={"reason": type(exc.orig).__name__},
+        ) from exc
 
 
 async def create(session: AsyncSession, *, actor: Actor, kind: Kind, values: dict[str, Any]) -> Any:
@@ -136,14 +180,21 @@ async def create(session: AsyncSession, *, actor: Actor, kind: Kind, values: dic
     await _flush_or_conflict(session)
     if extra:
         await _set_staff_links(session, staff_id=row.id, **extra)
-    audit.record(session, actor=actor, action=f"directory.{kind.name}.create", target_type=kind.name,
-                 target_id=row.id, after=kind.snapshot(row) | extra)
+    audit.record(
+        session,
+        actor=actor,
+        action=f"directory.{kind.name}.create",
+        target_type=kind.name,
+        target_id=row.id,
+        after=kind.snapshot(row) | extra,
+    )
     _publish(session, kind=kind, row=row, change="created")
     return row
 
 
-async def update(session: AsyncSession, *, actor: Actor, kind: Kind, entity_id: int, expected_version: int,
-                 changes: dict[str, Any]) -> Any:
+async def update(
+    session: AsyncSession, *, actor: Actor, kind: Kind, entity_id: int, expected_version: int, changes: dict[str, Any]
+) -> Any:
     row = await get(session, kind=kind, entity_id=entity_id)
     require_version(expected=expected_version, current=row.version)
     extra = _split_staff_links(changes) if kind is STAFF else {}
@@ -155,15 +206,25 @@ async def update(session: AsyncSession, *, actor: Actor, kind: Kind, entity_id: 
         await _check_tree(session, department_id=row.id, parent_id=changes["parent_id"])
     for key, value in changes.items():
         if value is None and not _nullable(kind, key):
-            raise InvalidInput("The field {field} cannot be empty.", params={"field": key},
-                               details={key: ["required"]})
+            raise InvalidInput("The field {field} cannot be empty.", params={"field": key}, details={key: ["required"]})
         setattr(row, key, value)
+    if any(before[key] != value for key, value in extra.items()):
+        row.updated_at = clock.now()  # skills and teams are part of the record: a change bumps its version
     await _flush_or_conflict(session)
     if extra:
         await _set_staff_links(session, staff_id=row.id, **extra)
     old, new = audit.changed_fields(before, kind.snapshot(row) | extra)
-    audit.record(session, actor=actor, action=f"directory.{kind.name}.update", target_type=kind.name,
-                 target_id=row.id, before=old, after=new)
+    if not new:
+        return row  # saved unchanged: no new version, no audit row, no event
+    audit.record(
+        session,
+        actor=actor,
+        action=f"directory.{kind.name}.update",
+        target_type=kind.name,
+        target_id=row.id,
+        before=old,
+        after=new,
+    )
     _publish(session, kind=kind, row=row, change="updated")
     return row
 
@@ -177,12 +238,23 @@ async def remove(session: AsyncSession, *, actor: Actor, kind: Kind, entity_id: 
             await session.delete(row)
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict("This {kind} is still in use; deactivate it instead.", params={"kind": kind.name},
-                       error_id="in_use") from exc
-    audit.record(session, actor=actor, action=f"directory.{kind.name}.delete", target_type=kind.name,
-                 target_id=entity_id, before=before)
-    events.record(session, DirectoryChanged(entity=kind.name, entity_id=entity_id, change="deleted",
-                                            name=before["name"], audience=DIRECTORY_READERS))
+        raise Conflict(
+            "This {kind} is still in use; deactivate it instead.", params={"kind": kind.name}, error_id="in_use"
+        ) from exc
+    audit.record(
+        session,
+        actor=actor,
+        action=f"directory.{kind.name}.delete",
+        target_type=kind.name,
+        target_id=entity_id,
+        before=before,
+    )
+    events.record(
+        session,
+        DirectoryChanged(
+            entity=kind.name, entity_id=entity_id, change="deleted", name=before["name"], audience=DIRECTORY_READERS
+        ),
+    )
 
 
 def _nullable(kind: Kind, key: str) -> bool:
@@ -192,54 +264,98 @@ def _nullable(kind: Kind, key: str) -> bool:
 
 # ---- staff links: skills with levels and team membership -------------------------------------
 
+
 def _split_staff_links(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: values.pop(key) for key in ("skills", "team_ids") if key in values and values[key] is not None}
+    """Takes skills and team_ids out of `values`, in the order `staff_links` reads them back."""
+    links: dict[str, Any] = {
+        key: values.pop(key) for key in ("skills", "team_ids") if key in values and values[key] is not None
+    }
+    if "skills" in links:
+        levels = {s["skill_id"]: s["level"] for s in links["skills"]}
+        links["skills"] = [{"skill_id": k, "level": levels[k]} for k in sorted(levels)]
+    if "team_ids" in links:
+        links["team_ids"] = sorted(set(links["team_ids"]))
+    return links
 
 
-async def _set_staff_links(session: AsyncSession, *, staff_id: int, skills: list[dict[str, int]] | None = None,
-                           team_ids: list[int] | None = None) -> None:
+async def _set_staff_links(
+    session: AsyncSession,
+    *,
+    staff_id: int,
+    skills: list[dict[str, int]] | None = None,
+    team_ids: list[int] | None = None,
+) -> None:
     if skills is not None:
         skill_ids = [s["skill_id"] for s in skills]
         known = set(await session.scalars(select(Skill.id).where(Skill.id.in_(skill_ids))))
         if missing := sorted(set(skill_ids) - known):
-            raise InvalidInput("Some referenced records do not exist.", details={"missing": {"skills": missing}},
-                               error_id="unknown_reference")
+            raise InvalidInput(
+                "Some referenced records do not exist.",
+                details={"missing": {"skills": missing}},
+                error_id="unknown_reference",
+            )
         await session.execute(delete(StaffSkill).where(StaffSkill.staff_id == staff_id))
         if skills:
             levels = {s["skill_id"]: s["level"] for s in skills}
-            await session.execute(insert(StaffSkill), [{"staff_id": staff_id, "skill_id": k, "level": v}
-                                                       for k, v in levels.items()])
+            await session.execute(
+                insert(StaffSkill), [{"staff_id": staff_id, "skill_id": k, "level": v} for k, v in levels.items()]
+            )
     if team_ids is not None:
         known = set(await session.scalars(select(Team.id).where(Team.id.in_(team_ids))))
         if missing := sorted(set(team_ids) - known):
-            raise InvalidInput("Some referenced records do not exist.", details={"missing": {"team_ids": missing}},
-                               error_id="unknown_reference")
+            raise InvalidInput(
+                "Some referenced records do not exist.",
+                details={"missing": {"team_ids": missing}},
+                error_id="unknown_reference",
+            )
         await session.execute(delete(TeamMember).where(TeamMember.staff_id == staff_id))
         if team_ids:
             await session.execute(insert(TeamMember), [{"team_id": t, "staff_id": staff_id} for t in set(team_ids)])
 
 
-async def staff_links(session: AsyncSession, *, staff_id: int) -> dict[str, Any]:
+async def staff_links_for(session: AsyncSession, *, staff_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Skills with levels and team ids of several staff members in two queries."""
+    links: dict[int, dict[str, Any]] = {sid: {"skills": [], "team_ids": []} for sid in staff_ids}
+    if not staff_ids:
+        return links
     skills = await session.execute(
-        select(StaffSkill.skill_id, StaffSkill.level).where(StaffSkill.staff_id == staff_id)
+        select(StaffSkill.staff_id, StaffSkill.skill_id, StaffSkill.level)
+        .where(StaffSkill.staff_id.in_(staff_ids))
         .order_by(StaffSkill.skill_id)
     )
-    teams = await session.scalars(
-        select(TeamMember.team_id).where(TeamMember.staff_id == staff_id).order_by(TeamMember.team_id)
+    for staff_id, skill_id, level in skills:
+        links[staff_id]["skills"].append({"skill_id": skill_id, "level": level})
+    teams = await session.execute(
+        select(TeamMember.staff_id, TeamMember.team_id)
+        .where(TeamMember.staff_id.in_(staff_ids))
+        .order_by(TeamMember.team_id)
     )
-    return {"skills": [{"skill_id": s, "level": lvl} for s, lvl in skills], "team_ids": list(teams)}
+    for staff_id, team_id in teams:
+        links[staff_id]["team_ids"].append(team_id)
+    return links
+
+
+async def staff_links(session: AsyncSession, *, staff_id: int) -> dict[str, Any]:
+    return (await staff_links_for(session, staff_ids=[staff_id]))[staff_id]
 
 
 async def team_members(session: AsyncSession, *, team_id: int) -> list[Staff]:
-    query = (select(Staff).join(TeamMember, TeamMember.staff_id == Staff.id)
-             .where(TeamMember.team_id == team_id).order_by(Staff.name))
+    query = (
+        select(Staff)
+        .join(TeamMember, TeamMember.staff_id == Staff.id)
+        .where(TeamMember.team_id == team_id)
+        .order_by(Staff.name)
+    )
     return list(await session.scalars(query))
 
 
 async def department_handlers(session: AsyncSession, *, department_id: int) -> list[Staff]:
     """Who receives work dispatched to the department."""
-    query = select(Staff).where(Staff.department_id == department_id, Staff.is_handler.is_(True),
-                                Staff.is_active.is_(True)).order_by(Staff.name)
+    query = (
+        select(Staff)
+        .where(Staff.department_id == department_id, Staff.is_handler.is_(True), Staff.is_active.is_(True))
+        .order_by(Staff.name)
+    )
     return list(await session.scalars(query))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,14 +31,23 @@ def routers() -> list[object]:
     from patientline.directory import router as directory_router
     from patientline.web import home, system
 
-    return [system.router, auth_router.router, auth_pages.router, directory_router.router,
-            directory_pages.router, admin.router, admin_pages, home.router]
+    return [
+        system.router,
+        auth_router.router,
+        auth_pages.router,
+        directory_router.router,
+        directory_pages.router,
+        admin.router,
+        admin_pages,
+        home.router,
+    ]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     bus = make_bus(settings.redis_url)
     state = AppState(settings=settings, db=Database(settings.effective_database_url, bus=bus), bus=bus)
+    bus.subscribe(state.sessions.on_event)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.worker = Worker(state.db, poll_seconds=settings.worker_poll_seconds)
             state.worker.start()
         state.started = True
+        gc.collect()
+        gc.freeze()  # what start-up made lives as long as the process: keep it out of every collection
         try:
             yield
         finally:
@@ -57,8 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="PatientLine",
         version="0.1.0",
-        description="Patient-service contact centre for hospitals. Errors answer "
-                    '`{"error_id", "message", "details"}`.',
+        description='Patient-service contact centre for hospitals. Errors answer `{"error_id", "message", "details"}`.',
         lifespan=lifespan,
     )
     app.state.pl = state
@@ -66,6 +77,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers():
         app.include_router(router)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes,
-                       default_locale=settings.default_locale)
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, default_locale=settings.default_locale)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -50,24 +51,28 @@ def client_ip(request: Request) -> str | None:
 async def _actor_from_token(request: Request, session: AsyncSession, secret: str) -> Actor:
     async with session.begin():
         token, user = await auth.resolve_token(session, secret=secret)
-        actor = await auth.actor_for(session, user=user, via="token", ip=client_ip(request),
-                                     request_id=request.state.request_id)
+        actor = await auth.actor_for(
+            session, user=user, via="token", ip=client_ip(request), request_id=request.state.request_id
+        )
     scoped = actor.permissions & frozenset(token.scopes) & permissions_for(user.roles)
     return Actor(**{**actor.__dict__, "permissions": scoped, "must_change_password": False})
 
 
 async def _actor_from_cookie(request: Request, session: AsyncSession, token: str) -> Actor:
-    settings = app_state(request).settings
-    async with session.begin():
-        try:
-            row, user = await auth.resolve_session(session, settings=settings, token=token)
-        except NotAuthenticated:
-            request.state.clear_session_cookie = True
-            raise
-        auth.touch_session(row, now=clock.now())
-        return await auth.actor_for(session, user=user, ip=client_ip(request),
-                                    request_id=request.state.request_id, csrf_token=row.csrf_token,
-                                    session_hash=row.token_hash)
+    state = app_state(request)
+    hashed, now = auth.token_hash(token), clock.now()
+    cached = state.sessions.get(hashed, now=now)
+    if cached is None:
+        async with session.begin():
+            try:
+                row, user = await auth.resolve_session(session, settings=state.settings, token=token)
+            except NotAuthenticated:
+                request.state.clear_session_cookie = True
+                raise
+            auth.touch_session(row, now=now)
+            cached = await auth.actor_for(session, user=user, csrf_token=row.csrf_token, session_hash=row.token_hash)
+        state.sessions.put(hashed, cached, last_seen_at=row.last_seen_at)
+    return dataclasses.replace(cached, ip=client_ip(request), request_id=request.state.request_id)
 
 
 async def _check_csrf(request: Request, actor: Actor) -> None:
@@ -99,8 +104,9 @@ async def optional_actor(request: Request, session: Session) -> Actor | None:
             actor = None
     request.state.actor = actor
     if actor is not None:
-        current_locale.set(pick_locale(request.cookies.get(LOCALE_COOKIE), actor.locale,
-                                       app_state(request).settings.default_locale))
+        current_locale.set(
+            pick_locale(request.cookies.get(LOCALE_COOKIE), actor.locale, app_state(request).settings.default_locale)
+        )
     return actor
 
 

@@ -32,8 +32,11 @@ HTTP_MESSAGES = {
 
 def wants_json(request: Request) -> bool:
     path = request.url.path
-    return (path.startswith(("/api/", "/healthz", "/readyz")) or "hx-request" in request.headers
-            or "application/json" in request.headers.get("accept", ""))
+    return (
+        path.startswith(("/api/", "/healthz", "/readyz"))
+        or "hx-request" in request.headers
+        or "application/json" in request.headers.get("accept", "")
+    )
 
 
 def error_response(request: Request, status: int, body: dict[str, Any]) -> Response:
@@ -52,8 +55,11 @@ def error_response(request: Request, status: int, body: dict[str, Any]) -> Respo
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
-        {"field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"), "problem": err.get("type"),
-         "message": field_message(err)}
+        {
+            "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+            "problem": err.get("type"),
+            "message": field_message(err),
+        }
         for err in exc.errors()
     ]
 
@@ -67,11 +73,17 @@ def install(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         details = _validation_details(exc)
         if any(d["problem"] == "json_invalid" for d in details):
-            body = {"error_id": "malformed_json", "message": gettext("The request body is not valid JSON."),
-                    "details": details}
+            body = {
+                "error_id": "malformed_json",
+                "message": gettext("The request body is not valid JSON."),
+                "details": details,
+            }
             return error_response(request, 400, body)
-        body = {"error_id": "invalid_input", "message": gettext("Some fields are missing or not valid."),
-                "details": details}
+        body = {
+            "error_id": "invalid_input",
+            "message": gettext("Some fields are missing or not valid."),
+            "details": details,
+        }
         return error_response(request, 422, body)
 
     @app.exception_handler(StarletteHTTPException)
@@ -83,15 +95,19 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StaleDataError)
     async def stale(request: Request, exc: StaleDataError) -> Response:
-        body = {"error_id": "stale_version",
-                "message": gettext("This record was changed by someone else; reload and try again."),
-                "details": None}
+        body = {
+            "error_id": "stale_version",
+            "message": gettext("This record was changed by someone else; reload and try again."),
+            "details": None,
+        }
         return error_response(request, 409, body)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", extra={"path": request.url.path})
-        body = {"error_id": "internal_error",
-                "message": gettext("Something went wrong on our side. The error has been logged."),
-                "details": {"request_id": getattr(request.state, "request_id", None)}}
+        body = {
+            "error_id": "internal_error",
+            "message": gettext("Something went wrong on our side. The error has been logged."),
+            "details": {"request_id": getattr(request.state, "request_id", None)},
+        }
         return error_response(request, 500, body)

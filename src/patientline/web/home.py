@@ -15,15 +15,24 @@ from patientline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
-ROLE_LABELS = {Role.ADMIN: "Administrator", Role.SUPERVISOR: "Supervisor", Role.AGENT: "Agent",
-               Role.HANDLER: "Department handler", Role.QA: "Quality", Role.WORKFORCE: "Workforce"}
+ROLE_LABELS = {
+    Role.ADMIN: "Administrator",
+    Role.SUPERVISOR: "Supervisor",
+    Role.AGENT: "Agent",
+    Role.HANDLER: "Department handler",
+    Role.QA: "Quality",
+    Role.WORKFORCE: "Workforce",
+}
 
 
 @router.get("/")
 async def home(request: Request, actor: CurrentActor, session: Session) -> Response:
     tiles = [
-        {"label": "Departments", "href": "/directory/departments",
-         "value": await directory.count(session, kind=directory.DEPARTMENTS)},
+        {
+            "label": "Departments",
+            "href": "/directory/departments",
+            "value": await directory.count(session, kind=directory.DEPARTMENTS),
+        },
         {"label": "Sites", "href": "/directory/sites", "value": await directory.count(session, kind=directory.SITES)},
         {"label": "Teams", "href": "/directory/teams", "value": await directory.count(session, kind=directory.TEAMS)},
         {"label": "Staff", "href": "/directory/staff", "value": await directory.count(session, kind=directory.STAFF)},
@@ -34,7 +43,12 @@ async def home(request: Request, actor: CurrentActor, session: Session) -> Respo
         calendar = await load_calendar(session)
         next_year = clock.now().year + 1
         if not calendar.covered(next_year):
-            warning = gettext("Holidays for {year} are not known yet; deadlines in {year} count Monday to "
-                              "Friday until you enter them.").format(year=next_year)
-    return render(request, "home.html", {"tiles": tiles, "recent": recent, "role_labels": ROLE_LABELS,
-                                         "calendar_warning": warning})
+            warning = gettext(
+                "Holidays for {year} are not known yet; deadlines in {year} count Monday to "
+                "Friday until you enter them."
+            ).format(year=next_year)
+    return render(
+        request,
+        "home.html",
+        {"tiles": tiles, "recent": recent, "role_labels": ROLE_LABELS, "calendar_warning": warning},
+    )

@@ -20,14 +20,21 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
-    (b"content-security-policy",
-     b"default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-     b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    ),
 ]
 
 
-class BodyTooLarge(Exception):
-    pass
+class _Exchange:
+    """What the middleware learns about one request while the app handles it."""
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.too_large = False
+        self.started = False
 
 
 class EdgeMiddleware:
@@ -45,47 +52,64 @@ class EdgeMiddleware:
         current_locale.set(pick_locale(_cookie(scope, "pl_lang"), self.default_locale))
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        exchange = _Exchange()
         declared = _header(scope, b"content-length")
         try:
             if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
-                await self._too_large(send, request_id)
-                status_holder["status"] = 413
-                return
-            await self.app(scope, self._limited(receive), self._with_headers(send, request_id, status_holder))
-        except BodyTooLarge:
-            await self._too_large(send, request_id)
-            status_holder["status"] = 413
+                exchange.too_large = True
+            else:
+                await self.app(scope, self._limited(receive, exchange), self._sending(send, request_id, exchange))
+        except Exception:
+            if not exchange.too_large:
+                raise
         finally:
+            if exchange.too_large and not exchange.started:
+                await self._too_large(send, request_id)
+                exchange.status = 413
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             elapsed = time.perf_counter() - started
-            HTTP_REQUESTS.labels(scope["method"], path, str(status_holder["status"])).inc()
+            HTTP_REQUESTS.labels(scope["method"], path, str(exchange.status)).inc()
             HTTP_LATENCY.labels(scope["method"], path).observe(elapsed)
             # the route template, never the path or query: they may hold a phone number or a name
-            access_log.info("request", extra={"request_id": request_id, "method": scope["method"], "route": path,
-                                              "status": status_holder["status"], "ms": round(elapsed * 1000, 1)})
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "route": path,
+                    "status": exchange.status,
+                    "ms": round(elapsed * 1000, 1),
+                },
+            )
             request_id_var.reset(token)
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, exchange: _Exchange) -> Receive:
+        """Counts the body as it streams in; past the limit the app sees the client leave, and its answer
+        is replaced by the 413."""
         seen = 0
 
         async def limited() -> Message:
             nonlocal seen
+            if exchange.too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body_bytes:
-                    raise BodyTooLarge
+                    exchange.too_large = True
+                    return {"type": "http.disconnect"}
             return message
 
         return limited
 
     @staticmethod
-    def _with_headers(send: Send, request_id: str, status_holder: dict[str, int]) -> Send:
+    def _sending(send: Send, request_id: str, exchange: _Exchange) -> Send:
         async def wrapped(message: Message) -> None:
+            if exchange.too_large:
+                return
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
+                exchange.status, exchange.started = message["status"], True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.extend(SECURITY_HEADERS)
@@ -95,14 +119,25 @@ class EdgeMiddleware:
         return wrapped
 
     async def _too_large(self, send: Send, request_id: str) -> None:
-        body = orjson.dumps({
-            "error_id": "payload_too_large",
-            "message": gettext("The request is larger than {limit} bytes.").format(limit=self.max_body_bytes),
-            "details": {"max_bytes": self.max_body_bytes},
-        })
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"x-request-id", request_id.encode()), (b"connection", b"close")]})
+        body = orjson.dumps(
+            {
+                "error_id": "payload_too_large",
+                "message": gettext("The request is larger than {limit} bytes.").format(limit=self.max_body_bytes),
+                "details": {"max_bytes": self.max_body_bytes},
+            }
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

@@ -51,8 +51,9 @@ async def readyz(request: Request) -> Response:
     if state.settings.redis_url:
         checks["redis"] = await _redis_check(state.settings.redis_url)
     ready = all(v == "ok" for v in checks.values())
-    return FastJSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                          status_code=200 if ready else 503)
+    return FastJSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503
+    )
 
 
 async def _redis_check(url: str) -> str:
@@ -84,10 +85,6 @@ def visible_to(actor: Actor, item: events.Published) -> bool:
     return actor.sees(site_id=audience.site_id, department_id=audience.department_id)
 
 
-def _frame(item: events.Published) -> bytes:
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (item.id, item.type.encode(), item.to_json())
-
-
 @router.get("/api/events", response_class=StreamingResponse)
 async def event_stream(
     request: Request,
@@ -113,22 +110,24 @@ async def event_stream(
                 for item in await events.replay(session, after_id=after or 0, limit=1000):
                     replayed.add(item.id)
                     if visible_to(actor, item):
-                        yield _frame(item)
+                        yield item.sse_frame
             while not subscription.overflowed and clock.monotonic() < ends_at:
                 try:
-                    item = await asyncio.wait_for(subscription.queue.get(), SSE_KEEPALIVE_SECONDS)
+                    async with asyncio.timeout(SSE_KEEPALIVE_SECONDS):
+                        item = await subscription.queue.get()
                 except TimeoutError:
                     yield b": keepalive\n\n"
                     continue
                 if item.id not in replayed and visible_to(actor, item):
                     EVENTS_DELIVERED.inc()
-                    yield _frame(item)
+                    yield item.sse_frame
         finally:
             subscription.close()
             SSE_CLIENTS.dec()
 
-    return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        body(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
 
 
 def _parse_id(raw: str | None) -> int | None:

@@ -37,8 +37,14 @@ templates.env.filters["localtime"] = localtime
 templates.env.filters["phone"] = display_phone
 
 
-def render(request: Request, name: str, context: dict[str, Any] | None = None, *, status_code: int = 200,
-           headers: dict[str, str] | None = None) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     actor = getattr(request.state, "actor", None)
     base = {
         "actor": actor,
@@ -47,5 +53,4 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
         "locale": current_locale.get(),
         "path": request.url.path,
     }
-    return templates.TemplateResponse(request, name, base | (context or {}), status_code=status_code,
-                                      headers=headers)
+    return templates.TemplateResponse(request, name, base | (context or {}), status_code=status_code, headers=headers)

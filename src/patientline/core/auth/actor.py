@@ -29,9 +29,7 @@ class Actor:
 
     def require(self, permission: str) -> None:
         if not self.can(permission):
-            raise PermissionDenied(
-                "You do not have permission to do this.", details={"permission": permission}
-            )
+            raise PermissionDenied("You do not have permission to do this.", details={"permission": permission})
 
     @property
     def is_unscoped(self) -> bool:
@@ -46,6 +44,4 @@ class Actor:
         return site_id is not None and site_id in self.site_ids
 
 
-SYSTEM = Actor(
-    user_id=None, username="system", display_name="System", roles=(), permissions=frozenset(), via="system"
-)
+SYSTEM = Actor(user_id=None, username="system", display_name="System", roles=(), permissions=frozenset(), via="system")

@@ -25,13 +25,25 @@ def _safe_next(target: str | None) -> str:
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
 
 
-def _login_page(request: Request, *, error: str | None = None, username: str = "", next_: str = "/",
-                status: int = 200, notice: str | None = None) -> Response:
+def _login_page(
+    request: Request,
+    *,
+    error: str | None = None,
+    username: str = "",
+    next_: str = "/",
+    status: int = 200,
+    notice: str | None = None,
+) -> Response:
     csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = render(request, "login.html", {"error": error, "username": username, "next": next_,
-                                              "csrf_token": csrf, "notice": notice}, status_code=status)
-    response.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="strict",
-                        secure=app_state(request).settings.secure_cookies)
+    response = render(
+        request,
+        "login.html",
+        {"error": error, "username": username, "next": next_, "csrf_token": csrf, "notice": notice},
+        status_code=status,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=app_state(request).settings.secure_cookies
+    )
     return response
 
 
@@ -54,16 +66,31 @@ async def login_submit(
 ) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie, csrf_token):
-        return _login_page(request, error=gettext("The form has expired. Please try again."), username=username,
-                           next_=_safe_next(next), status=403)
+        return _login_page(
+            request,
+            error=gettext("The form has expired. Please try again."),
+            username=username,
+            next_=_safe_next(next),
+            status=403,
+        )
     if not username or not password:
-        return _login_page(request, error=gettext("Enter your user name and password."), username=username,
-                           next_=_safe_next(next), status=422)
+        return _login_page(
+            request,
+            error=gettext("Enter your user name and password."),
+            username=username,
+            next_=_safe_next(next),
+            status=422,
+        )
     try:
         token, actor = await login(request, session, username=username, password=password)
     except DomainError as exc:
-        return _login_page(request, error=exc.localized_message(gettext), username=username,
-                           next_=_safe_next(next), status=exc.status_code)
+        return _login_page(
+            request,
+            error=exc.localized_message(gettext),
+            username=username,
+            next_=_safe_next(next),
+            status=exc.status_code,
+        )
     target = "/password" if actor.must_change_password else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, token, app_state(request).settings)
@@ -75,7 +102,7 @@ async def login_submit(
 async def logout(actor: AnyActor, session: Session) -> Response:
     if actor.session_hash:
         async with session.begin():
-            await service.end_session(session, token_hash_=actor.session_hash)
+            await service.end_session(session, actor=actor)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -98,13 +125,16 @@ async def password_submit(
     settings = app_state(request).settings
     context = {"min_length": settings.password_min_length}
     if new_password != confirm_password:
-        return render(request, "password.html", context | {"error": gettext("The two new passwords differ.")},
-                      status_code=422)
+        return render(
+            request, "password.html", context | {"error": gettext("The two new passwords differ.")}, status_code=422
+        )
     try:
         async with session.begin():
-            await service.change_own_password(session, actor=actor, settings=settings,
-                                              current_password=current_password, new_password=new_password)
+            await service.change_own_password(
+                session, actor=actor, settings=settings, current_password=current_password, new_password=new_password
+            )
     except DomainError as exc:
-        return render(request, "password.html", context | {"error": exc.localized_message(gettext)},
-                      status_code=exc.status_code)
+        return render(
+            request, "password.html", context | {"error": exc.localized_message(gettext)}, status_code=exc.status_code
+        )
     return RedirectResponse("/", status_code=303)

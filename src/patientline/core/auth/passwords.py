@@ -10,9 +10,28 @@ from patientline.core.errors import InvalidInput
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
 
 COMMON_PASSWORDS = frozenset(
-    {"password", "password1", "password123", "12345678", "123456789", "1234567890", "qwerty123",
-     "abc12345", "a1234567", "11111111", "88888888", "iloveyou1", "admin123", "admin12345",
-     "passw0rd", "p@ssw0rd", "welcome1", "changeme1", "hospital1", "patientline1"}
+    {
+        "password",
+        "password1",
+        "password123",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "qwerty123",
+        "abc12345",
+        "a1234567",
+        "11111111",
+        "88888888",
+        "iloveyou1",
+        "admin123",
+        "admin12345",
+        "passw0rd",
+        "p@ssw0rd",
+        "welcome1",
+        "changeme1",
+        "hospital1",
+        "patientline1",
+    }
 )
 
 

@@ -35,8 +35,8 @@ _EVERYONE = {Permission.READ_DIRECTORY, Permission.RECEIVE_NOTIFICATIONS}
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.SUPERVISOR: frozenset(
-        _EVERYONE | {Permission.SUPERVISE, Permission.HANDLE_CONTACTS, Permission.READ_AUDIT,
-                     Permission.MANAGE_CALENDAR}
+        _EVERYONE
+        | {Permission.SUPERVISE, Permission.HANDLE_CONTACTS, Permission.READ_AUDIT, Permission.MANAGE_CALENDAR}
     ),
     Role.AGENT: frozenset(_EVERYONE | {Permission.HANDLE_CONTACTS}),
     Role.HANDLER: frozenset(_EVERYONE | {Permission.HANDLE_DEPARTMENT_WORK}),

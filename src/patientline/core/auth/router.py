@@ -31,8 +31,15 @@ router = APIRouter(prefix="/api", tags=["auth"])
 
 
 def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=settings.secure_cookies,
-                        max_age=settings.session_absolute_hours * 3600, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        max_age=settings.session_absolute_hours * 3600,
+        path="/",
+    )
 
 
 async def login(request: Request, session: AsyncSession, *, username: str, password: str) -> tuple[str, Actor]:
@@ -41,10 +48,12 @@ async def login(request: Request, session: AsyncSession, *, username: str, passw
     settings = app_state(request).settings
     await session.begin()
     try:
-        user = await service.authenticate(session, settings=settings, username=username, password=password,
-                                          ip=client_ip(request))
-        token, row = await service.start_session(session, user=user, ip=client_ip(request),
-                                                 user_agent=request.headers.get("user-agent"))
+        user = await service.authenticate(
+            session, settings=settings, username=username, password=password, ip=client_ip(request)
+        )
+        token, row = await service.start_session(
+            session, user=user, ip=client_ip(request), user_agent=request.headers.get("user-agent")
+        )
         actor = await service.actor_for(session, user=user, csrf_token=row.csrf_token, session_hash=row.token_hash)
     finally:
         await session.commit()
@@ -59,17 +68,25 @@ async def api_login(body: LoginIn, request: Request, response: Response, session
 
 
 def _me(actor: Actor) -> MeRead:
-    return MeRead(id=actor.user_id, username=actor.username, display_name=actor.display_name,
-                  roles=list(actor.roles), permissions=sorted(actor.permissions), site_ids=sorted(actor.site_ids),
-                  department_ids=sorted(actor.department_ids), must_change_password=actor.must_change_password,
-                  csrf_token=actor.csrf_token, via=actor.via)
+    return MeRead(
+        id=actor.user_id,
+        username=actor.username,
+        display_name=actor.display_name,
+        roles=list(actor.roles),
+        permissions=sorted(actor.permissions),
+        site_ids=sorted(actor.site_ids),
+        department_ids=sorted(actor.department_ids),
+        must_change_password=actor.must_change_password,
+        csrf_token=actor.csrf_token,
+        via=actor.via,
+    )
 
 
 @router.post("/auth/logout", status_code=204)
 async def api_logout(actor: AnyActor, session: Session, response: Response) -> Response:
     if actor.session_hash:
         async with session.begin():
-            await service.end_session(session, token_hash_=actor.session_hash)
+            await service.end_session(session, actor=actor)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -83,12 +100,18 @@ async def api_me(actor: AnyActor) -> MeRead:
 @router.post("/auth/password", status_code=204)
 async def api_change_password(body: PasswordChangeIn, actor: AnyActor, request: Request, session: Session) -> Response:
     async with session.begin():
-        await service.change_own_password(session, actor=actor, settings=app_state(request).settings,
-                                          current_password=body.current_password, new_password=body.new_password)
+        await service.change_own_password(
+            session,
+            actor=actor,
+            settings=app_state(request).settings,
+            current_password=body.current_password,
+            new_password=body.new_password,
+        )
     return Response(status_code=204)
 
 
 # ---- users -------------------------------------------------------------------------------------
+
 
 async def user_read(session: AsyncSession, user: User) -> UserRead:
     sites, departments = await service.user_scope(session, user_id=user.id)
@@ -96,10 +119,13 @@ async def user_read(session: AsyncSession, user: User) -> UserRead:
 
 
 @router.get("/users", response_model=list[UserRead])
-async def api_list_users(actor: CurrentActor, session: Session,
-                         q: Annotated[str | None, Query(max_length=100)] = None,
-                         limit: Annotated[int, Query(ge=1, le=500)] = 200,
-                         offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> list[UserRead]:
+async def api_list_users(
+    actor: CurrentActor,
+    session: Session,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> list[UserRead]:
     actor.require(Permission.MANAGE_USERS)
     users = await service.list_users(session, text=q, limit=limit, offset=offset)
     return [await user_read(session, u) for u in users]
@@ -110,9 +136,16 @@ async def api_create_user(body: UserCreate, actor: CurrentActor, request: Reques
     actor.require(Permission.MANAGE_USERS)
     async with session.begin():
         user = await service.create_user(
-            session, actor=actor, settings=app_state(request).settings, username=body.username,
-            display_name=body.display_name, password=body.password, roles=[r.value for r in body.roles],
-            email=body.email, site_ids=body.site_ids, department_ids=body.department_ids,
+            session,
+            actor=actor,
+            settings=app_state(request).settings,
+            username=body.username,
+            display_name=body.display_name,
+            password=body.password,
+            roles=[r.value for r in body.roles],
+            email=body.email,
+            site_ids=body.site_ids,
+            department_ids=body.department_ids,
         )
         if body.locale:
             user.locale = body.locale
@@ -132,22 +165,26 @@ async def api_update_user(user_id: PathId, body: UserUpdate, actor: CurrentActor
     if "roles" in changes and changes["roles"] is not None:
         changes["roles"] = [str(r) for r in changes["roles"]]
     async with session.begin():
-        user = await service.update_user(session, actor=actor, user_id=user_id, expected_version=body.version,
-                                         changes=changes)
+        user = await service.update_user(
+            session, actor=actor, user_id=user_id, expected_version=body.version, changes=changes
+        )
         return await user_read(session, user)
 
 
 @router.post("/users/{user_id}/reset-password", response_model=UserRead)
-async def api_reset_password(user_id: PathId, body: PasswordResetIn, actor: CurrentActor, request: Request,
-                             session: Session) -> UserRead:
+async def api_reset_password(
+    user_id: PathId, body: PasswordResetIn, actor: CurrentActor, request: Request, session: Session
+) -> UserRead:
     actor.require(Permission.MANAGE_USERS)
     async with session.begin():
-        user = await service.reset_password(session, actor=actor, settings=app_state(request).settings,
-                                            user_id=user_id, new_password=body.new_password)
+        user = await service.reset_password(
+            session, actor=actor, settings=app_state(request).settings, user_id=user_id, new_password=body.new_password
+        )
         return await user_read(session, user)
 
 
 # ---- API tokens --------------------------------------------------------------------------------
+
 
 @router.get("/tokens", response_model=list[TokenRead])
 async def api_list_tokens(actor: CurrentActor, session: Session) -> list[TokenRead]:
@@ -161,8 +198,13 @@ async def api_create_token(body: TokenCreate, actor: CurrentActor, session: Sess
     actor.require(Permission.MANAGE_TOKENS)
     async with session.begin():
         secret, token = await service.create_token(
-            session, actor=actor, name=body.name, scopes=[s.value for s in body.scopes],
-            user_id=body.user_id or actor.user_id or 0, expires_at=body.expires_at)
+            session,
+            actor=actor,
+            name=body.name,
+            scopes=[s.value for s in body.scopes],
+            user_id=body.user_id or actor.user_id or 0,
+            expires_at=body.expires_at,
+        )
         return TokenCreated.model_validate({**TokenRead.model_validate(token).model_dump(), "secret": secret})
 
 

@@ -8,8 +8,12 @@ from pydantic import Field, StringConstraints
 from patientline.core.auth.permissions import Permission, Role
 from patientline.core.validation import DbId, ReadModel, StrictModel, Version
 
-Username = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=2, max_length=64,
-                                            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Username = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_lower=True, min_length=2, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+    ),
+]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]

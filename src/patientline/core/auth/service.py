@@ -11,8 +11,9 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from patientline.core import audit, clock
+from patientline.core import audit, clock, events
 from patientline.core.auth.actor import Actor
+from patientline.core.auth.cache import SessionsChanged
 from patientline.core.auth.models import ApiToken, User, UserSession, user_departments, user_sites
 from patientline.core.auth.passwords import check_policy, hash_password, needs_rehash, verify_password
 from patientline.core.auth.permissions import Permission, Role, permissions_for
@@ -36,13 +37,19 @@ def token_hash(token: str) -> str:
 
 def user_snapshot(user: User, site_ids: list[int], department_ids: list[int]) -> dict[str, Any]:
     return {
-        "username": user.username, "display_name": user.display_name, "email": user.email,
-        "roles": sorted(user.roles), "is_active": user.is_active, "locale": user.locale,
-        "site_ids": sorted(site_ids), "department_ids": sorted(department_ids),
+        "username": user.username,
+        "display_name": user.display_name,
+        "email": user.email,
+        "roles": sorted(user.roles),
+        "is_active": user.is_active,
+        "locale": user.locale,
+        "site_ids": sorted(site_ids),
+        "department_ids": sorted(department_ids),
     }
 
 
 # ---- users -------------------------------------------------------------------------------------
+
 
 def _validate_roles(roles: list[str]) -> list[str]:
     allowed = {r.value for r in Role}
@@ -67,8 +74,7 @@ async def user_scope(session: AsyncSession, *, user_id: int) -> tuple[list[int],
     return list(sites), list(departments)
 
 
-async def _set_scope(session: AsyncSession, *, user_id: int, site_ids: list[int],
-                     department_ids: list[int]) -> None:
+async def _set_scope(session: AsyncSession, *, user_id: int, site_ids: list[int], department_ids: list[int]) -> None:
     """Scope rows point at sites and departments by foreign key: an id that does not exist is bad input."""
     await session.execute(delete(user_sites).where(user_sites.c.user_id == user_id))
     await session.execute(delete(user_departments).where(user_departments.c.user_id == user_id))
@@ -82,12 +88,16 @@ async def _set_scope(session: AsyncSession, *, user_id: int, site_ids: list[int]
                     [{"user_id": user_id, "department_id": d} for d in set(department_ids)],
                 )
     except IntegrityError as exc:
-        raise InvalidInput("Some referenced records do not exist.", error_id="unknown_reference",
-                           details={"site_ids": site_ids, "department_ids": department_ids}) from exc
+        raise InvalidInput(
+            "Some referenced records do not exist.",
+            error_id="unknown_reference",
+            details={"site_ids": site_ids, "department_ids": department_ids},
+        ) from exc
 
 
-async def list_users(session: AsyncSession, *, text: str | None = None, include_inactive: bool = True,
-                     limit: int = 200, offset: int = 0) -> list[User]:
+async def list_users(
+    session: AsyncSession, *, text: str | None = None, include_inactive: bool = True, limit: int = 200, offset: int = 0
+) -> list[User]:
     query = select(User).order_by(User.username).limit(limit).offset(offset)
     if text:
         pattern = f"%{text}%"
@@ -113,19 +123,30 @@ async def create_user(
 ) -> User:
     username = username.strip().lower()
     if await session.scalar(select(User.id).where(func.lower(User.username) == username)):
-        raise Conflict("A user with this name already exists.", details={"username": username},
-                       error_id="duplicate_username")
+        raise Conflict(
+            "A user with this name already exists.", details={"username": username}, error_id="duplicate_username"
+        )
     check_policy(password, username=username, min_length=settings.password_min_length)
     user = User(
-        username=username, display_name=display_name.strip(), email=email, roles=_validate_roles(roles),
-        password_hash=hash_password(password), must_change_password=must_change_password,
+        username=username,
+        display_name=display_name.strip(),
+        email=email,
+        roles=_validate_roles(roles),
+        password_hash=hash_password(password),
+        must_change_password=must_change_password,
         password_changed_at=clock.now(),
     )
     session.add(user)
     await session.flush()
     await _set_scope(session, user_id=user.id, site_ids=site_ids or [], department_ids=department_ids or [])
-    audit.record(session, actor=actor, action="user.create", target_type="user", target_id=user.id,
-                 after=user_snapshot(user, site_ids or [], department_ids or []))
+    audit.record(
+        session,
+        actor=actor,
+        action="user.create",
+        target_type="user",
+        target_id=user.id,
+        after=user_snapshot(user, site_ids or [], department_ids or []),
+    )
     return user
 
 
@@ -157,13 +178,16 @@ async def update_user(
     user.version += 1
     await session.flush()
     old, new = audit.changed_fields(before, user_snapshot(user, sites, departments))
-    audit.record(session, actor=actor, action="user.update", target_type="user", target_id=user.id,
-                 before=old, after=new)
+    audit.record(
+        session, actor=actor, action="user.update", target_type="user", target_id=user.id, before=old, after=new
+    )
+    events.record(session, SessionsChanged.for_user(user.id))
     return user
 
 
-async def reset_password(session: AsyncSession, *, actor: Actor, settings: Settings, user_id: int,
-                         new_password: str) -> User:
+async def reset_password(
+    session: AsyncSession, *, actor: Actor, settings: Settings, user_id: int, new_password: str
+) -> User:
     """An admin sets a one-time password; the user must choose a new one at next login."""
     user = await get_user(session, user_id=user_id)
     check_policy(new_password, username=user.username, min_length=settings.password_min_length)
@@ -178,16 +202,21 @@ async def reset_password(session: AsyncSession, *, actor: Actor, settings: Setti
     return user
 
 
-async def change_own_password(session: AsyncSession, *, actor: Actor, settings: Settings,
-                              current_password: str, new_password: str) -> User:
+async def change_own_password(
+    session: AsyncSession, *, actor: Actor, settings: Settings, current_password: str, new_password: str
+) -> User:
     assert actor.user_id is not None  # noqa: S101 - only session actors reach this
     user = await get_user(session, user_id=actor.user_id)
     if not verify_password(user.password_hash, current_password):
-        raise InvalidInput("The current password is not correct.", error_id="wrong_password",
-                           details={"current_password": ["wrong"]})
+        raise InvalidInput(
+            "The current password is not correct.", error_id="wrong_password", details={"current_password": ["wrong"]}
+        )
     if current_password == new_password:
-        raise InvalidInput("Choose a password different from the current one.", error_id="same_password",
-                           details={"new_password": ["same_as_current"]})
+        raise InvalidInput(
+            "Choose a password different from the current one.",
+            error_id="same_password",
+            details={"new_password": ["same_as_current"]},
+        )
     check_policy(new_password, username=user.username, min_length=settings.password_min_length)
     user.password_hash = hash_password(new_password)
     user.must_change_password = False
@@ -196,13 +225,16 @@ async def change_own_password(session: AsyncSession, *, actor: Actor, settings: 
         delete(UserSession).where(UserSession.user_id == user.id, UserSession.token_hash != actor.session_hash)
     )
     audit.record(session, actor=actor, action="user.change_password", target_type="user", target_id=user.id)
+    events.record(session, SessionsChanged.for_user(user.id))
     return user
 
 
 # ---- login, lockout, sessions ------------------------------------------------------------------
 
-async def authenticate(session: AsyncSession, *, settings: Settings, username: str, password: str,
-                       ip: str | None) -> User:
+
+async def authenticate(
+    session: AsyncSession, *, settings: Settings, username: str, password: str, ip: str | None
+) -> User:
     """Checks the password with lockout after repeated failures. Writes the failure count, so the
     caller commits even when this raises."""
     user = await session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
@@ -227,29 +259,54 @@ async def authenticate(session: AsyncSession, *, settings: Settings, username: s
     return user
 
 
-def _count_failure(session: AsyncSession, *, user: User, settings: Settings, now: datetime,
-                   ip: str | None) -> None:
+def _count_failure(session: AsyncSession, *, user: User, settings: Settings, now: datetime, ip: str | None) -> None:
     user.failed_logins += 1
-    system = Actor(user_id=None, username=user.username, display_name=user.display_name, roles=(),
-                   permissions=frozenset(), via="login", ip=ip)
+    system = Actor(
+        user_id=None,
+        username=user.username,
+        display_name=user.display_name,
+        roles=(),
+        permissions=frozenset(),
+        via="login",
+        ip=ip,
+    )
     audit.record(session, actor=system, action="auth.login_failed", target_type="user", target_id=user.id)
     if user.failed_logins >= settings.lockout_failures:
         user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
         user.failed_logins = 0
-        audit.record(session, actor=system, action="auth.locked_out", target_type="user", target_id=user.id,
-                     after={"locked_until": user.locked_until})
+        audit.record(
+            session,
+            actor=system,
+            action="auth.locked_out",
+            target_type="user",
+            target_id=user.id,
+            after={"locked_until": user.locked_until},
+        )
 
 
-async def start_session(session: AsyncSession, *, user: User, ip: str | None,
-                        user_agent: str | None) -> tuple[str, UserSession]:
+async def start_session(
+    session: AsyncSession, *, user: User, ip: str | None, user_agent: str | None
+) -> tuple[str, UserSession]:
     """Returns the cookie token (shown once) and the stored session."""
     token = secrets.token_urlsafe(32)
-    row = UserSession(token_hash=token_hash(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
-                      created_at=clock.now(), last_seen_at=clock.now(), ip=ip,
-                      user_agent=(user_agent or "")[:300])
+    row = UserSession(
+        token_hash=token_hash(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=clock.now(),
+        last_seen_at=clock.now(),
+        ip=ip,
+        user_agent=(user_agent or "")[:300],
+    )
     session.add(row)
-    login = Actor(user_id=user.id, username=user.username, display_name=user.display_name,
-                  roles=tuple(user.roles), permissions=frozenset(), ip=ip)
+    login = Actor(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        roles=tuple(user.roles),
+        permissions=frozenset(),
+        ip=ip,
+    )
     audit.record(session, actor=login, action="auth.login", target_type="user", target_id=user.id)
     return token, row
 
@@ -284,12 +341,16 @@ def touch_session(row: UserSession, *, now: datetime) -> bool:
     return False
 
 
-async def end_session(session: AsyncSession, *, token_hash_: str) -> None:
-    await session.execute(delete(UserSession).where(UserSession.token_hash == token_hash_))
+async def end_session(session: AsyncSession, *, actor: Actor) -> None:
+    """Logout: this session only."""
+    await session.execute(delete(UserSession).where(UserSession.token_hash == actor.session_hash))
+    if actor.user_id is not None:
+        events.record(session, SessionsChanged.for_user(actor.user_id))
 
 
 async def revoke_sessions(session: AsyncSession, *, user_id: int) -> None:
     await session.execute(delete(UserSession).where(UserSession.user_id == user_id))
+    events.record(session, SessionsChanged.for_user(user_id))
 
 
 async def purge_expired_sessions(session: AsyncSession, *, settings: Settings) -> int:
@@ -297,9 +358,7 @@ async def purge_expired_sessions(session: AsyncSession, *, settings: Settings) -
     idle_cutoff = now - timedelta(minutes=settings.session_idle_minutes)
     absolute_cutoff = now - timedelta(hours=settings.session_absolute_hours)
     result = await session.execute(
-        delete(UserSession).where(
-            (UserSession.last_seen_at < idle_cutoff) | (UserSession.created_at < absolute_cutoff)
-        )
+        delete(UserSession).where((UserSession.last_seen_at < idle_cutoff) | (UserSession.created_at < absolute_cutoff))
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -307,14 +366,21 @@ async def purge_expired_sessions(session: AsyncSession, *, settings: Settings) -
 async def actor_for(session: AsyncSession, *, user: User, **extra: Any) -> Actor:
     sites, departments = await user_scope(session, user_id=user.id)
     return Actor(
-        user_id=user.id, username=user.username, display_name=user.display_name, roles=tuple(user.roles),
-        permissions=permissions_for(user.roles), site_ids=frozenset(sites),
-        department_ids=frozenset(departments), locale=user.locale,
-        must_change_password=user.must_change_password, **extra,
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        roles=tuple(user.roles),
+        permissions=permissions_for(user.roles),
+        site_ids=frozenset(sites),
+        department_ids=frozenset(departments),
+        locale=user.locale,
+        must_change_password=user.must_change_password,
+        **extra,
     )
 
 
 # ---- API tokens --------------------------------------------------------------------------------
+
 
 def _validate_scopes(scopes: list[str]) -> list[str]:
     known = {p.value for p in Permission}
@@ -324,8 +390,15 @@ def _validate_scopes(scopes: list[str]) -> list[str]:
     return sorted(set(scopes))
 
 
-async def create_token(session: AsyncSession, *, actor: Actor, name: str, scopes: list[str], user_id: int,
-                       expires_at: datetime | None = None) -> tuple[str, ApiToken]:
+async def create_token(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    name: str,
+    scopes: list[str],
+    user_id: int,
+    expires_at: datetime | None = None,
+) -> tuple[str, ApiToken]:
     """Returns the secret (shown once) and the stored token."""
     owner = await get_user(session, user_id=user_id)
     scopes = _validate_scopes(scopes)
@@ -333,12 +406,24 @@ async def create_token(session: AsyncSession, *, actor: Actor, name: str, scopes
     if beyond:
         raise InvalidInput("A token cannot have scopes its user does not have.", details={"scopes": beyond})
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(name=name.strip(), prefix=secret[:12], token_hash=token_hash(secret), user_id=owner.id,
-                     scopes=scopes, expires_at=expires_at)
+    token = ApiToken(
+        name=name.strip(),
+        prefix=secret[:12],
+        token_hash=token_hash(secret),
+        user_id=owner.id,
+        scopes=scopes,
+        expires_at=expires_at,
+    )
     session.add(token)
     await session.flush()
-    audit.record(session, actor=actor, action="token.create", target_type="api_token", target_id=token.id,
-                 after={"name": token.name, "user_id": owner.id, "scopes": scopes, "expires_at": expires_at})
+    audit.record(
+        session,
+        actor=actor,
+        action="token.create",
+        target_type="api_token",
+        target_id=token.id,
+        after={"name": token.name, "user_id": owner.id, "scopes": scopes, "expires_at": expires_at},
+    )
     return secret, token
 
 
