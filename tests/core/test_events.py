@@ -178,7 +178,9 @@ async def test_redis_carries_events_between_two_app_instances(settings: Settings
     ):
         await login(writer, "root")
         await login(reader, "root")
+        assert (await reader.get("/api/directory/skills")).json() == []  # node B caches the empty list
         async with Stream(reader) as stream:
             await create_skill(writer, "R1")
             frames = await stream.wait_for(1)
         assert frames[0]["event"] == "directory.changed" and "R1" in frames[0]["data"]
+        assert [s["code"] for s in (await reader.get("/api/directory/skills")).json()] == ["R1"]

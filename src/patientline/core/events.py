@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -158,7 +159,8 @@ class Bus:
 
 
 class RedisBus(Bus):
-    """Publishes to a Redis channel; every node (this one too) delivers what the channel carries."""
+    """Delivers to this node's subscribers at once (a writer reads its own writes) and publishes to a
+    Redis channel for the other nodes, which deliver what the channel carries from elsewhere."""
 
     channel = "patientline:events"
 
@@ -167,12 +169,14 @@ class RedisBus(Bus):
         import redis.asyncio as aioredis
 
         self.redis = aioredis.from_url(url)
+        self.node = uuid.uuid4().hex.encode()
         self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
     async def publish(self, published: list[Published]) -> None:
         for item in published:
-            await self.redis.publish(self.channel, item.to_json())
+            self.deliver(item)
+            await self.redis.publish(self.channel, self.node + b" " + item.to_json())
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen())
@@ -185,8 +189,11 @@ class RedisBus(Bus):
                     await pubsub.subscribe(self.channel)
                     self._ready.set()
                     async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self.deliver(Published.from_json(message["data"]))
+                        if message.get("type") != "message":
+                            continue
+                        origin, _, body = bytes(message["data"]).partition(b" ")
+                        if origin != self.node:
+                            self.deliver(Published.from_json(body))
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -3,7 +3,8 @@ import with a dry run."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+import orjson
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,7 +28,7 @@ from patientline.directory.schemas import (
     TeamRead,
     TeamUpdate,
 )
-from patientline.web.deps import CurrentActor, Session
+from patientline.web.deps import CurrentActor, Session, app_state
 from patientline.web.responses import FastJSONResponse
 
 router = APIRouter(prefix="/api/directory", tags=["directory"])
@@ -47,6 +48,7 @@ def register(
 
     @router.get(f"/{path}", response_model=list[read], summary=f"List {label} records")  # type: ignore[valid-type]
     async def list_(
+        request: Request,
         actor: CurrentActor,
         session: Session,
         q: Annotated[str | None, Query(max_length=100)] = None,
@@ -57,18 +59,25 @@ def register(
         offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     ) -> Response:
         actor.require(Permission.READ_DIRECTORY)
-        rows = await service.list_records(
-            session,
-            kind=kind,
-            fields=list(read.model_fields),
-            text=q,
-            site_id=site_id,
-            department_id=department_id,
-            active=active,
-            limit=limit,
-            offset=offset,
-        )
-        return FastJSONResponse(rows)
+        cache = app_state(request).directory_cache
+        key = (kind.name, q, site_id, department_id, active, limit, offset)
+        body = cache.get(key)
+        if body is None:
+            generation = cache.generation
+            rows = await service.list_records(
+                session,
+                kind=kind,
+                fields=list(read.model_fields),
+                text=q,
+                site_id=site_id,
+                department_id=department_id,
+                active=active,
+                limit=limit,
+                offset=offset,
+            )
+            body = orjson.dumps(rows)
+            cache.put(key, body, generation=generation)
+        return Response(body, media_type="application/json")
 
     async def create_(body: BaseModel, actor: CurrentActor, session: Session) -> Response:
         actor.require(Permission.WRITE_DIRECTORY)

@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     bus = make_bus(settings.redis_url)
     state = AppState(settings=settings, db=Database(settings.effective_database_url, bus=bus), bus=bus)
     bus.subscribe(state.sessions.on_event)
+    bus.subscribe(state.directory_cache.on_event)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -7,6 +7,8 @@ from patientline.core.config import Settings
 from patientline.core.db import Database
 from patientline.core.events import Bus
 from patientline.core.jobs import Worker
+from patientline.core.readcache import ReadCache
+from patientline.directory.events import DirectoryChanged
 
 
 @dataclass
@@ -15,6 +17,9 @@ class AppState:
     db: Database
     bus: Bus
     sessions: SessionCache = field(default_factory=SessionCache)
+    directory_cache: ReadCache = field(
+        default_factory=lambda: ReadCache(invalidated_by=frozenset({DirectoryChanged.type}))
+    )
     worker: Worker | None = None
     started: bool = False
     extras: dict[str, object] = field(default_factory=dict)
