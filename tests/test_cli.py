@@ -62,5 +62,5 @@ def test_create_admin_and_seed_demo_once(env: dict[str, str], tmp_path: Path) ->
     assert sites == 2 and agents == 12 and supervisors == 2
     import json
 
-    expected = json.loads((Path(__file__).parents[2] / "shared/data/eval/departments.json").read_text())
+    expected = json.loads((Path(__file__).parent / "data" / "departments.json").read_text())
     assert set(expected["departments"]) <= names

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import chinese_calendar
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
@@ -16,6 +17,7 @@ from babel.messages.frontend import parse_keywords
 from babel.messages.pofile import read_po
 
 from patientline.core.i18n import LOCALE_DIR, SUPPORTED, translations
+from patientline.core.workcal import DayReason
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "patientline"
@@ -87,11 +89,9 @@ def _extracted() -> dict[str, list[str]]:
 def _data_labels() -> dict[str, str]:
     """Text kept in data structures and shown through `_(variable)` in templates: extraction cannot see
     it, so the catalogue carries it by hand."""
-    from patientline.core.auth.permissions import Role
     from patientline.core.jobs import JobStatus
     from patientline.directory.pages import KIND_LABELS, PAGES
     from patientline.web.errors import HTTP_MESSAGES
-    from patientline.web.home import ROLE_LABELS
     from patientline.web.nav import NAV
 
     labels: dict[str, str] = {}
@@ -113,7 +113,8 @@ def _data_labels() -> dict[str, str]:
         for field in page.fields:
             add(f"directory/pages.py PAGES[{page.path!r}].fields", field.label, field.hint)
     add("directory/pages.py KIND_LABELS", *KIND_LABELS.values())
-    add("web/home.py ROLE_LABELS", *ROLE_LABELS.values())
+    add("core/workcal.py DayReason (calendar.html `_(s.reason.value)`)", *(r.value for r in DayReason))
+    add("chinese_calendar holiday names (calendar.html `_(s.detail)`)", *(h.value for h in chinese_calendar.Holiday))
     for node in ast.walk(ast.parse((SRC / "web" / "home.py").read_text(encoding="utf-8"))):
         if isinstance(node, ast.Dict):  # the start page's tiles: {"label": "...", ...}
             for key, value in zip(node.keys, node.values, strict=True):
@@ -124,7 +125,6 @@ def _data_labels() -> dict[str, str]:
                     and isinstance(value.value, str)
                 ):
                     add("web/home.py tiles", value.value)
-    add("core/auth/permissions.py Role (user_form.html `_(r)`)", *(role.value for role in Role))
     statuses = [value for name, value in vars(JobStatus).items() if name.isupper() and isinstance(value, str)]
     add("core/jobs.py JobStatus (jobs.html `_(s or 'all')`)", *statuses, "all")
     add("web/errors.py HTTP_MESSAGES", *HTTP_MESSAGES.values())

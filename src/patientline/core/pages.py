@@ -20,11 +20,9 @@ router = APIRouter(prefix="/admin", include_in_schema=False)
 
 
 async def _scope_options(session: Session) -> dict[str, Any]:
-    sites = await directory.list_entities(session, kind=directory.SITES)
-    departments = directory.department_tree(await directory.list_entities(session, kind=directory.DEPARTMENTS))
     return {
-        "sites": [(s.id, s.name) for s in sites],
-        "departments": [(d.id, "　" * depth + d.name) for d, depth in departments],
+        "sites": await directory.site_choices(session),
+        "departments": await directory.department_choices(session),
         "roles": [r.value for r in Role],
     }
 

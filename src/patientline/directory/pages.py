@@ -179,14 +179,12 @@ def _page(path: str) -> Page:
 
 
 async def _options(session: AsyncSession) -> dict[str, list[tuple[Any, str]]]:
-    sites = await service.list_entities(session, kind=service.SITES)
-    departments = service.department_tree(await service.list_entities(session, kind=service.DEPARTMENTS))
     teams = await service.list_entities(session, kind=service.TEAMS)
     skills = await service.list_entities(session, kind=service.SKILLS)
     users = await list_users(session, limit=1000)
     return {
-        "sites": [(s.id, s.name) for s in sites],
-        "departments": [(d.id, "　" * depth + d.name) for d, depth in departments],
+        "sites": await service.site_choices(session),
+        "departments": await service.department_choices(session),
         "teams": [(t.id, t.name) for t in teams],
         "skills": [(s.id, s.name) for s in skills],
         "users": [(u.id, f"{u.display_name} ({u.username})") for u in users],
@@ -215,10 +213,10 @@ async def list_page(
     if page.kind is service.DEPARTMENTS and not q:
         ordered = service.department_tree(rows)
         rows, depth = [d for d, _ in ordered], {d.id: level for d, level in ordered}
-    options = await _options(session)
+    sites = await service.site_choices(session)
     lookups = {
-        "site_id": dict(options["sites"]),
-        "department_id": {k: v.strip("　") for k, v in options["departments"]},
+        "site_id": dict(sites),
+        "department_id": {k: v.strip("　") for k, v in await service.department_choices(session)},
     }
     template = "directory/rows.html" if "hx-request" in request.headers else "directory/list.html"
     return render(
@@ -232,7 +230,7 @@ async def list_page(
             "q": q or "",
             "site_id": site_id,
             "active": active or "",
-            "sites": options["sites"],
+            "sites": sites,
             "kind_labels": KIND_LABELS,
             "can_write": actor.can(Permission.WRITE_DIRECTORY),
         },

@@ -376,3 +376,14 @@ def department_tree(departments: list[Department]) -> list[tuple[Department, int
     for root in sorted(roots, key=lambda d: d.code):
         walk(root, 0)
     return ordered
+
+
+async def site_choices(session: AsyncSession) -> list[tuple[int, str]]:
+    return [(site.id, site.name) for site in await list_entities(session, kind=SITES)]
+
+
+async def department_choices(session: AsyncSession) -> list[tuple[int, str]]:
+    """Departments for a select box: in tree order, indented, with their site (names repeat across sites)."""
+    sites = dict(await site_choices(session))
+    ordered = department_tree(await list_entities(session, kind=DEPARTMENTS))
+    return [(dep.id, f"{'　' * depth}{dep.name}（{sites.get(dep.site_id, '')}）") for dep, depth in ordered]

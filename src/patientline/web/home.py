@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from patientline.core import audit, clock
-from patientline.core.auth.permissions import Permission, Role
+from patientline.core.auth.permissions import Permission
 from patientline.core.i18n import gettext
 from patientline.core.workcal import load as load_calendar
 from patientline.directory import service as directory
@@ -14,15 +14,6 @@ from patientline.web.deps import CurrentActor, Session
 from patientline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-
-ROLE_LABELS = {
-    Role.ADMIN: "Administrator",
-    Role.SUPERVISOR: "Supervisor",
-    Role.AGENT: "Agent",
-    Role.HANDLER: "Department handler",
-    Role.QA: "Quality",
-    Role.WORKFORCE: "Workforce",
-}
 
 
 @router.get("/")
@@ -50,5 +41,5 @@ async def home(request: Request, actor: CurrentActor, session: Session) -> Respo
     return render(
         request,
         "home.html",
-        {"tiles": tiles, "recent": recent, "role_labels": ROLE_LABELS, "calendar_warning": warning},
+        {"tiles": tiles, "recent": recent, "calendar_warning": warning},
     )

@@ -9,8 +9,9 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
+from patientline.core.auth.permissions import ROLE_LABELS
 from patientline.core.config import get_settings
-from patientline.core.i18n import current_locale, gettext, ngettext
+from patientline.core.i18n import N_, current_locale, gettext, ngettext
 from patientline.core.validation import display_phone
 from patientline.web.nav import navigation
 
@@ -35,6 +36,38 @@ def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 templates.env.filters["localtime"] = localtime
 templates.env.filters["phone"] = display_phone
+
+
+def role_label(role: str) -> str:
+    return gettext(ROLE_LABELS.get(role, role))
+
+
+templates.env.globals["role_label"] = role_label
+templates.env.filters["role_label"] = role_label
+
+CLIENT_MESSAGES = {
+    "error": N_("Something went wrong."),
+    "offline": N_("The server cannot be reached."),
+    "saved": N_("Saved"),
+    "directory.changed": N_("{entity} {change}: {name}"),
+    "jobs.dead_lettered": N_("Job {kind} #{job_id} failed"),
+    "entity.site": N_("Site"),
+    "entity.department": N_("Department"),
+    "entity.team": N_("Team"),
+    "entity.skill": N_("Skill"),
+    "entity.staff": N_("Staff"),
+    "change.created": N_("created"),
+    "change.updated": N_("updated"),
+    "change.deleted": N_("deleted"),
+}
+
+
+def client_messages() -> dict[str, str]:
+    """What app.js shows, in the page's language."""
+    return {key: gettext(text) for key, text in CLIENT_MESSAGES.items()}
+
+
+templates.env.globals["client_messages"] = client_messages
 
 
 def render(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from patientline.core.i18n import N_
+
 
 class Role(StrEnum):
     ADMIN = "admin"
@@ -12,6 +14,16 @@ class Role(StrEnum):
     HANDLER = "handler"  # department handler: receives dispatched work
     QA = "qa"
     WORKFORCE = "workforce"
+
+
+ROLE_LABELS: dict[str, str] = {
+    Role.ADMIN: N_("Administrator"),
+    Role.SUPERVISOR: N_("Supervisor"),
+    Role.AGENT: N_("Agent"),
+    Role.HANDLER: N_("Department handler"),
+    Role.QA: N_("Quality"),
+    Role.WORKFORCE: N_("Workforce"),
+}
 
 
 class Permission(StrEnum):

@@ -4,6 +4,11 @@
 
   function csrf() { return document.body.dataset.csrf || ""; }
 
+  // Messages in the page's language, rendered by the server into <body data-messages>.
+  var MESSAGES = {};
+  try { MESSAGES = JSON.parse(document.body.dataset.messages || "{}"); } catch (e) { MESSAGES = {}; }
+  function msg(key, fallback) { return MESSAGES[key] || fallback; }
+
   function toast(message, level) {
     var box = document.getElementById("toasts");
     if (!box) return;
@@ -50,7 +55,7 @@
     var box = form.querySelector(".form-error");
     form.querySelectorAll(".field-error").forEach(function (p) { p.hidden = true; p.textContent = ""; });
     form.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
-    if (box) { box.hidden = false; box.textContent = body.message || "Error"; }
+    if (box) { box.hidden = false; box.textContent = body.message || msg("error", "Error"); }
     var details = Array.isArray(body.details) ? body.details : [];
     details.forEach(function (d) {
       var field = (d.field || "").split(".")[0];
@@ -68,7 +73,7 @@
         if (p) { p.hidden = false; p.textContent = String(body.details[field]); }
       });
     }
-    toast(body.message || "Error", "error");
+    toast(body.message || msg("error", "Error"), "error");
   }
 
   async function send(method, url, payload) {
@@ -119,22 +124,22 @@
     if (!button) return;
     if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
     var result = button.dataset.delete ? await send("DELETE", button.dataset.delete) : await send("POST", button.dataset.post);
-    if (!result.ok) { toast(result.body.message || "Error", "error"); return; }
+    if (!result.ok) { toast(result.body.message || msg("error", "Error"), "error"); return; }
     sessionStorage.setItem("pl-flash", "✓");
     window.location = button.dataset.success || window.location.href;
   });
 
   // htmx requests answer errors with the JSON error shape: show its message.
   document.addEventListener("htmx:responseError", function (event) {
-    var message = "Error " + event.detail.xhr.status;
+    var message = msg("error", "Error") + " (" + event.detail.xhr.status + ")";
     try { message = JSON.parse(event.detail.xhr.responseText).message || message; } catch (e) { /* not JSON */ }
     toast(message, "error");
   });
-  document.addEventListener("htmx:sendError", function () { toast("The server cannot be reached.", "error"); });
+  document.addEventListener("htmx:sendError", function () { toast(msg("offline", "The server cannot be reached."), "error"); });
 
   document.addEventListener("DOMContentLoaded", function () {
     var flash = sessionStorage.getItem("pl-flash");
-    if (flash) { sessionStorage.removeItem("pl-flash"); toast(document.documentElement.lang === "en" ? "Saved" : "已保存", "ok"); }
+    if (flash) { sessionStorage.removeItem("pl-flash"); toast(msg("saved", "Saved"), "ok"); }
   });
 
   // Ctrl+Enter submits the form being edited.
@@ -167,9 +172,15 @@
   });
 
   // The notification tray, fed by the server-sent event stream.
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
+  }
   var LABELS = {
-    "directory.changed": function (p) { return p.entity + " " + p.change + ": " + p.name; },
-    "jobs.dead_lettered": function (p) { return "Job " + p.kind + " #" + p.job_id + " failed"; },
+    "directory.changed": function (p) {
+      return fill(msg("directory.changed", "{entity} {change}: {name}"), {
+        entity: msg("entity." + p.entity, p.entity), change: msg("change." + p.change, p.change), name: p.name });
+    },
+    "jobs.dead_lettered": function (p) { return fill(msg("jobs.dead_lettered", "Job {kind} #{job_id} failed"), p); },
   };
 
   window.tray = function () {
