@@ -8,13 +8,13 @@ import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from helpers import PASSWORD, Client
 from patientline.core import clock
 from patientline.core.auth.actor import SYSTEM
 from patientline.core.auth.service import create_user
@@ -24,7 +24,6 @@ from patientline.web.app import create_app
 
 PG_URL = os.environ.get("PATIENTLINE_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
-PASSWORD = "Correct-Horse-42"
 
 
 def _plain(url: str) -> str:
@@ -134,24 +133,6 @@ async def db(app: Any) -> Any:
     return app.state.pl.db
 
 
-@dataclass
-class Client:
-    """An httpx client that logs in and sends the CSRF header like the browser does."""
-
-    http: httpx.AsyncClient
-    csrf: str = ""
-
-    async def login(self, username: str, password: str = PASSWORD) -> httpx.Response:
-        response = await self.http.post("/api/auth/login", json={"username": username, "password": password})
-        if response.status_code == 200:
-            self.csrf = response.json()["csrf_token"]
-            self.http.headers["X-CSRF-Token"] = self.csrf
-        return response
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.http, name)
-
-
 @pytest.fixture
 async def anon(app: Any) -> AsyncIterator[Client]:
     transport = httpx.ASGITransport(app=app, client=("10.1.2.3", 50000))
@@ -212,14 +193,3 @@ def as_user(app: Any, make_user: Any) -> Any:
             yield client
 
     return open_client
-
-
-def assert_error(response: httpx.Response, status: int, error_id: str | None = None) -> dict[str, Any]:
-    """Every failure answers the same shape."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"error_id", "message", "details"}, body
-    assert body["message"]
-    if error_id:
-        assert body["error_id"] == error_id, body
-    return body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import Client, assert_error
+from helpers import Client, assert_error
 
 ADMIN_PAGES = [
     "/",

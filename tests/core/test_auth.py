@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from conftest import PASSWORD, Client, assert_error
+from helpers import PASSWORD, Client, assert_error
 from patientline.core import clock
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Client, assert_error
+from helpers import Client, assert_error
 from patientline.core.observability import JsonFormatter
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import uvicorn
 
-from conftest import PASSWORD
+from helpers import PASSWORD
 from patientline.core import events
 from patientline.core.auth.permissions import Permission
 from patientline.core.config import Settings

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Client, assert_error
+from helpers import Client, assert_error
 from patientline.core import clock, jobs
 from patientline.core.db import Database
 from patientline.core.jobs import JobStatus, LeaderLock, Worker

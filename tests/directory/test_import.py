@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Client, assert_error
+from helpers import Client, assert_error
 from patientline.core.events import replay
 
 KINDS = ("sites", "departments", "teams", "skills", "staff")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Client, assert_error
+from helpers import Client, assert_error
 
 KINDS = ("sites", "departments", "teams", "skills", "staff")
 HX = {"HX-Request": "true"}

@@ -37,16 +37,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """pytest imports every conftest.py as the module `conftest`, so loading this one hides
-    tests/conftest.py from the `from conftest import ...` of test modules collected after this folder.
-    Put the root one back (pytest calls this hook right after importing this file)."""
-    root = ROOT / "tests" / "conftest.py"
-    for plugin in config.pluginmanager.get_plugins():
-        if getattr(plugin, "__file__", None) and Path(plugin.__file__).resolve() == root:
-            sys.modules["conftest"] = plugin
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -77,7 +67,6 @@ def _server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
         "PATIENTLINE_ROLES": "web,worker",
         "PATIENTLINE_DATABASE_URL": os.environ.get("PATIENTLINE_E2E_DATABASE_URL")
         or f"sqlite+aiosqlite:///{var_dir / 'patientline.db'}",
-        "PATIENTLINE_SECRET_KEY": "e2e-secret",
         "PATIENTLINE_LOG_LEVEL": "WARNING",
     }
     port = _free_port()
