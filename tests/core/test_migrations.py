@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -58,3 +59,8 @@ def test_migrations_go_down_and_up_again(tmp_path: object) -> None:
             await engine.dispose()
 
     assert "append-only" in asyncio.run(audit_is_append_only())
+
+
+def test_a_fresh_checkout_gets_its_data_folder(tmp_path: Path) -> None:
+    upgrade(f"sqlite+aiosqlite:///{tmp_path}/var/nested/patientline.db")
+    assert (tmp_path / "var" / "nested" / "patientline.db").exists()

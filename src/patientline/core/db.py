@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import DateTime, Integer, MetaData, event
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -101,8 +102,16 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _ensure_sqlite_folder(url: str) -> None:
+    """A fresh checkout has no var/ yet: SQLite creates the file, not its folder."""
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
+        _ensure_sqlite_folder(url)
         # sessions always end their transactions, so the pool's extra ROLLBACK on return is only a
         # thread round trip through aiosqlite
         engine = create_async_engine(url, pool_size=8, max_overflow=8, json_serializer=_json, pool_reset_on_return=None)
