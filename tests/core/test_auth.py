@@ -4,7 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from helpers import PASSWORD, Client, assert_error
-from patientline.core import clock
+from patientline.core import clock, events
 
 
 async def test_login_me_logout(admin: Client) -> None:
@@ -21,13 +21,19 @@ async def test_wrong_password_does_not_reveal_whether_the_user_exists(anon: Clie
     assert wrong["message"] == missing["message"]
 
 
-async def test_lockout_after_five_failures_for_fifteen_minutes(anon: Client, make_user: Any, admin: Client) -> None:
+async def test_lockout_after_five_failures_for_fifteen_minutes(
+    anon: Client, make_user: Any, admin: Client, db: Any
+) -> None:
     await make_user("agent1", ["agent"])
     for _ in range(5):
         assert_error(await anon.login("agent1", "wrong-password-1"), 401)
     assert_error(await anon.login("agent1", PASSWORD), 429, "locked_out")
     log = (await admin.get("/api/audit", params={"action": "auth.locked_out"})).json()
     assert len(log) == 1 and log[0]["ip"] == "10.1.2.3"
+    async with db.sessions() as session:
+        notices = [e for e in await events.replay(session, after_id=0) if e.type == "auth.locked_out"]
+    assert [n.payload["username"] for n in notices] == ["agent1"]
+    assert notices[0].audience.permission == "users:manage"
     clock.advance(timedelta(minutes=16))
     assert (await anon.login("agent1", PASSWORD)).status_code == 200
 

@@ -51,6 +51,7 @@ CLIENT_MESSAGES = {
     "saved": N_("Saved"),
     "directory.changed": N_("{entity} {change}: {name}"),
     "jobs.dead_lettered": N_("Job {kind} #{job_id} failed"),
+    "auth.locked_out": N_("{username} is locked out until {locked_until}"),
     "entity.site": N_("Site"),
     "entity.department": N_("Department"),
     "entity.team": N_("Team"),

@@ -30,6 +30,15 @@ class SessionsChanged(Event):
         return cls(user_id=user_id, audience=Audience(user_id=user_id))
 
 
+class AccountLockedOut(Event):
+    """For administrators' notification trays."""
+
+    type: ClassVar[str] = "auth.locked_out"
+    user_id: int
+    username: str
+    locked_until: str
+
+
 @dataclass(frozen=True)
 class CachedSession:
     actor: Actor

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core import audit, clock, events
 from patientline.core.auth.actor import Actor
-from patientline.core.auth.cache import SessionsChanged
+from patientline.core.auth.cache import AccountLockedOut, SessionsChanged
 from patientline.core.auth.models import ApiToken, User, UserSession, user_departments, user_sites
 from patientline.core.auth.passwords import check_policy, hash_password, needs_rehash, verify_password
 from patientline.core.auth.permissions import Permission, Role, permissions_for
@@ -281,6 +281,15 @@ def _count_failure(session: AsyncSession, *, user: User, settings: Settings, now
             target_type="user",
             target_id=user.id,
             after={"locked_until": user.locked_until},
+        )
+        events.record(
+            session,
+            AccountLockedOut(
+                user_id=user.id,
+                username=user.username,
+                locked_until=user.locked_until.isoformat(timespec="minutes"),
+                audience=events.Audience(permission=Permission.MANAGE_USERS.value),
+            ),
         )
 
 

@@ -181,6 +181,10 @@
         entity: msg("entity." + p.entity, p.entity), change: msg("change." + p.change, p.change), name: p.name });
     },
     "jobs.dead_lettered": function (p) { return fill(msg("jobs.dead_lettered", "Job {kind} #{job_id} failed"), p); },
+    "auth.locked_out": function (p) {
+      return fill(msg("auth.locked_out", "{username} is locked out until {locked_until}"), {
+        username: p.username, locked_until: new Date(p.locked_until).toLocaleTimeString() });
+    },
   };
 
   window.tray = function () {
@@ -193,7 +197,7 @@
         source.onopen = function () { self.connected = true; };
         source.onerror = function () { self.connected = false; };
         source.onmessage = function () { /* typed events only */ };
-        ["notification", "directory.changed", "jobs.dead_lettered"].forEach(function (type) {
+        Object.keys(LABELS).concat(["notification"]).forEach(function (type) {
           source.addEventListener(type, function (msg) { self.add(type, JSON.parse(msg.data)); });
         });
         window.plEvents = source;
