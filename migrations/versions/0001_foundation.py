@@ -228,7 +228,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("site_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["site_id"], ["sites.id"], name=op.f("fk_user_sites_site_id_sites"), ondelete="CASCADE"
+            ["site_id"], ["sites.id"], name=op.f("fk_user_sites_site_id_sites"), ondelete="RESTRICT"
         ),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_user_sites_user_id_users"), ondelete="CASCADE"
@@ -296,7 +296,7 @@ def upgrade() -> None:
             ["department_id"],
             ["departments.id"],
             name=op.f("fk_user_departments_department_id_departments"),
-            ondelete="CASCADE",
+            ondelete="RESTRICT",
         ),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_user_departments_user_id_users"), ondelete="CASCADE"

@@ -184,3 +184,14 @@ async def test_redis_carries_events_between_two_app_instances(settings: Settings
             frames = await stream.wait_for(1)
         assert frames[0]["event"] == "directory.changed" and "R1" in frames[0]["data"]
         assert [s["code"] for s in (await reader.get("/api/directory/skills")).json()] == ["R1"]
+
+
+async def test_the_stream_ends_when_its_user_logs_out(settings: Settings, make_user: Any) -> None:
+    await make_user("agent", ["agent"])
+    async with live_server(settings) as (base, _), httpx.AsyncClient(base_url=base) as agent:
+        await login(agent, "agent")
+        async with Stream(agent) as stream:
+            await agent.post("/api/auth/logout")
+            assert stream.task is not None
+            await asyncio.wait_for(asyncio.shield(stream.task), 5)  # the server closed it
+        assert (await agent.get("/api/events")).status_code == 401

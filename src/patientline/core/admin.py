@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from patientline.core import audit, jobs, workcal
 from patientline.core.auth.permissions import Permission
@@ -42,8 +42,8 @@ async def api_audit(
     user: Annotated[str | None, Query(max_length=64)] = None,
     target_type: Annotated[str | None, Query(max_length=60)] = None,
     target_id: Annotated[str | None, Query(max_length=60)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
     before_id: QueryId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[AuditRead]:

@@ -176,7 +176,12 @@ class RedisBus(Bus):
     async def publish(self, published: list[Published]) -> None:
         for item in published:
             self.deliver(item)
-            await self.redis.publish(self.channel, self.node + b" " + item.to_json())
+        try:
+            for item in published:
+                await self.redis.publish(self.channel, self.node + b" " + item.to_json())
+        except Exception:
+            # other nodes miss these live; their browsers still get them by replay on reconnect
+            log.exception("could not publish events to Redis", extra={"event_ids": [p.id for p in published]})
 
     async def start(self) -> None:
         self._listener = asyncio.create_task(self._listen())
@@ -223,7 +228,7 @@ def _write_log(session: Session) -> None:
         for e in pending
     ]
     session.add_all(rows)
-    session.flush(rows)
+    session.flush()
     session.info.setdefault(LOGGED_KEY, []).extend(rows)
 
 

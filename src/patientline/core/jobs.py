@@ -158,13 +158,21 @@ async def claim(
     return jobs
 
 
-async def run_one(db: Database, job_id: int) -> str:
+async def _held(session: AsyncSession, *, job_id: int, worker_id: str) -> Job | None:
+    """The job, locked, if this worker still holds its lease (another may have taken it over)."""
+    job = await session.get(Job, job_id, with_for_update=True)
+    if job is None or job.status != JobStatus.RUNNING or job.locked_by != worker_id:
+        return None
+    return job
+
+
+async def run_one(db: Database, job_id: int, *, worker_id: str) -> str:
     """Runs a claimed job in its own transaction; records failure in another. Returns the new status."""
     async with db.sessions() as session:
         try:
             async with session.begin():
-                job = await session.get(Job, job_id)
-                if job is None or job.status != JobStatus.RUNNING:
+                job = await _held(session, job_id=job_id, worker_id=worker_id)
+                if job is None:
                     return "skipped"
                 await HANDLERS[job.kind](session, dict(job.payload))
                 job.status = JobStatus.DONE
@@ -173,16 +181,16 @@ async def run_one(db: Database, job_id: int) -> str:
                 return job.status
         except Exception as exc:
             log.warning("job failed", extra={"job_id": job_id, "error_type": type(exc).__name__})
-            return await _record_failure(session, job_id=job_id, error=_describe(exc))
+            return await _record_failure(session, job_id=job_id, worker_id=worker_id, error=_describe(exc))
 
 
 def _describe(exc: Exception) -> str:
     return "".join(traceback.format_exception_only(exc)).strip()[:2000]
 
 
-async def _record_failure(session: AsyncSession, *, job_id: int, error: str) -> str:
+async def _record_failure(session: AsyncSession, *, job_id: int, worker_id: str, error: str) -> str:
     async with session.begin():
-        job = await session.get(Job, job_id)
+        job = await _held(session, job_id=job_id, worker_id=worker_id)
         if job is None:
             return "skipped"
         job.attempts += 1
@@ -207,13 +215,17 @@ async def _record_failure(session: AsyncSession, *, job_id: int, error: str) -> 
         return job.status
 
 
-async def run_due(db: Database, *, worker_id: str, batch: int = 10) -> int:
-    """Claims and runs what is due now; returns how many jobs ran."""
-    async with db.sessions() as session, session.begin():
-        claimed = [job.id for job in await claim(session, worker_id=worker_id, batch=batch)]
-    for job_id in claimed:
-        await run_one(db, job_id)
-    return len(claimed)
+async def run_due(db: Database, *, worker_id: str, limit: int = 50) -> int:
+    """Claims and runs due jobs one at a time (a lease starts when its job does); returns how many ran."""
+    done = 0
+    while done < limit:
+        async with db.sessions() as session, session.begin():
+            claimed = await claim(session, worker_id=worker_id, batch=1)
+        if not claimed:
+            break
+        await run_one(db, claimed[0].id, worker_id=worker_id)
+        done += 1
+    return done
 
 
 # ---- dead letters (admin) ----------------------------------------------------------------------

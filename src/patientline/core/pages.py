@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from patientline.core import audit, clock, jobs, workcal
 from patientline.core.auth import service as auth
 from patientline.core.auth.permissions import Permission, Role
+from patientline.core.validation import PathId, QueryId
 from patientline.directory import service as directory
 from patientline.web.deps import CurrentActor, Session, app_state
 from patientline.web.templating import render
@@ -46,7 +47,7 @@ async def new_user_page(request: Request, actor: CurrentActor, session: Session)
 
 
 @router.get("/users/{user_id}")
-async def edit_user_page(user_id: int, request: Request, actor: CurrentActor, session: Session) -> Response:
+async def edit_user_page(user_id: PathId, request: Request, actor: CurrentActor, session: Session) -> Response:
     actor.require(Permission.MANAGE_USERS)
     user = await auth.get_user(session, user_id=user_id)
     history = await audit.search(session, target_type="user", target_id=str(user_id), limit=30)
@@ -94,7 +95,7 @@ async def audit_page(
     user: str | None = None,
     since: date | None = None,
     until: date | None = None,
-    before_id: int | None = None,
+    before_id: QueryId = None,
 ) -> Response:
     actor.require(Permission.READ_AUDIT)
     tz = app_state(request).settings.timezone

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 import phonenumbers
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from patientline.core.i18n import N_, gettext
 
 DEFAULT_REGION = "CN"
 
 
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and newlines are text
+
+
 class StrictModel(BaseModel):
-    """Input models: unknown fields are an error, strings are trimmed."""
+    """Input models: unknown fields are an error, strings are trimmed and hold no control characters
+    (a NUL byte cannot be stored in PostgreSQL text)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and CONTROL_CHARACTERS.search(t) for t in texts):
+            raise ValueError(gettext("Control characters are not allowed."))
+        return value
 
 
 class ReadModel(BaseModel):

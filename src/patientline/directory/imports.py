@@ -104,6 +104,15 @@ def decode(raw: bytes) -> str:
 
 
 def read_rows(text: str, layout: Layout) -> list[dict[str, str]]:
+    try:
+        return _read_rows(text, layout)
+    except csv.Error as exc:
+        raise InvalidInput(
+            "The file is not valid CSV: {problem}", params={"problem": str(exc)}, error_id="bad_csv"
+        ) from exc
+
+
+def _read_rows(text: str, layout: Layout) -> list[dict[str, str]]:
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     unknown = [h for h in header if h not in layout.columns]
@@ -116,7 +125,7 @@ def read_rows(text: str, layout: Layout) -> list[dict[str, str]]:
             error_id="bad_header",
         )
     reader.fieldnames = header
-    rows = [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+    rows = [{k: _unguard((v or "").strip()) for k, v in row.items() if k is not None} for row in reader]
     if len(rows) > MAX_ROWS:
         raise InvalidInput("At most {limit} rows per file.", params={"limit": MAX_ROWS}, error_id="too_many_rows")
     return rows
@@ -229,4 +238,16 @@ def _cell(row: Any, column: str, codes: dict[str, dict[int, str]]) -> str:
     value = getattr(row, column)
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "" if value is None else str(value)
+    return "" if value is None else _guard(str(value))
+
+
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def _guard(text: str) -> str:
+    """A spreadsheet would run a cell that starts like a formula ("+86…", "=HYPERLINK(…)"): quote it."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _unguard(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text

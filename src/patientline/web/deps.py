@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from patientline.core import clock
 from patientline.core.auth import service as auth
 from patientline.core.auth.actor import Actor
-from patientline.core.auth.permissions import permissions_for
 from patientline.core.errors import DomainError, NotAuthenticated, PermissionDenied
 from patientline.core.i18n import current_locale, pick_locale
 from patientline.web.state import AppState
@@ -54,8 +53,7 @@ async def _actor_from_token(request: Request, session: AsyncSession, secret: str
         actor = await auth.actor_for(
             session, user=user, via="token", ip=client_ip(request), request_id=request.state.request_id
         )
-    scoped = actor.permissions & frozenset(token.scopes) & permissions_for(user.roles)
-    return Actor(**{**actor.__dict__, "permissions": scoped, "must_change_password": False})
+    return dataclasses.replace(actor, permissions=actor.permissions & frozenset(token.scopes))
 
 
 async def _actor_from_cookie(request: Request, session: AsyncSession, token: str) -> Actor:
@@ -63,6 +61,7 @@ async def _actor_from_cookie(request: Request, session: AsyncSession, token: str
     hashed, now = auth.token_hash(token), clock.now()
     cached = state.sessions.get(hashed, now=now)
     if cached is None:
+        generation = state.sessions.generation
         async with session.begin():
             try:
                 row, user = await auth.resolve_session(session, settings=state.settings, token=token)
@@ -71,7 +70,7 @@ async def _actor_from_cookie(request: Request, session: AsyncSession, token: str
                 raise
             auth.touch_session(row, now=now)
             cached = await auth.actor_for(session, user=user, csrf_token=row.csrf_token, session_hash=row.token_hash)
-        state.sessions.put(hashed, cached, last_seen_at=row.last_seen_at)
+        state.sessions.put(hashed, cached, last_seen_at=row.last_seen_at, generation=generation)
     return dataclasses.replace(cached, ip=client_ip(request), request_id=request.state.request_id)
 
 

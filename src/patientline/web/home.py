@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -10,7 +12,7 @@ from patientline.core.auth.permissions import Permission
 from patientline.core.i18n import gettext
 from patientline.core.workcal import load as load_calendar
 from patientline.directory import service as directory
-from patientline.web.deps import CurrentActor, Session
+from patientline.web.deps import CurrentActor, Session, app_state
 from patientline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -32,7 +34,7 @@ async def home(request: Request, actor: CurrentActor, session: Session) -> Respo
     warning = None
     if actor.can(Permission.MANAGE_CALENDAR):
         calendar = await load_calendar(session)
-        next_year = clock.now().year + 1
+        next_year = clock.now().astimezone(ZoneInfo(app_state(request).settings.timezone)).year + 1
         if not calendar.covered(next_year):
             warning = gettext(
                 "Holidays for {year} are not known yet; deadlines in {year} count Monday to "

@@ -15,15 +15,19 @@ from sqlalchemy import text
 
 from patientline.core import clock, events, jobs
 from patientline.core.auth.actor import Actor
+from patientline.core.auth.cache import SessionsChanged
 from patientline.core.i18n import SUPPORTED
 from patientline.core.observability import EVENTS_DELIVERED, SSE_CLIENTS
+from patientline.core.validation import MAX_ID
 from patientline.web.deps import LOCALE_COOKIE, CurrentActor, app_state
 from patientline.web.responses import FastJSONResponse
+from patientline.web.state import AppState
 
 router = APIRouter(tags=["system"])
 
 HEARTBEAT_STALE = timedelta(seconds=30)
 SSE_KEEPALIVE_SECONDS = 15.0
+REPLAY_PAGE = 1000
 SSE_MAX_SECONDS = 600.0  # the browser reconnects (with Last-Event-ID), which checks the session again
 
 
@@ -90,7 +94,9 @@ async def event_stream(
     request: Request,
     actor: CurrentActor,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    since: Annotated[int | None, Query(ge=0, description="replay after this id (for clients without headers)")] = None,
+    since: Annotated[
+        int | None, Query(ge=0, le=MAX_ID, description="replay after this id (for clients without headers)")
+    ] = None,
 ) -> StreamingResponse:
     """Server-sent events the user may see. A reconnect with `Last-Event-ID` replays what was missed."""
     state = app_state(request)
@@ -106,11 +112,10 @@ async def event_stream(
         ends_at = clock.monotonic() + SSE_MAX_SECONDS
         try:
             yield b"retry: 2000\n\n"
-            async with state.db.sessions() as session:
-                for item in await events.replay(session, after_id=after or 0, limit=1000):
-                    replayed.add(item.id)
-                    if visible_to(actor, item):
-                        yield item.sse_frame
+            async for item in _replay(state, after or 0):
+                replayed.add(item.id)
+                if visible_to(actor, item):
+                    yield item.sse_frame
             while not subscription.overflowed and clock.monotonic() < ends_at:
                 try:
                     async with asyncio.timeout(SSE_KEEPALIVE_SECONDS):
@@ -118,6 +123,8 @@ async def event_stream(
                 except TimeoutError:
                     yield b": keepalive\n\n"
                     continue
+                if item.type == SessionsChanged.type and item.payload["user_id"] == actor.user_id:
+                    break  # logged out, disabled or given other rights: reconnecting checks again
                 if item.id not in replayed and visible_to(actor, item):
                     EVENTS_DELIVERED.inc()
                     yield item.sse_frame
@@ -130,9 +137,21 @@ async def event_stream(
     )
 
 
+async def _replay(state: AppState, after_id: int) -> AsyncIterator[events.Published]:
+    """Everything logged after `after_id`, page by page until caught up."""
+    while True:
+        async with state.db.sessions() as session:
+            page = await events.replay(session, after_id=after_id, limit=REPLAY_PAGE)
+        for item in page:
+            yield item
+        if len(page) < REPLAY_PAGE:
+            return
+        after_id = page[-1].id
+
+
 def _parse_id(raw: str | None) -> int | None:
     with contextlib.suppress(TypeError, ValueError):
-        return max(0, int(raw))  # type: ignore[arg-type]
+        return min(max(0, int(raw)), MAX_ID)  # type: ignore[arg-type]
     return None
 
 

@@ -51,6 +51,7 @@ class SessionCache:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._entries: dict[str, CachedSession] = {}
+        self.generation = 0
 
     def get(self, token_hash: str, *, now: datetime) -> Actor | None:
         entry = self._entries.get(token_hash)
@@ -62,16 +63,17 @@ class SessionCache:
         del self._entries[token_hash]
         return None
 
-    def put(self, token_hash: str, actor: Actor, *, last_seen_at: datetime) -> None:
+    def put(self, token_hash: str, actor: Actor, *, last_seen_at: datetime, generation: int) -> None:
+        """`generation` is the value read before the session was: if a change came since, nothing is stored."""
+        if generation != self.generation:
+            return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         stored = dataclasses.replace(actor, ip=None, request_id=None)
         self._entries[token_hash] = CachedSession(stored, last_seen_at, time.monotonic())
 
-    def forget(self, token_hash: str) -> None:
-        self._entries.pop(token_hash, None)
-
     def forget_user(self, user_id: int) -> None:
+        self.generation += 1
         for key in [k for k, v in self._entries.items() if v.actor.user_id == user_id]:
             del self._entries[key]
 

@@ -6,28 +6,28 @@ from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patientline.core import clock
-from patientline.core.db import Base, IdMixin, TimestampMixin
+from patientline.core.db import Base, IdMixin, TimestampMixin, VersionMixin
 
 user_sites = Table(
     "user_sites",
     Base.metadata,
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("site_id", ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", ForeignKey("sites.id", ondelete="RESTRICT"), primary_key=True),
 )
 
 user_departments = Table(
     "user_departments",
     Base.metadata,
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("department_id", ForeignKey("departments.id", ondelete="CASCADE"), primary_key=True),
+    Column("department_id", ForeignKey("departments.id", ondelete="RESTRICT"), primary_key=True),
 )
 
 
-class User(IdMixin, TimestampMixin, Base):
-    """`version` counts changes people make to the account (not logins), for optimistic locking."""
+class User(IdMixin, TimestampMixin, VersionMixin, Base):
+    """`version` counts changes people make to the account; login bookkeeping is written with plain
+    UPDATEs (auth.service.authenticate) and does not bump it."""
 
     __tablename__ = "users"
-    version: Mapped[int] = mapped_column(Integer, default=1)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str | None] = mapped_column(String(200))

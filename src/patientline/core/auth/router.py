@@ -24,6 +24,7 @@ from patientline.core.auth.schemas import (
     UserUpdate,
 )
 from patientline.core.config import Settings
+from patientline.core.errors import DomainError
 from patientline.core.validation import MAX_ID, PathId
 from patientline.web.deps import SESSION_COOKIE, AnyActor, CurrentActor, Session, app_state, client_ip
 
@@ -46,7 +47,7 @@ async def login(request: Request, session: AsyncSession, *, username: str, passw
     """Checks the credentials and opens a session. A failed attempt is committed too, so that the
     lockout counts it, and then re-raised."""
     settings = app_state(request).settings
-    await session.begin()
+    transaction = await session.begin()
     try:
         user = await service.authenticate(
             session, settings=settings, username=username, password=password, ip=client_ip(request)
@@ -55,8 +56,13 @@ async def login(request: Request, session: AsyncSession, *, username: str, passw
             session, user=user, ip=client_ip(request), user_agent=request.headers.get("user-agent")
         )
         actor = await service.actor_for(session, user=user, csrf_token=row.csrf_token, session_hash=row.token_hash)
-    finally:
-        await session.commit()
+    except DomainError:
+        await transaction.commit()  # the failure count and its audit row
+        raise
+    except BaseException:
+        await transaction.rollback()
+        raise
+    await transaction.commit()
     return token, actor
 
 

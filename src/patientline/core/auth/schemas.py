@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, FutureDatetime, StringConstraints
 
 from patientline.core.auth.permissions import Permission, Role
 from patientline.core.validation import DbId, ReadModel, StrictModel, Version
@@ -89,7 +89,7 @@ class TokenCreate(StrictModel):
     name: DisplayName
     scopes: list[Permission] = Field(min_length=1)
     user_id: DbId | None = None
-    expires_at: datetime | None = None
+    expires_at: FutureDatetime | None = None
 
 
 class TokenRead(ReadModel):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core import audit, clock, events
@@ -18,11 +18,13 @@ from patientline.core.auth.models import ApiToken, User, UserSession, user_depar
 from patientline.core.auth.passwords import check_policy, hash_password, needs_rehash, verify_password
 from patientline.core.auth.permissions import Permission, Role, permissions_for
 from patientline.core.config import Settings
+from patientline.core.db import Base
 from patientline.core.errors import (
     Conflict,
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    PermissionDenied,
     TooManyAttempts,
     require_version,
 )
@@ -47,6 +49,8 @@ def user_snapshot(user: User, site_ids: list[int], department_ids: list[int]) ->
         "department_ids": sorted(department_ids),
     }
 
+
+REQUIRED_ON_UPDATE = ("display_name", "roles", "is_active", "site_ids", "department_ids")
 
 # ---- users -------------------------------------------------------------------------------------
 
@@ -74,25 +78,29 @@ async def user_scope(session: AsyncSession, *, user_id: int) -> tuple[list[int],
     return list(sites), list(departments)
 
 
+async def _require_existing(session: AsyncSession, *, table: str, ids: list[int], field: str) -> None:
+    """Scope rows point at directory records; core reads their ids only, by table name."""
+    if not ids:
+        return
+    column = Base.metadata.tables[table].c.id
+    found = set(await session.scalars(select(column).where(column.in_(ids))))
+    if missing := sorted(set(ids) - found):
+        raise InvalidInput(
+            "Some referenced records do not exist.", error_id="unknown_reference", details={"missing": {field: missing}}
+        )
+
+
 async def _set_scope(session: AsyncSession, *, user_id: int, site_ids: list[int], department_ids: list[int]) -> None:
-    """Scope rows point at sites and departments by foreign key: an id that does not exist is bad input."""
+    await _require_existing(session, table="sites", ids=site_ids, field="site_ids")
+    await _require_existing(session, table="departments", ids=department_ids, field="department_ids")
     await session.execute(delete(user_sites).where(user_sites.c.user_id == user_id))
     await session.execute(delete(user_departments).where(user_departments.c.user_id == user_id))
-    try:
-        async with session.begin_nested():
-            if site_ids:
-                await session.execute(insert(user_sites), [{"user_id": user_id, "site_id": s} for s in set(site_ids)])
-            if department_ids:
-                await session.execute(
-                    insert(user_departments),
-                    [{"user_id": user_id, "department_id": d} for d in set(department_ids)],
-                )
-    except IntegrityError as exc:
-        raise InvalidInput(
-            "Some referenced records do not exist.",
-            error_id="unknown_reference",
-            details={"site_ids": site_ids, "department_ids": department_ids},
-        ) from exc
+    if site_ids:
+        await session.execute(insert(user_sites), [{"user_id": user_id, "site_id": s} for s in set(site_ids)])
+    if department_ids:
+        await session.execute(
+            insert(user_departments), [{"user_id": user_id, "department_id": d} for d in set(department_ids)]
+        )
 
 
 async def list_users(
@@ -132,7 +140,7 @@ async def create_user(
         display_name=display_name.strip(),
         email=email,
         roles=_validate_roles(roles),
-        password_hash=hash_password(password),
+        password_hash=await asyncio.to_thread(hash_password, password),
         must_change_password=must_change_password,
         password_changed_at=clock.now(),
     )
@@ -161,6 +169,8 @@ async def update_user(
     """`changes` may hold display_name, email, roles, locale, site_ids, department_ids, is_active."""
     user = await get_user(session, user_id=user_id)
     require_version(expected=expected_version, current=user.version)
+    if empty := sorted(k for k in REQUIRED_ON_UPDATE if k in changes and changes[k] is None):
+        raise InvalidInput("Some fields cannot be empty.", details={k: ["required"] for k in empty})
     sites, departments = await user_scope(session, user_id=user_id)
     before = user_snapshot(user, sites, departments)
     if "roles" in changes:
@@ -175,7 +185,6 @@ async def update_user(
     await _set_scope(session, user_id=user_id, site_ids=sites, department_ids=departments)
     if changes.get("is_active") is False:
         await revoke_sessions(session, user_id=user_id)
-    user.version += 1
     await session.flush()
     old, new = audit.changed_fields(before, user_snapshot(user, sites, departments))
     audit.record(
@@ -191,12 +200,11 @@ async def reset_password(
     """An admin sets a one-time password; the user must choose a new one at next login."""
     user = await get_user(session, user_id=user_id)
     check_policy(new_password, username=user.username, min_length=settings.password_min_length)
-    user.password_hash = hash_password(new_password)
+    user.password_hash = await asyncio.to_thread(hash_password, new_password)
     user.must_change_password = True
     user.failed_logins = 0
     user.locked_until = None
     user.password_changed_at = clock.now()
-    user.version += 1
     await revoke_sessions(session, user_id=user_id)
     audit.record(session, actor=actor, action="user.reset_password", target_type="user", target_id=user.id)
     return user
@@ -207,7 +215,7 @@ async def change_own_password(
 ) -> User:
     assert actor.user_id is not None  # noqa: S101 - only session actors reach this
     user = await get_user(session, user_id=actor.user_id)
-    if not verify_password(user.password_hash, current_password):
+    if not await asyncio.to_thread(verify_password, user.password_hash, current_password):
         raise InvalidInput(
             "The current password is not correct.", error_id="wrong_password", details={"current_password": ["wrong"]}
         )
@@ -218,7 +226,7 @@ async def change_own_password(
             details={"new_password": ["same_as_current"]},
         )
     check_policy(new_password, username=user.username, min_length=settings.password_min_length)
-    user.password_hash = hash_password(new_password)
+    user.password_hash = await asyncio.to_thread(hash_password, new_password)
     user.must_change_password = False
     user.password_changed_at = clock.now()
     await session.execute(
@@ -236,11 +244,12 @@ async def authenticate(
     session: AsyncSession, *, settings: Settings, username: str, password: str, ip: str | None
 ) -> User:
     """Checks the password with lockout after repeated failures. Writes the failure count, so the
-    caller commits even when this raises."""
+    caller commits even when this raises. Login bookkeeping is written with plain UPDATEs: it is not an
+    edit of the account and must not make an administrator's open form stale."""
     user = await session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
     now = clock.now()
     if user is None:
-        verify_password(_DUMMY_HASH, password)  # same cost as a real check: no user enumeration by timing
+        await asyncio.to_thread(verify_password, _DUMMY_HASH, password)  # same cost: no enumeration by timing
         raise NotAuthenticated("Wrong user name or password.", error_id="bad_credentials")
     if user.locked_until and user.locked_until > now:
         raise TooManyAttempts(
@@ -248,19 +257,27 @@ async def authenticate(
             params={"until": user.locked_until.isoformat(timespec="minutes")},
             details={"locked_until": user.locked_until.isoformat()},
         )
-    if not verify_password(user.password_hash, password) or not user.is_active:
-        _count_failure(session, user=user, settings=settings, now=now, ip=ip)
+    if not await asyncio.to_thread(verify_password, user.password_hash, password) or not user.is_active:
+        await _count_failure(session, user=user, settings=settings, now=now, ip=ip)
         raise NotAuthenticated("Wrong user name or password.", error_id="bad_credentials")
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
+    values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_login_at": now}
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        values["password_hash"] = await asyncio.to_thread(hash_password, password)
+    await session.execute(update(User).where(User.id == user.id).values(**values))
+    await session.refresh(user)
     return user
 
 
-def _count_failure(session: AsyncSession, *, user: User, settings: Settings, now: datetime, ip: str | None) -> None:
-    user.failed_logins += 1
+async def _count_failure(
+    session: AsyncSession, *, user: User, settings: Settings, now: datetime, ip: str | None
+) -> None:
+    """Counted in one UPDATE, so attempts sent in parallel cannot slip past the lockout."""
+    failures = await session.scalar(
+        update(User)
+        .where(User.id == user.id)
+        .values(failed_logins=User.failed_logins + 1)
+        .returning(User.failed_logins)
+    )
     system = Actor(
         user_id=None,
         username=user.username,
@@ -271,26 +288,27 @@ def _count_failure(session: AsyncSession, *, user: User, settings: Settings, now
         ip=ip,
     )
     audit.record(session, actor=system, action="auth.login_failed", target_type="user", target_id=user.id)
-    if user.failed_logins >= settings.lockout_failures:
-        user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-        user.failed_logins = 0
-        audit.record(
-            session,
-            actor=system,
-            action="auth.locked_out",
-            target_type="user",
-            target_id=user.id,
-            after={"locked_until": user.locked_until},
-        )
-        events.record(
-            session,
-            AccountLockedOut(
-                user_id=user.id,
-                username=user.username,
-                locked_until=user.locked_until.isoformat(timespec="minutes"),
-                audience=events.Audience(permission=Permission.MANAGE_USERS.value),
-            ),
-        )
+    if (failures or 0) < settings.lockout_failures:
+        return
+    locked_until = now + timedelta(minutes=settings.lockout_minutes)
+    await session.execute(update(User).where(User.id == user.id).values(locked_until=locked_until, failed_logins=0))
+    audit.record(
+        session,
+        actor=system,
+        action="auth.locked_out",
+        target_type="user",
+        target_id=user.id,
+        after={"locked_until": locked_until},
+    )
+    events.record(
+        session,
+        AccountLockedOut(
+            user_id=user.id,
+            username=user.username,
+            locked_until=locked_until.isoformat(timespec="minutes"),
+            audience=events.Audience(permission=Permission.MANAGE_USERS.value),
+        ),
+    )
 
 
 async def start_session(
@@ -331,13 +349,10 @@ async def resolve_session(session: AsyncSession, *, settings: Settings, token: s
     row = await session.get(UserSession, hashed)
     if row is None:
         raise NotAuthenticated("Please log in.", error_id="session_missing")
-    now = clock.now()
-    if session_expired(row, settings=settings, now=now):
-        await session.delete(row)
+    if session_expired(row, settings=settings, now=clock.now()):  # the sweeper deletes the row
         raise NotAuthenticated("Your session has expired. Please log in again.", error_id="session_expired")
     user = await session.get(User, row.user_id)
     if user is None or not user.is_active:
-        await session.delete(row)
         raise NotAuthenticated("Please log in.", error_id="session_missing")
     return row, user
 
@@ -409,11 +424,13 @@ async def create_token(
     expires_at: datetime | None = None,
 ) -> tuple[str, ApiToken]:
     """Returns the secret (shown once) and the stored token."""
+    if actor.via != "session":
+        raise PermissionDenied("API tokens are created by a person, not by another token.", error_id="token_by_token")
     owner = await get_user(session, user_id=user_id)
     scopes = _validate_scopes(scopes)
-    beyond = sorted(set(scopes) - permissions_for(owner.roles))
+    beyond = sorted(set(scopes) - (permissions_for(owner.roles) & actor.permissions))
     if beyond:
-        raise InvalidInput("A token cannot have scopes its user does not have.", details={"scopes": beyond})
+        raise InvalidInput("A token cannot have scopes that its user or you do not have.", details={"scopes": beyond})
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         name=name.strip(),

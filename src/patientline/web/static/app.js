@@ -183,7 +183,7 @@
     "jobs.dead_lettered": function (p) { return fill(msg("jobs.dead_lettered", "Job {kind} #{job_id} failed"), p); },
     "auth.locked_out": function (p) {
       return fill(msg("auth.locked_out", "{username} is locked out until {locked_until}"), {
-        username: p.username, locked_until: new Date(p.locked_until).toLocaleTimeString() });
+        username: p.username, locked_until: new Date(p.locked_until).toLocaleString() });
     },
   };
 
