@@ -67,7 +67,9 @@ async def test_calendar_overrides_drive_deadlines_and_are_audited(admin: Client)
 
 async def test_only_calendar_managers_change_overrides(as_user: Any) -> None:
     async with as_user("agent6", ["agent"]) as agent:
-        assert_error(await agent.put("/api/calendar/overrides/2027-02-08", json={"is_working_day": False}), 403)
+        assert_error(
+            await agent.put("/api/calendar/overrides/2027-02-08", json={"is_working_day": False, "note": "春节"}), 403
+        )
     async with as_user("super", ["supervisor"]) as supervisor:
         ok = await supervisor.put("/api/calendar/overrides/2027-02-08", json={"is_working_day": False, "note": "春节"})
         assert ok.status_code == 200

@@ -10,9 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from patientline.core import clock, workcal
+from patientline.core.audit import AuditEntry
+from patientline.core.auth.actor import Actor
 from patientline.core.db import Base
 from patientline.core.errors import InvalidInput, NotFound
 from patientline.core.i18n import current_locale
@@ -420,11 +423,17 @@ def test_explain_lists_exactly_the_non_working_days(calendar: WorkCalendar, star
 # --- storage ---------------------------------------------------------------------------------------
 
 
+def staff(user_id: int | None) -> Actor:
+    return Actor(
+        user_id=user_id, username=f"user{user_id}", display_name="x", roles=("admin",), permissions=frozenset()
+    )
+
+
 @pytest.fixture
 async def session(tmp_path: Path) -> AsyncIterator[AsyncSession]:
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'workcal.db'}")
     async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all, tables=[OVERRIDES_TABLE])
+        await connection.run_sync(Base.metadata.create_all, tables=[OVERRIDES_TABLE, AuditEntry.__table__])
     clock.set_now(datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
     try:
         async with async_sessionmaker(engine, expire_on_commit=False)() as db_session:
@@ -438,11 +447,11 @@ async def test_overrides_round_trip(session: AsyncSession) -> None:
     async with session.begin():
         assert not (await workcal.load(session)).covered(2027)
         for day, (is_working, note) in SPRING_FESTIVAL_2027.items():
-            override, before = await workcal.set_override(
-                session, day=day, is_working_day=is_working, note=f" {note} ", actor_id=7
+            override = await workcal.set_override(
+                session, day=day, is_working_day=is_working, note=f" {note} ", actor=staff(7)
             )
-            assert before is None and override.id is not None and override.note == note
-        await workcal.set_override(session, day=date(2026, 10, 9), is_working_day=False, note="院庆", actor_id=7)
+            assert override.id is not None and override.note == note
+        await workcal.set_override(session, day=date(2026, 10, 9), is_working_day=False, note="院庆", actor=staff(7))
 
     async with session.begin():
         calendar = await workcal.load(session)
@@ -457,15 +466,18 @@ async def test_overrides_round_trip(session: AsyncSession) -> None:
 
 async def test_set_override_upserts_and_reports_before(session: AsyncSession) -> None:
     async with session.begin():
-        first, _ = await workcal.set_override(
-            session, day=date(2027, 2, 20), is_working_day=True, note="调休", actor_id=1
+        first = await workcal.set_override(
+            session, day=date(2027, 2, 20), is_working_day=True, note="调休", actor=staff(1)
         )
     async with session.begin():
-        second, before = await workcal.set_override(
-            session, day=date(2027, 2, 20), is_working_day=False, note="取消调休", actor_id=2
+        second = await workcal.set_override(
+            session, day=date(2027, 2, 20), is_working_day=False, note="取消调休", actor=staff(2)
         )
     assert second.id == first.id
-    assert before == {
+    async with session.begin():
+        trail = list(await session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+    assert [e.action for e in trail] == ["calendar.override.set"] * 2 and trail[1].actor_id == 2
+    assert trail[1].before == {
         "id": first.id,
         "day": "2027-02-20",
         "is_working_day": True,
@@ -480,14 +492,15 @@ async def test_set_override_upserts_and_reports_before(session: AsyncSession) ->
 
 async def test_delete_override(session: AsyncSession) -> None:
     async with session.begin():
-        await workcal.set_override(session, day=date(2027, 1, 1), is_working_day=False, note="元旦", actor_id=None)
+        await workcal.set_override(session, day=date(2027, 1, 1), is_working_day=False, note="元旦", actor=staff(None))
     async with session.begin():
-        before = await workcal.delete_override(session, day=date(2027, 1, 1))
-    assert before["note"] == "元旦" and before["created_by_id"] is None
+        await workcal.delete_override(session, actor=staff(None), day=date(2027, 1, 1))
+        deleted = await session.scalar(select(AuditEntry).where(AuditEntry.action == "calendar.override.delete"))
+    assert deleted is not None and deleted.before is not None and deleted.before["note"] == "元旦"
     async with session.begin():
         assert await workcal.list_overrides(session) == []
         with pytest.raises(NotFound):
-            await workcal.delete_override(session, day=date(2027, 1, 1))
+            await workcal.delete_override(session, actor=staff(None), day=date(2027, 1, 1))
 
 
 @pytest.mark.parametrize(
@@ -501,5 +514,5 @@ async def test_delete_override(session: AsyncSession) -> None:
 )
 async def test_set_override_refuses_bad_input(session: AsyncSession, day: date, note: str) -> None:
     with pytest.raises(InvalidInput):
-        await workcal.set_override(session, day=day, is_working_day=False, note=note, actor_id=1)
+        await workcal.set_override(session, day=day, is_working_day=False, note=note, actor=staff(1))
     assert await workcal.list_overrides(session) == []

@@ -91,8 +91,7 @@ async def api_jobs(
 async def api_retry_job(job_id: PathId, actor: CurrentActor, session: Session) -> JobRead:
     actor.require(Permission.MANAGE_JOBS)
     async with session.begin():
-        job = await jobs.retry_dead(session, job_id=job_id)
-        audit.record(session, actor=actor, action="job.retry", target_type="job", target_id=job_id)
+        job = await jobs.retry_dead(session, actor=actor, job_id=job_id)
         return JobRead.model_validate(job)
 
 
@@ -100,14 +99,13 @@ async def api_retry_job(job_id: PathId, actor: CurrentActor, session: Session) -
 async def api_discard_job(job_id: PathId, actor: CurrentActor, session: Session) -> JobRead:
     actor.require(Permission.MANAGE_JOBS)
     async with session.begin():
-        job = await jobs.discard_dead(session, job_id=job_id)
-        audit.record(session, actor=actor, action="job.discard", target_type="job", target_id=job_id)
+        job = await jobs.discard_dead(session, actor=actor, job_id=job_id)
         return JobRead.model_validate(job)
 
 
 class OverrideIn(StrictModel):
     is_working_day: bool
-    note: Annotated[str, Field(max_length=100)] = ""
+    note: Annotated[str, Field(min_length=1, max_length=workcal.NOTE_MAX_LENGTH)]
 
 
 class OverrideRead(ReadModel):
@@ -128,17 +126,8 @@ async def api_list_overrides(
 async def api_set_override(day: date, body: OverrideIn, actor: CurrentActor, session: Session) -> OverrideRead:
     actor.require(Permission.MANAGE_CALENDAR)
     async with session.begin():
-        override, before = await workcal.set_override(
-            session, day=day, is_working_day=body.is_working_day, note=body.note, actor_id=actor.user_id
-        )
-        audit.record(
-            session,
-            actor=actor,
-            action="calendar.override.set",
-            target_type="calendar_day",
-            target_id=day.isoformat(),
-            before=before,
-            after={"is_working_day": body.is_working_day, "note": body.note},
+        override = await workcal.set_override(
+            session, actor=actor, day=day, is_working_day=body.is_working_day, note=body.note
         )
         return OverrideRead.model_validate(override)
 
@@ -147,13 +136,5 @@ async def api_set_override(day: date, body: OverrideIn, actor: CurrentActor, ses
 async def api_delete_override(day: date, actor: CurrentActor, session: Session) -> Response:
     actor.require(Permission.MANAGE_CALENDAR)
     async with session.begin():
-        before = await workcal.delete_override(session, day=day)
-        audit.record(
-            session,
-            actor=actor,
-            action="calendar.override.delete",
-            target_type="calendar_day",
-            target_id=day.isoformat(),
-            before=before,
-        )
+        await workcal.delete_override(session, actor=actor, day=day)
     return Response(status_code=204)

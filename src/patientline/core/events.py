@@ -127,6 +127,16 @@ def record(session: AsyncSession, event_: Event) -> None:
     session.sync_session.info.setdefault(PENDING_KEY, []).append(event_)
 
 
+def checkpoint(session: AsyncSession) -> int:
+    """How many events are queued now; `rollback_to` drops those queued after (for a savepoint that
+    is rolled back)."""
+    return len(session.sync_session.info.get(PENDING_KEY, []))
+
+
+def rollback_to(session: AsyncSession, mark: int) -> None:
+    del session.sync_session.info.get(PENDING_KEY, [])[mark:]
+
+
 Subscriber = Callable[[Published], None]
 
 

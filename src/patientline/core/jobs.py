@@ -24,7 +24,8 @@ from sqlalchemy import JSON, Boolean, Integer, String, Text, delete, func, or_, 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from patientline.core import clock, events
+from patientline.core import audit, clock, events
+from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.db import Base, Database
 from patientline.core.errors import Conflict, NotFound
@@ -256,8 +257,9 @@ async def _dead_job(session: AsyncSession, job_id: int) -> Job:
     return job
 
 
-async def retry_dead(session: AsyncSession, *, job_id: int) -> Job:
+async def retry_dead(session: AsyncSession, *, actor: Actor, job_id: int) -> Job:
     job = await _dead_job(session, job_id)
+    audit.record(session, actor=actor, action="job.retry", target_type="job", target_id=job_id)
     job.status = JobStatus.PENDING
     job.attempts = 0
     job.run_at = clock.now()
@@ -265,8 +267,9 @@ async def retry_dead(session: AsyncSession, *, job_id: int) -> Job:
     return job
 
 
-async def discard_dead(session: AsyncSession, *, job_id: int) -> Job:
+async def discard_dead(session: AsyncSession, *, actor: Actor, job_id: int) -> Job:
     job = await _dead_job(session, job_id)
+    audit.record(session, actor=actor, action="job.discard", target_type="job", target_id=job_id)
     job.status = JobStatus.DISCARDED
     return job
 
@@ -324,7 +327,6 @@ class Worker:
         self.node_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.leader = LeaderLock(db)
         self.started_at = clock.now()
-        self.last_beat: datetime | None = None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_sweep: dict[str, datetime] = {}
@@ -384,7 +386,6 @@ class Worker:
                 )
             else:
                 row.beat_at, row.is_leader = now, self.leader.held
-        self.last_beat = now
 
     async def _remove_heartbeat(self) -> None:
         with contextlib.suppress(Exception):

@@ -64,14 +64,6 @@ def display_phone(e164: str | None) -> str:
     return str(phonenumbers.format_number(parsed, style))
 
 
-def mask_phone(e164: str) -> str:
-    """'+8613812345678' -> '138****5678' (national form, middle hidden)."""
-    national = e164[3:] if e164.startswith("+86") else e164
-    if len(national) < 7:
-        return "*" * len(national)
-    return national[:3] + "*" * (len(national) - 7) + national[-4:]
-
-
 def _optional_phone(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None

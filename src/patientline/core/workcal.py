@@ -27,6 +27,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from patientline.core import audit
+from patientline.core.auth.actor import Actor
 from patientline.core.db import Base, IdMixin, TimestampMixin
 from patientline.core.errors import Conflict, InvalidInput, NotFound
 from patientline.core.i18n import N_, gettext
@@ -404,10 +406,9 @@ def _clean_note(note: str) -> str:
 
 
 async def set_override(
-    session: AsyncSession, *, day: date, is_working_day: bool, note: str, actor_id: int | None
-) -> tuple[CalendarOverride, dict[str, Any] | None]:
-    """Create or replace the override for `day`. Returns the row and, for the audit trail, what it was
-    before (None when new). Flushes, never commits."""
+    session: AsyncSession, *, actor: Actor, day: date, is_working_day: bool, note: str
+) -> CalendarOverride:
+    """Create or replace the override for `day`, with an audit row. Flushes, never commits."""
     _require_date(day)
     if not isinstance(is_working_day, bool):
         raise InvalidCalendarInput("is_working_day must be true or false.")
@@ -415,7 +416,7 @@ async def set_override(
     override = await _find_override(session, day)
     before = override.to_dict() if override else None
     if override is None:
-        override = CalendarOverride(day=day, created_by_id=actor_id)
+        override = CalendarOverride(day=day, created_by_id=actor.user_id)
         session.add(override)
     override.is_working_day = is_working_day
     override.note = cleaned_note
@@ -426,11 +427,20 @@ async def set_override(
             "Someone else changed the calendar for {day} at the same time; try again.",
             params={"day": day.isoformat()},
         ) from exc
-    return override, before
+    audit.record(
+        session,
+        actor=actor,
+        action="calendar.override.set",
+        target_type="calendar_day",
+        target_id=day.isoformat(),
+        before=before,
+        after=override.to_dict(),
+    )
+    return override
 
 
-async def delete_override(session: AsyncSession, *, day: date) -> dict[str, Any]:
-    """Remove the override for `day`; returns what it was, for the audit trail."""
+async def delete_override(session: AsyncSession, *, actor: Actor, day: date) -> None:
+    """Remove the override for `day`, with an audit row."""
     _require_date(day)
     override = await _find_override(session, day)
     if override is None:
@@ -438,4 +448,11 @@ async def delete_override(session: AsyncSession, *, day: date) -> dict[str, Any]
     before = override.to_dict()
     await session.delete(override)
     await session.flush()
-    return before
+    audit.record(
+        session,
+        actor=actor,
+        action="calendar.override.delete",
+        target_type="calendar_day",
+        target_id=day.isoformat(),
+        before=before,
+    )

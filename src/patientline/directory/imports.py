@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patientline.core import events
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.models import User
 from patientline.core.errors import DomainError, InvalidInput
@@ -182,13 +183,15 @@ def _row_errors(line: int, code: str | None, exc: Exception) -> list[RowError]:
 
 
 async def run_import(session: AsyncSession, *, actor: Actor, kind: Kind, raw: bytes, dry_run: bool) -> ImportReport:
-    """Owns its transaction: commits only when the run is real and every row passed."""
+    """Runs in a savepoint of the caller's transaction, kept only when the run is real and every row
+    passed; otherwise it is rolled back with the events its rows raised."""
     layout = LAYOUTS[kind.name]
     rows = read_rows(decode(raw), layout)
     report = ImportReport(
         kind=kind.name, dry_run=dry_run, applied=False, total=len(rows), created=0, updated=0, errors=[]
     )
-    async with session.begin() as transaction:
+    mark = events.checkpoint(session)
+    async with session.begin_nested() as whole_file:
         for line, row in enumerate(rows, start=2):
             try:
                 async with session.begin_nested():
@@ -199,7 +202,8 @@ async def run_import(session: AsyncSession, *, actor: Actor, kind: Kind, raw: by
             report.created += outcome == "created"
             report.updated += outcome == "updated"
         if dry_run or report.errors:
-            await transaction.rollback()
+            await whole_file.rollback()
+            events.rollback_to(session, mark)
         else:
             report.applied = True
     return report

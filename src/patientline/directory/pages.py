@@ -283,7 +283,9 @@ async def import_submit(
     page = _page(path)
     actor.require(Permission.WRITE_DIRECTORY)
     try:
-        report = await imports.run_import(session, actor=actor, kind=page.kind, raw=await file.read(), dry_run=dry_run)
+        raw = await file.read()
+        async with session.begin():
+            report = await imports.run_import(session, actor=actor, kind=page.kind, raw=raw, dry_run=dry_run)
     except DomainError as exc:
         return render(
             request,

@@ -124,7 +124,9 @@ def register(
         """Creates or updates by `code`. Writes nothing unless every row is valid; `dry_run` (the
         default) only reports what would happen. The request size limit applies to the file."""
         actor.require(Permission.WRITE_DIRECTORY)
-        return await imports.run_import(session, actor=actor, kind=kind, raw=await file.read(), dry_run=dry_run)
+        raw = await file.read()
+        async with session.begin():
+            return await imports.run_import(session, actor=actor, kind=kind, raw=raw, dry_run=dry_run)
 
     @router.get(f"/{path}/export.csv", summary=f"Export {label} records as CSV")
     async def export_(actor: CurrentActor, session: Session) -> Response:

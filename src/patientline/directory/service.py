@@ -249,12 +249,7 @@ async def remove(session: AsyncSession, *, actor: Actor, kind: Kind, entity_id: 
         target_id=entity_id,
         before=before,
     )
-    events.record(
-        session,
-        DirectoryChanged(
-            entity=kind.name, entity_id=entity_id, change="deleted", name=before["name"], audience=DIRECTORY_READERS
-        ),
-    )
+    _publish(session, kind=kind, row=row, change="deleted")
 
 
 def _nullable(kind: Kind, key: str) -> bool:
@@ -337,26 +332,6 @@ async def staff_links_for(session: AsyncSession, *, staff_ids: list[int]) -> dic
 
 async def staff_links(session: AsyncSession, *, staff_id: int) -> dict[str, Any]:
     return (await staff_links_for(session, staff_ids=[staff_id]))[staff_id]
-
-
-async def team_members(session: AsyncSession, *, team_id: int) -> list[Staff]:
-    query = (
-        select(Staff)
-        .join(TeamMember, TeamMember.staff_id == Staff.id)
-        .where(TeamMember.team_id == team_id)
-        .order_by(Staff.name)
-    )
-    return list(await session.scalars(query))
-
-
-async def department_handlers(session: AsyncSession, *, department_id: int) -> list[Staff]:
-    """Who receives work dispatched to the department."""
-    query = (
-        select(Staff)
-        .where(Staff.department_id == department_id, Staff.is_handler.is_(True), Staff.is_active.is_(True))
-        .order_by(Staff.name)
-    )
-    return list(await session.scalars(query))
 
 
 def department_tree(departments: list[Department]) -> list[tuple[Department, int]]:

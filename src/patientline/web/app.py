@@ -56,7 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if "worker" in settings.role_set:
             state.worker = Worker(state.db, poll_seconds=settings.worker_poll_seconds)
             state.worker.start()
-        state.started = True
         gc.collect()
         gc.freeze()  # what start-up made lives as long as the process: keep it out of every collection
         try:

@@ -43,6 +43,11 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(db_session)]
 
 
+def safe_next(target: str | None) -> str:
+    """A local path to go back to after a login or a language switch, never another site."""
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 

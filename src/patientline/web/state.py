@@ -21,5 +21,3 @@ class AppState:
         default_factory=lambda: ReadCache(invalidated_by=frozenset({DirectoryChanged.type}))
     )
     worker: Worker | None = None
-    started: bool = False
-    extras: dict[str, object] = field(default_factory=dict)

@@ -19,7 +19,7 @@ from patientline.core.auth.cache import SessionsChanged
 from patientline.core.i18n import SUPPORTED
 from patientline.core.observability import EVENTS_DELIVERED, SSE_CLIENTS
 from patientline.core.validation import MAX_ID
-from patientline.web.deps import LOCALE_COOKIE, CurrentActor, app_state
+from patientline.web.deps import LOCALE_COOKIE, CurrentActor, app_state, safe_next
 from patientline.web.responses import FastJSONResponse
 from patientline.web.state import AppState
 
@@ -157,8 +157,7 @@ def _parse_id(raw: str | None) -> int | None:
 
 @router.get("/lang/{locale}", include_in_schema=False)
 async def switch_language(locale: str, request: Request, next: str = "/") -> Response:
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     if locale in SUPPORTED:
         response.set_cookie(LOCALE_COOKIE, locale, max_age=365 * 86400, samesite="lax", httponly=True)
     return response

@@ -13,16 +13,12 @@ from patientline.core.auth import service
 from patientline.core.auth.router import login, set_session_cookie
 from patientline.core.errors import DomainError
 from patientline.core.i18n import gettext
-from patientline.web.deps import SESSION_COOKIE, AnyActor, OptionalActor, Session, app_state
+from patientline.web.deps import SESSION_COOKIE, AnyActor, OptionalActor, Session, app_state, safe_next
 from patientline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 
 LOGIN_CSRF_COOKIE = "pl_csrf"
-
-
-def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
 
 
 def _login_page(
@@ -50,9 +46,9 @@ def _login_page(
 @router.get("/login")
 async def login_page(request: Request, actor: OptionalActor, next: str = "/") -> Response:
     if actor is not None:
-        return RedirectResponse(_safe_next(next), status_code=303)
+        return RedirectResponse(safe_next(next), status_code=303)
     notice = gettext("Your session has ended. Please log in again.") if request.query_params.get("ended") else None
-    return _login_page(request, next_=_safe_next(next), notice=notice)
+    return _login_page(request, next_=safe_next(next), notice=notice)
 
 
 @router.post("/login")
@@ -70,7 +66,7 @@ async def login_submit(
             request,
             error=gettext("The form has expired. Please try again."),
             username=username,
-            next_=_safe_next(next),
+            next_=safe_next(next),
             status=403,
         )
     if not username or not password:
@@ -78,7 +74,7 @@ async def login_submit(
             request,
             error=gettext("Enter your user name and password."),
             username=username,
-            next_=_safe_next(next),
+            next_=safe_next(next),
             status=422,
         )
     try:
@@ -88,10 +84,10 @@ async def login_submit(
             request,
             error=exc.localized_message(gettext),
             username=username,
-            next_=_safe_next(next),
+            next_=safe_next(next),
             status=exc.status_code,
         )
-    target = "/password" if actor.must_change_password else _safe_next(next)
+    target = "/password" if actor.must_change_password else safe_next(next)
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, token, app_state(request).settings)
     response.delete_cookie(LOGIN_CSRF_COOKIE)

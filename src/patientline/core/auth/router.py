@@ -119,9 +119,13 @@ async def api_change_password(body: PasswordChangeIn, actor: AnyActor, request: 
 # ---- users -------------------------------------------------------------------------------------
 
 
-async def user_read(session: AsyncSession, user: User) -> UserRead:
-    sites, departments = await service.user_scope(session, user_id=user.id)
+def _user_read(user: User, scope: tuple[list[int], list[int]]) -> UserRead:
+    sites, departments = sorted(scope[0]), sorted(scope[1])
     return UserRead.model_validate(user).model_copy(update={"site_ids": sites, "department_ids": departments})
+
+
+async def user_read(session: AsyncSession, user: User) -> UserRead:
+    return _user_read(user, await service.user_scope(session, user_id=user.id))
 
 
 @router.get("/users", response_model=list[UserRead])
@@ -134,7 +138,8 @@ async def api_list_users(
 ) -> list[UserRead]:
     actor.require(Permission.MANAGE_USERS)
     users = await service.list_users(session, text=q, limit=limit, offset=offset)
-    return [await user_read(session, u) for u in users]
+    scopes = await service.user_scopes(session, user_ids=[u.id for u in users])
+    return [_user_read(u, scopes[u.id]) for u in users]
 
 
 @router.post("/users", response_model=UserRead, status_code=201)
@@ -152,9 +157,8 @@ async def api_create_user(body: UserCreate, actor: CurrentActor, request: Reques
             email=body.email,
             site_ids=body.site_ids,
             department_ids=body.department_ids,
+            locale=body.locale,
         )
-        if body.locale:
-            user.locale = body.locale
         return await user_read(session, user)
 
 

@@ -70,12 +70,24 @@ async def get_user(session: AsyncSession, *, user_id: int) -> User:
     return user
 
 
+async def user_scopes(session: AsyncSession, *, user_ids: list[int]) -> dict[int, tuple[list[int], list[int]]]:
+    """Sites and departments each user is limited to, for several users in two queries."""
+    scopes: dict[int, tuple[list[int], list[int]]] = {uid: ([], []) for uid in user_ids}
+    for user_id, site_id in await session.execute(
+        select(user_sites.c.user_id, user_sites.c.site_id).where(user_sites.c.user_id.in_(user_ids))
+    ):
+        scopes[user_id][0].append(site_id)
+    for user_id, department_id in await session.execute(
+        select(user_departments.c.user_id, user_departments.c.department_id).where(
+            user_departments.c.user_id.in_(user_ids)
+        )
+    ):
+        scopes[user_id][1].append(department_id)
+    return scopes
+
+
 async def user_scope(session: AsyncSession, *, user_id: int) -> tuple[list[int], list[int]]:
-    sites = await session.scalars(select(user_sites.c.site_id).where(user_sites.c.user_id == user_id))
-    departments = await session.scalars(
-        select(user_departments.c.department_id).where(user_departments.c.user_id == user_id)
-    )
-    return list(sites), list(departments)
+    return (await user_scopes(session, user_ids=[user_id]))[user_id]
 
 
 async def _require_existing(session: AsyncSession, *, table: str, ids: list[int], field: str) -> None:
@@ -104,14 +116,12 @@ async def _set_scope(session: AsyncSession, *, user_id: int, site_ids: list[int]
 
 
 async def list_users(
-    session: AsyncSession, *, text: str | None = None, include_inactive: bool = True, limit: int = 200, offset: int = 0
+    session: AsyncSession, *, text: str | None = None, limit: int = 200, offset: int = 0
 ) -> list[User]:
     query = select(User).order_by(User.username).limit(limit).offset(offset)
     if text:
         pattern = f"%{text}%"
         query = query.where(User.username.ilike(pattern) | User.display_name.ilike(pattern))
-    if not include_inactive:
-        query = query.where(User.is_active.is_(True))
     return list(await session.scalars(query))
 
 
@@ -128,6 +138,7 @@ async def create_user(
     site_ids: list[int] | None = None,
     department_ids: list[int] | None = None,
     must_change_password: bool = True,
+    locale: str | None = None,
 ) -> User:
     username = username.strip().lower()
     if await session.scalar(select(User.id).where(func.lower(User.username) == username)):
@@ -142,6 +153,7 @@ async def create_user(
         roles=_validate_roles(roles),
         password_hash=await asyncio.to_thread(hash_password, password),
         must_change_password=must_change_password,
+        locale=locale,
         password_changed_at=clock.now(),
     )
     session.add(user)
