@@ -6,10 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from helpers import Client, assert_error
-from patientline.core import clock, jobs
+from patientline.core import clock, events, jobs
+from patientline.core.auth.models import UserSession
 from patientline.core.db import Database
+from patientline.core.events import EventLogEntry
 from patientline.core.jobs import JobStatus, LeaderLock, Worker
 
 CALLS: list[dict[str, Any]] = []
@@ -104,9 +107,11 @@ async def test_only_one_leader_holds_the_lock(db: Database, backend: str) -> Non
         assert await second.try_acquire()  # SQLite: one process, always its own leader
 
 
-async def test_worker_heartbeat_makes_readyz_ready_and_stops_gracefully(db: Database, anon: Client) -> None:
+async def test_worker_heartbeat_makes_readyz_ready_and_stops_gracefully(
+    db: Database, anon: Client, settings: Any
+) -> None:
     assert (await anon.get("/readyz")).json()["checks"]["worker"] == "stale"
-    worker = Worker(db, poll_seconds=0.05)
+    worker = Worker(db, settings=settings)
     job_id = await enqueue(db, n=3)
     worker.start()
     for _ in range(100):
@@ -130,3 +135,17 @@ async def test_health_and_metrics(anon: Client) -> None:
     assert (await anon.get("/healthz")).json() == {"status": "ok"}
     metrics = await anon.get("/metrics")
     assert metrics.status_code == 200 and "patientline_http_requests_total" in metrics.text
+
+
+async def test_the_leader_sweeps_expired_sessions_and_old_events(
+    db: Database, settings: Any, anon: Client, make_user: Any
+) -> None:
+    await make_user("sweepme", ["agent"])
+    await anon.login("sweepme")
+    async with db.sessions() as session, session.begin():
+        events.record(session, events.Notification(title="old news"))
+    clock.advance(timedelta(days=settings.event_retention_days + 1))
+    await Worker(db, settings=settings).sweep()
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(UserSession)) == 0
+        assert await session.scalar(select(func.count()).select_from(EventLogEntry)) == 0

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from patientline.core import audit, clock, events
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
+from patientline.core.config import Settings
 from patientline.core.db import Base, Database
 from patientline.core.errors import Conflict, NotFound
 
@@ -76,7 +77,7 @@ class JobDeadLettered(events.Event):
 
 
 JobHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
-SweepFunction = Callable[[AsyncSession], Awaitable[None]]
+SweepFunction = Callable[[AsyncSession, Settings], Awaitable[None]]
 
 HANDLERS: dict[str, JobHandler] = {}
 
@@ -321,9 +322,10 @@ class LeaderLock:
 
 
 class Worker:
-    def __init__(self, db: Database, *, poll_seconds: float = 1.0) -> None:
+    def __init__(self, db: Database, *, settings: Settings) -> None:
         self.db = db
-        self.poll_seconds = poll_seconds
+        self.settings = settings
+        self.poll_seconds = settings.worker_poll_seconds
         self.node_id = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.leader = LeaderLock(db)
         self.started_at = clock.now()
@@ -370,7 +372,7 @@ class Worker:
             self._last_sweep[item.name] = now
             try:
                 async with self.db.sessions() as session, session.begin():
-                    await item.run(session)
+                    await item.run(session, self.settings)
             except Exception:
                 log.exception("sweeper failed", extra={"sweeper": item.name})
 

@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.bus.start()
         if "worker" in settings.role_set:
-            state.worker = Worker(state.db, poll_seconds=settings.worker_poll_seconds)
+            state.worker = Worker(state.db, settings=settings)
             state.worker.start()
         gc.collect()
         gc.freeze()  # what start-up made lives as long as the process: keep it out of every collection
