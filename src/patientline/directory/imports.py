@@ -212,7 +212,7 @@ async def run_import(session: AsyncSession, *, actor: Actor, kind: Kind, raw: by
 async def export_csv(session: AsyncSession, *, kind: Kind) -> bytes:
     """The same columns the import reads, so an export can be edited and imported back."""
     layout = LAYOUTS[kind.name]
-    rows = await service.list_entities(session, kind=kind, limit=100_000)
+    rows = await service.list_entities(session, kind=kind)
     codes = await _code_maps(session)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -223,8 +223,8 @@ async def export_csv(session: AsyncSession, *, kind: Kind) -> bytes:
 
 
 async def _code_maps(session: AsyncSession) -> dict[str, dict[int, str]]:
-    sites = {r.id: r.code for r in await service.list_entities(session, kind=SITES, limit=100_000)}
-    departments = {r.id: r.code for r in await service.list_entities(session, kind=DEPARTMENTS, limit=100_000)}
+    sites = {r.id: r.code for r in await service.list_entities(session, kind=SITES)}
+    departments = {r.id: r.code for r in await service.list_entities(session, kind=DEPARTMENTS)}
     users = dict((await session.execute(select(User.id, User.username))).tuples().all())
     return {"site_id": sites, "department_id": departments, "parent_id": departments, "user_id": users}
 

@@ -206,9 +206,8 @@ async def list_page(
     page = _page(path)
     actor.require(Permission.READ_DIRECTORY)
     active_filter = {"yes": True, "no": False}.get(active or "")
-    rows = await service.list_entities(
-        session, kind=page.kind, text=q or None, site_id=site_id, active=active_filter, limit=1000
-    )
+    where = service.ListFilter(text=q or None, site_id=site_id, active=active_filter, limit=1000)
+    rows = await service.list_entities(session, kind=page.kind, where=where)
     depth: dict[int, int] = {}
     if page.kind is service.DEPARTMENTS and not q:
         ordered = service.department_tree(rows)

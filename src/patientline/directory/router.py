@@ -60,21 +60,12 @@ def register(
     ) -> Response:
         actor.require(Permission.READ_DIRECTORY)
         cache = app_state(request).directory_cache
-        key = (kind.name, q, site_id, department_id, active, limit, offset)
+        where = service.ListFilter(q, site_id, department_id, active, limit, offset)
+        key = (kind.name, where)
         body = cache.get(key)
         if body is None:
             generation = cache.generation
-            rows = await service.list_records(
-                session,
-                kind=kind,
-                fields=list(read.model_fields),
-                text=q,
-                site_id=site_id,
-                department_id=department_id,
-                active=active,
-                limit=limit,
-                offset=offset,
-            )
+            rows = await service.list_records(session, kind=kind, fields=list(read.model_fields), where=where)
             body = orjson.dumps(rows)
             cache.put(key, body, generation=generation)
         return Response(body, media_type="application/json")

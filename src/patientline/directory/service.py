@@ -49,56 +49,46 @@ async def get(session: AsyncSession, *, kind: Kind, entity_id: int) -> Any:
     return row
 
 
-def _filtered(
-    query: Any, model: Any, *, text: str | None, site_id: int | None, department_id: int | None, active: bool | None
-) -> Any:
-    if text:
-        pattern = f"%{text}%"
+@dataclass(frozen=True)
+class ListFilter:
+    """What a list asks for; hashable, so it doubles as a cache key."""
+
+    text: str | None = None
+    site_id: int | None = None
+    department_id: int | None = None
+    active: bool | None = None
+    limit: int = 500
+    offset: int = 0
+
+
+ALL = ListFilter(limit=100_000)
+
+
+def _list_query(query: Any, model: Any, where: ListFilter) -> Any:
+    query = query.order_by(model.code).limit(where.limit).offset(where.offset)
+    if where.text:
+        pattern = f"%{where.text}%"
         query = query.where(model.name.ilike(pattern) | model.code.ilike(pattern))
-    if site_id is not None and hasattr(model, "site_id"):
-        query = query.where(model.site_id == site_id)
-    if department_id is not None and hasattr(model, "department_id"):
-        query = query.where(model.department_id == department_id)
-    if active is not None:
-        query = query.where(model.is_active.is_(active))
+    if where.site_id is not None and hasattr(model, "site_id"):
+        query = query.where(model.site_id == where.site_id)
+    if where.department_id is not None and hasattr(model, "department_id"):
+        query = query.where(model.department_id == where.department_id)
+    if where.active is not None:
+        query = query.where(model.is_active.is_(where.active))
     return query
 
 
-async def list_entities(
-    session: AsyncSession,
-    *,
-    kind: Kind,
-    text: str | None = None,
-    site_id: int | None = None,
-    department_id: int | None = None,
-    active: bool | None = None,
-    limit: int = 500,
-    offset: int = 0,
-) -> list[Any]:
-    model = kind.model
-    query = select(model).order_by(model.code).limit(limit).offset(offset)
-    query = _filtered(query, model, text=text, site_id=site_id, department_id=department_id, active=active)
-    return list(await session.scalars(query))
+async def list_entities(session: AsyncSession, *, kind: Kind, where: ListFilter = ALL) -> list[Any]:
+    return list(await session.scalars(_list_query(select(kind.model), kind.model, where)))
 
 
 async def list_records(
-    session: AsyncSession,
-    *,
-    kind: Kind,
-    fields: list[str],
-    text: str | None = None,
-    site_id: int | None = None,
-    department_id: int | None = None,
-    active: bool | None = None,
-    limit: int = 500,
-    offset: int = 0,
+    session: AsyncSession, *, kind: Kind, fields: list[str], where: ListFilter = ALL
 ) -> list[dict[str, Any]]:
     """The same list as plain dicts of `fields` (what the API sends): no ORM objects to build."""
     model = kind.model
     columns = [model.__table__.c[name] for name in fields if name in model.__table__.c]
-    query = select(*columns).order_by(model.code).limit(limit).offset(offset)
-    query = _filtered(query, model, text=text, site_id=site_id, department_id=department_id, active=active)
-    rows = [dict(row) for row in (await session.execute(query)).mappings()]
+    rows = [dict(row) for row in (await session.execute(_list_query(select(*columns), model, where))).mappings()]
     if kind is STAFF:
         links = await staff_links_for(session, staff_ids=[row["id"] for row in rows])
         for row in rows:
