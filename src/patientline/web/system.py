@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from patientline.core import clock, events, jobs
 from patientline.core.auth.actor import Actor
-from patientline.core.auth.cache import SessionsChanged
+from patientline.core.auth.events import SessionsChanged
 from patientline.core.i18n import SUPPORTED
 from patientline.core.observability import EVENTS_DELIVERED, SSE_CLIENTS
 from patientline.core.validation import MAX_ID

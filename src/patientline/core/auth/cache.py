@@ -13,30 +13,12 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar
 
 from patientline.core.auth.actor import Actor
-from patientline.core.events import Audience, Event, Published
+from patientline.core.auth.events import SessionsChanged
+from patientline.core.events import Published
 
 TOUCH_INTERVAL = timedelta(minutes=1)
-
-
-class SessionsChanged(Event):
-    type: ClassVar[str] = "auth.sessions_changed"
-    user_id: int
-
-    @classmethod
-    def for_user(cls, user_id: int) -> SessionsChanged:
-        return cls(user_id=user_id, audience=Audience(user_id=user_id))
-
-
-class AccountLockedOut(Event):
-    """For administrators' notification trays."""
-
-    type: ClassVar[str] = "auth.locked_out"
-    user_id: int
-    username: str
-    locked_until: str
 
 
 @dataclass(frozen=True)

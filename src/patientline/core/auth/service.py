@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core import audit, clock, events
 from patientline.core.auth.actor import Actor
-from patientline.core.auth.cache import AccountLockedOut, SessionsChanged
+from patientline.core.auth.events import AccountLockedOut, SessionsChanged
 from patientline.core.auth.models import ApiToken, User, UserSession, user_departments, user_sites
 from patientline.core.auth.passwords import check_policy, hash_password, needs_rehash, verify_password
 from patientline.core.auth.permissions import Permission, Role, permissions_for
