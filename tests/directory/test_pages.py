@@ -125,17 +125,16 @@ async def test_every_kind_has_a_list_page_and_a_form(kind: str, admin: Client, h
     assert is_whole_page(html(await admin.get(f"/directory/{kind}/import")))
 
 
-async def test_agents_read_lists_but_get_no_forms(as_user: Any, hospital: dict[str, Any]) -> None:
+async def test_agents_read_lists_and_records_but_get_no_forms(as_user: Any, hospital: dict[str, Any]) -> None:
     async with as_user("agent2", ["agent"]) as agent:
         page = html(await agent.get("/directory/departments"))
         assert "心内科" in page and 'href="/directory/departments/new"' not in page
-        for url in (
-            "/directory/departments/new",
-            f"/directory/departments/{hospital['nei']['id']}",
-            "/directory/departments/import",
-        ):
+        for url in ("/directory/departments/new", "/directory/departments/import"):
             denied = html(await agent.get(url), 403)
             assert is_whole_page(denied) and "permission_denied" in denied
+        record = html(await agent.get(f"/directory/departments/{hospital['nei']['id']}"))  # read-only
+        assert '<fieldset class="plain" disabled>' in record and 'class="primary" title="Ctrl+Enter"' not in record
+        assert "data-delete" not in record
         # htmx asks get the JSON error shape
         assert_error(await agent.get("/directory/departments/new", headers=HX), 403, "permission_denied")
 

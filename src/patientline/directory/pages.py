@@ -237,13 +237,16 @@ async def list_page(
 
 
 async def _form(request: Request, actor: Actor, session: AsyncSession, page: Page, row: Any | None) -> Response:
-    actor.require(Permission.WRITE_DIRECTORY)
+    """A new record (writers only), or a record: editable for writers, read-only for everyone else."""
+    actor.require(Permission.WRITE_DIRECTORY if row is None else Permission.READ_DIRECTORY)
     values: dict[str, Any] = {}
     history: list[audit.AuditEntry] = []
+    people: list[Any] = []
     if row is not None:
         values = page.kind.snapshot(row)
         if page.kind is service.STAFF:
             values |= await service.staff_links(session, staff_id=row.id)
+        people = await service.people_of(session, kind=page.kind, entity_id=row.id)
         history = await audit.search(session, target_type=page.kind.name, target_id=str(row.id), limit=20)
     return render(
         request,
@@ -254,6 +257,8 @@ async def _form(request: Request, actor: Actor, session: AsyncSession, page: Pag
             "values": values,
             "options": await _options(session),
             "history": history,
+            "people": people,
+            "can_write": actor.can(Permission.WRITE_DIRECTORY),
         },
     )
 

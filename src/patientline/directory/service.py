@@ -352,3 +352,14 @@ async def department_choices(session: AsyncSession) -> list[tuple[int, str]]:
     sites = dict(await site_choices(session))
     ordered = department_tree(await list_entities(session, kind=DEPARTMENTS))
     return [(dep.id, f"{'　' * depth}{dep.name}（{sites.get(dep.site_id, '')}）") for dep, depth in ordered]
+
+
+async def people_of(session: AsyncSession, *, kind: Kind, entity_id: int) -> list[Staff]:
+    """Who belongs to a team, or who handles a department's work; nobody for other kinds."""
+    if kind is TEAMS:
+        query = select(Staff).join(TeamMember, TeamMember.staff_id == Staff.id).where(TeamMember.team_id == entity_id)
+    elif kind is DEPARTMENTS:
+        query = select(Staff).where(Staff.department_id == entity_id, Staff.is_handler.is_(True))
+    else:
+        return []
+    return list(await session.scalars(query.where(Staff.is_active.is_(True)).order_by(Staff.name)))
