@@ -111,9 +111,7 @@ def _ensure_sqlite_folder(url: str) -> None:
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         _ensure_sqlite_folder(url)
-        # sessions always end their transactions, so the pool's extra ROLLBACK on return is only a
-        # thread round trip through aiosqlite
-        engine = create_async_engine(url, pool_size=8, max_overflow=8, json_serializer=_json, pool_reset_on_return=None)
+        engine = create_async_engine(url, pool_size=8, max_overflow=8, json_serializer=_json)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core import events
+from patientline.core.auth import service as auth
 from patientline.core.auth.actor import Actor
-from patientline.core.auth.models import User
 from patientline.core.errors import DomainError, InvalidInput
 from patientline.core.i18n import gettext
 from patientline.core.validation import field_message
@@ -134,7 +133,7 @@ def _read_rows(text: str, layout: Layout) -> list[dict[str, str]]:
 
 async def _resolve(session: AsyncSession, ref: Reference, value: str) -> int | None:
     if ref.target is None:
-        return await session.scalar(select(User.id).where(User.username == value.lower()))
+        return await auth.find_user_id(session, username=value)
     row = await service.find_by_code(session, kind=ref.target, code=value)
     return None if row is None else int(row.id)
 
@@ -225,7 +224,7 @@ async def export_csv(session: AsyncSession, *, kind: Kind) -> bytes:
 async def _code_maps(session: AsyncSession) -> dict[str, dict[int, str]]:
     sites = {r.id: r.code for r in await service.list_entities(session, kind=SITES)}
     departments = {r.id: r.code for r in await service.list_entities(session, kind=DEPARTMENTS)}
-    users = dict((await session.execute(select(User.id, User.username))).tuples().all())
+    users = await auth.usernames(session)
     return {"site_id": sites, "department_id": departments, "parent_id": departments, "user_id": users}
 
 

@@ -115,6 +115,14 @@ async def _set_scope(session: AsyncSession, *, user_id: int, site_ids: list[int]
         )
 
 
+async def find_user_id(session: AsyncSession, *, username: str) -> int | None:
+    return await session.scalar(select(User.id).where(func.lower(User.username) == username.strip().lower()))
+
+
+async def usernames(session: AsyncSession) -> dict[int, str]:
+    return dict((await session.execute(select(User.id, User.username))).tuples().all())
+
+
 async def list_users(
     session: AsyncSession, *, text: str | None = None, limit: int = 200, offset: int = 0
 ) -> list[User]:
