@@ -151,6 +151,18 @@ async def test_api_tokens_are_hashed_scoped_and_revocable(admin: Client, anon: C
     assert_error(await anon.get("/api/directory/sites", headers={"Authorization": "Bearer plt_made_up"}), 401)
 
 
+async def test_a_service_accounts_token_works_before_anyone_logs_in_as_it(admin: Client, anon: Client) -> None:
+    svc = await admin.post(
+        "/api/users",
+        json={"username": "his-feed", "display_name": "HIS", "password": "Initial-Pass-1", "roles": ["agent"]},
+    )
+    token = await admin.post(
+        "/api/tokens", json={"name": "HIS", "scopes": ["directory:read"], "user_id": svc.json()["id"]}
+    )
+    bearer = {"Authorization": f"Bearer {token.json()['secret']}"}
+    assert (await anon.get("/api/directory/sites", headers=bearer)).status_code == 200
+
+
 async def test_tokens_cannot_exceed_their_users_rights(admin: Client, make_user: Any) -> None:
     agent_id = await make_user("agent4", ["agent"])
     response = await admin.post("/api/tokens", json={"name": "x", "scopes": ["users:manage"], "user_id": agent_id})

@@ -58,7 +58,10 @@ async def _actor_from_token(request: Request, session: AsyncSession, secret: str
         actor = await auth.actor_for(
             session, user=user, via="token", ip=client_ip(request), request_id=request.state.request_id
         )
-    return dataclasses.replace(actor, permissions=actor.permissions & frozenset(token.scopes))
+    # an integration has no password to change: the token is what the administrator handed out
+    return dataclasses.replace(
+        actor, permissions=actor.permissions & frozenset(token.scopes), must_change_password=False
+    )
 
 
 async def _actor_from_cookie(request: Request, session: AsyncSession, token: str) -> Actor:
