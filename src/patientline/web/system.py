@@ -101,12 +101,12 @@ async def event_stream(
     """Server-sent events the user may see. A reconnect with `Last-Event-ID` replays what was missed."""
     state = app_state(request)
     after = since if since is not None else _parse_id(last_event_id)
-    subscription = events.Subscription(state.bus)
     if after is None:
         async with state.db.sessions() as session:
             after = await events.last_event_id(session)
 
     async def body() -> AsyncIterator[bytes]:
+        subscription = events.Subscription(state.bus)  # before the replay, so nothing falls between
         SSE_CLIENTS.inc()
         replayed: set[int] = set()
         ends_at = clock.monotonic() + SSE_MAX_SECONDS
