@@ -40,18 +40,32 @@ class Permission(StrEnum):
     HANDLE_DEPARTMENT_WORK = "department:handle"
     REVIEW_QUALITY = "quality:review"
     PLAN_WORKFORCE = "workforce:plan"
+    READ_KNOWLEDGE = "knowledge:read"
+    EDIT_KNOWLEDGE = "knowledge:edit"  # department editors: items their departments own
+    REVIEW_KNOWLEDGE = "knowledge:review"  # publish, archive, synonyms
+    EDIT_TIMETABLES = "timetables:edit"  # department editors: their departments' doctors
+    MANAGE_QUIZZES = "quizzes:manage"
 
 
-_EVERYONE = {Permission.READ_DIRECTORY, Permission.RECEIVE_NOTIFICATIONS}
+_EVERYONE = {Permission.READ_DIRECTORY, Permission.RECEIVE_NOTIFICATIONS, Permission.READ_KNOWLEDGE}
+_KNOWLEDGE_EDITOR = {Permission.EDIT_KNOWLEDGE, Permission.EDIT_TIMETABLES}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.SUPERVISOR: frozenset(
         _EVERYONE
-        | {Permission.SUPERVISE, Permission.HANDLE_CONTACTS, Permission.READ_AUDIT, Permission.MANAGE_CALENDAR}
+        | _KNOWLEDGE_EDITOR
+        | {
+            Permission.SUPERVISE,
+            Permission.HANDLE_CONTACTS,
+            Permission.READ_AUDIT,
+            Permission.MANAGE_CALENDAR,
+            Permission.REVIEW_KNOWLEDGE,
+            Permission.MANAGE_QUIZZES,
+        }
     ),
     Role.AGENT: frozenset(_EVERYONE | {Permission.HANDLE_CONTACTS}),
-    Role.HANDLER: frozenset(_EVERYONE | {Permission.HANDLE_DEPARTMENT_WORK}),
+    Role.HANDLER: frozenset(_EVERYONE | _KNOWLEDGE_EDITOR | {Permission.HANDLE_DEPARTMENT_WORK}),
     Role.QA: frozenset(_EVERYONE | {Permission.REVIEW_QUALITY}),
     Role.WORKFORCE: frozenset(_EVERYONE | {Permission.PLAN_WORKFORCE}),
 }

@@ -1,0 +1,1 @@
+"""Knowledge base: categories, items and revisions, representative questions, search, timetables, quizzes."""
