@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 _frozen: datetime | None = None
 
@@ -27,3 +28,8 @@ def advance(delta: timedelta) -> None:
 def monotonic() -> float:
     """For durations inside one process (not affected by `set_now`)."""
     return time.monotonic()
+
+
+def today(timezone: str) -> date:
+    """The calendar day now at the hospital (`timezone` is the settings' IANA name)."""
+    return now().astimezone(ZoneInfo(timezone)).date()
