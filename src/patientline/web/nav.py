@@ -20,6 +20,10 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("Home", "/", None, "Work", "g h"),
+    NavItem("Knowledge", "/kb", Permission.READ_KNOWLEDGE, "Knowledge", "g k"),
+    NavItem("Knowledge editor", "/kb/edit", Permission.EDIT_KNOWLEDGE, "Knowledge", "g e"),
+    NavItem("Candidates", "/kb/candidates", Permission.EDIT_KNOWLEDGE, "Knowledge"),
+    NavItem("Synonyms", "/kb/synonyms", Permission.REVIEW_KNOWLEDGE, "Knowledge"),
     NavItem("Departments", "/directory/departments", Permission.READ_DIRECTORY, "Directory", "g d"),
     NavItem("Sites", "/directory/sites", Permission.READ_DIRECTORY, "Directory"),
     NavItem("Teams", "/directory/teams", Permission.READ_DIRECTORY, "Directory"),
@@ -33,10 +37,13 @@ NAV: list[NavItem] = [
 ]
 
 
+EXACT = frozenset({"/", "/kb"})  # prefixes of other entries
+
+
 def navigation(actor: Actor, path: str) -> list[NavItem]:
     items = []
     for item in NAV:
         if item.permission is None or actor.can(item.permission):
-            active = path == item.href if item.href == "/" else path.startswith(item.href)
+            active = path == item.href if item.href in EXACT else path.startswith(item.href)
             items.append(NavItem(item.label, item.href, item.permission, item.section, item.hotkey, active))
     return items

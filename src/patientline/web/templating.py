@@ -19,6 +19,7 @@ TEMPLATE_DIRS = [
     Path(__file__).resolve().parent / "templates",
     Path(__file__).resolve().parent.parent / "core" / "templates",
     Path(__file__).resolve().parent.parent / "directory" / "templates",
+    Path(__file__).resolve().parent.parent / "knowledge" / "templates",
 ]
 
 templates = Jinja2Templates(directory=[str(p) for p in TEMPLATE_DIRS])

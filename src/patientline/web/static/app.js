@@ -90,6 +90,8 @@
     return { ok: response.ok, status: response.status, body: body || {} };
   }
 
+  window.plSend = send;
+
   document.addEventListener("submit", async function (event) {
     var form = event.target;
     if (!form.matches("[data-json-form]")) return;
