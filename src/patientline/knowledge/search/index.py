@@ -1,0 +1,392 @@
+"""In-memory multi-field BM25 index over knowledge items.
+
+Every text of an item (its question, each representative question, its names, its extra text) is a
+*unit* scored on its own; an item scores as its best unit, weighted by the unit's field. Units are
+scored with BM25 over several kinds of terms (see `lexicon`), each kind with its own weight and
+average length.
+
+Consistency for readers in other threads: an upsert first appends the new units' postings, then
+publishes the item's new entry with one dict assignment. A unit counts only while the entry it was
+made for is the item's current entry, so a reader sees the old item or the new one, never a mix.
+Superseded units stay in the postings (ignored) until a compaction rebuilds them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from patientline.knowledge.search import confidence
+from patientline.knowledge.search.lexicon import BIGRAM, CHAR, NAME, PINYIN, WORD, Lexicon
+from patientline.knowledge.search.text import name_pinyin
+
+DocId = int | str
+Field = Literal["question", "variant", "name", "extra"]
+
+# Importance of each kind of term, and of each field. Tuned on the tuning half of the dev sets
+# (bench/knowledge.py tune); see docs/SEARCH.md.
+TERM_WEIGHTS: dict[str, float] = {WORD: 1.0, BIGRAM: 0.7, CHAR: 0.5, PINYIN: 0.45, NAME: 2.0}
+FIELD_WEIGHTS: dict[str, float] = {"question": 1.0, "variant": 0.8, "name": 1.0, "extra": 0.4}
+K1 = 1.2
+B = 0.6
+# Terms in more than this share of units only add to units that other terms already found.
+COMMON_SHARE = 0.05
+COMPACT_MIN_DEAD = 2000
+OTHER_UNITS_SHARE = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A knowledge item as the search engine sees it."""
+
+    id: DocId
+    question: str
+    variants: tuple[str, ...] | list[str] = ()
+    names: tuple[str, ...] | list[str] = ()
+    extra: str = ""
+    category_ids: tuple[int, ...] = ()
+    site_ids: tuple[int, ...] = ()
+    valid_from: date | None = None
+    valid_to: date | None = None
+    public: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    text: str
+    limit: int = 10
+    category_id: int | None = None
+    site_id: int | None = None
+    on: date | None = None
+    public_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    doc_id: DocId
+    score: float
+    confidence: float
+    matched: str
+    field: Field
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    hits: list[Hit]
+    no_good_match: bool
+    # Words of the query, their rewritten forms and synonyms: pass the result to `highlight`.
+    terms: tuple[str, ...] = ()
+    threshold: float = field(default=confidence.THRESHOLD)
+
+
+class _Entry:
+    """The current version of an item: its document and the ids of its units."""
+
+    __slots__ = ("document", "unit_ids")
+
+    def __init__(self, document: Document, unit_ids: tuple[int, ...]) -> None:
+        self.document = document
+        self.unit_ids = unit_ids
+
+
+class _Unit:
+    __slots__ = ("entry", "field", "terms", "text", "weight")
+
+    def __init__(self, entry: _Entry, field: Field, text: str, terms: dict[str, float]) -> None:
+        self.entry = entry
+        self.field: Field = field
+        self.text = text
+        self.weight = FIELD_WEIGHTS[field]
+        self.terms = terms
+
+
+def _kind(term: str) -> str:
+    return term[0]
+
+
+class SearchIndex:
+    """Searchable knowledge items. `build` for a bulk load, `upsert`/`remove` on every publish."""
+
+    def __init__(self, lexicon: Lexicon | None = None) -> None:
+        self.lexicon = lexicon or Lexicon.default()
+        self._entries: dict[DocId, _Entry] = {}
+        self._units: dict[int, _Unit] = {}
+        self._postings: dict[str, tuple[array[int], array[float]]] = {}
+        self._next_unit = 0
+        self._length_sum: dict[str, float] = {}
+        self._length_count: dict[str, int] = {}
+        self._dead_units = 0
+
+    # ---- writing -----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._entries
+
+    def build(self, documents: Iterable[Document]) -> None:
+        """Replace the whole content with `documents` (the last one wins for a repeated id)."""
+        latest = {document.id: document for document in documents}
+        analysed = [(document, self._analyse(document)) for document in latest.values()]
+        fresh = SearchIndex(self.lexicon)
+        fresh._load(analysed)
+        # Swap everything at once: readers see the old content or the new one.
+        self.__dict__.update(fresh.__dict__)
+
+    def upsert(self, document: Document) -> None:
+        """Add or replace one item; the next search sees it."""
+        texts = self._analyse(document)
+        entry = _Entry(document, ())
+        units = self._make_units(entry, texts)
+        entry.unit_ids = tuple(units)
+        self._add_postings(units)
+        self._units.update(units)
+        previous = self._entries.get(document.id)
+        self._entries[document.id] = entry
+        if previous is not None:
+            self._retire(previous)
+
+    def remove(self, doc_id: DocId) -> bool:
+        """Remove an item; False when it was not there."""
+        previous = self._entries.pop(doc_id, None)
+        if previous is None:
+            return False
+        self._retire(previous)
+        return True
+
+    def with_lexicon(self, lexicon: Lexicon) -> SearchIndex:
+        """A new index with the same items analysed by `lexicon` (after a synonyms change)."""
+        index = SearchIndex(lexicon)
+        index.build(entry.document for entry in self._entries.values())
+        return index
+
+    def rebuild(self, lexicon: Lexicon | None = None) -> None:
+        """Re-analyse every item in place, with `lexicon` when given."""
+        if lexicon is not None:
+            fresh = self.with_lexicon(lexicon)
+            self.__dict__.update(fresh.__dict__)
+        else:
+            self.build([entry.document for entry in self._entries.values()])
+
+    def documents(self) -> list[Document]:
+        return [entry.document for entry in self._entries.values()]
+
+    def _analyse(self, document: Document) -> list[tuple[Field, str, dict[str, float]]]:
+        out: list[tuple[Field, str, dict[str, float]]] = []
+        analyse = self.lexicon.analyse_document
+        if document.question.strip():
+            out.append(("question", document.question, analyse(document.question)))
+        for variant in dict.fromkeys(v for v in document.variants if v.strip()):
+            out.append(("variant", variant, analyse(variant)))
+        for name in dict.fromkeys(n for n in document.names if n.strip()):
+            out.append(("name", name, self._name_terms(name)))
+        if document.extra.strip():
+            out.append(("extra", document.extra, analyse(document.extra)))
+        return out
+
+    def _name_terms(self, name: str) -> dict[str, float]:
+        terms = self.lexicon.analyse_document(name)
+        full, initials = name_pinyin(name)
+        for key in (full, initials):
+            if len(key) > 1:
+                terms[NAME + key] = 1.0
+        return terms
+
+    def _make_units(self, entry: _Entry, texts: list[tuple[Field, str, dict[str, float]]]) -> dict[int, _Unit]:
+        units: dict[int, _Unit] = {}
+        for field_name, text, terms in texts:
+            units[self._next_unit] = _Unit(entry, field_name, text, terms)
+            self._next_unit += 1
+            self._count_lengths(terms)
+        return units
+
+    def _count_lengths(self, terms: dict[str, float]) -> None:
+        """Average lengths per kind of term are over the units that have that kind (few units have
+        name terms, and an average over all units would make each of them look very long)."""
+        for kind in {_kind(term) for term in terms}:
+            self._length_count[kind] = self._length_count.get(kind, 0) + 1
+        for term, tf in terms.items():
+            kind = _kind(term)
+            self._length_sum[kind] = self._length_sum.get(kind, 0.0) + tf
+
+    def _unit_postings(self, units: dict[int, _Unit]) -> dict[str, tuple[list[int], list[float]]]:
+        """BM25 term-frequency parts (idf is applied at query time, since it changes)."""
+        averages = {kind: total / max(1, self._length_count[kind]) for kind, total in self._length_sum.items()}
+        grouped: dict[str, tuple[list[int], list[float]]] = {}
+        for unit_id, unit in units.items():
+            lengths: dict[str, float] = {}
+            for term, tf in unit.terms.items():
+                lengths[_kind(term)] = lengths.get(_kind(term), 0.0) + tf
+            for term, tf in unit.terms.items():
+                kind = _kind(term)
+                norm = K1 * (1 - B + B * lengths[kind] / max(averages.get(kind, 1.0), 1e-9))
+                ids, weights = grouped.setdefault(term, ([], []))
+                ids.append(unit_id)
+                weights.append(tf * (K1 + 1) / (tf + norm))
+        return grouped
+
+    def _load(self, analysed: list[tuple[Document, list[tuple[Field, str, dict[str, float]]]]]) -> None:
+        all_units: dict[int, _Unit] = {}
+        for document, texts in analysed:
+            entry = _Entry(document, ())
+            units = self._make_units(entry, texts)
+            entry.unit_ids = tuple(units)
+            all_units.update(units)
+            self._entries[document.id] = entry
+        self._units = all_units
+        self._postings = {
+            term: (array("i", ids), array("f", weights))
+            for term, (ids, weights) in self._unit_postings(all_units).items()
+        }
+
+    def _add_postings(self, units: dict[int, _Unit]) -> None:
+        for term, (ids, weights) in self._unit_postings(units).items():
+            current = self._postings.get(term)
+            if current is None:
+                self._postings[term] = (array("i", ids), array("f", weights))
+            else:
+                # New arrays, assigned at once: a reader iterating the old pair is not disturbed.
+                self._postings[term] = (current[0] + array("i", ids), current[1] + array("f", weights))
+
+    def _retire(self, entry: _Entry) -> None:
+        for unit_id in entry.unit_ids:
+            self._units.pop(unit_id, None)
+        self._dead_units += len(entry.unit_ids)
+        if self._dead_units > max(COMPACT_MIN_DEAD, len(self._units) // 4):
+            self.build(self.documents())
+
+    # ---- searching ---------------------------------------------------------------------------
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        analysis = self.lexicon.analyse_query(query.text)
+        scored = self._score_units(analysis.terms)
+        best = self._best_units(scored, query)
+        ranked = heapq.nlargest(max(query.limit, 2), best.values(), key=lambda pair: pair[0])
+        hits = self._hits(ranked, analysis.terms, query.limit)
+        no_good_match = not hits or hits[0].confidence < confidence.THRESHOLD
+        return SearchResult(hits=hits, no_good_match=no_good_match, terms=analysis.surface_words)
+
+    def idf(self, term: str) -> float:
+        postings = self._postings.get(term)
+        df = len(postings[0]) if postings is not None else 0
+        total = max(1, len(self._units) + self._dead_units)
+        return math.log(1 + (total - df + 0.5) / (df + 0.5))
+
+    def _score_units(self, query_terms: dict[str, float]) -> dict[int, float]:
+        present = [
+            (term, weight, self._postings[term]) for term, weight in query_terms.items() if term in self._postings
+        ]
+        present.sort(key=lambda item: len(item[2][0]))
+        total = max(1, len(self._units) + self._dead_units)
+        common = max(50, int(total * COMMON_SHARE))
+        scores: dict[int, float] = {}
+        for term, weight, (ids, tf_parts) in present:
+            factor = weight * TERM_WEIGHTS[_kind(term)] * self.idf(term)
+            if len(ids) > common and scores:
+                _add_existing(scores, ids, tf_parts, factor)
+            else:
+                _add_all(scores, ids, tf_parts, factor)
+        return scores
+
+    def _best_units(self, scores: dict[int, float], query: SearchQuery) -> dict[DocId, tuple[float, _Unit]]:
+        """Each visible item's score and best unit: the best unit's field-weighted score plus a share
+        of its other units' scores (an item whose several texts all fit is a safer answer)."""
+        best: dict[DocId, tuple[float, _Unit]] = {}
+        totals: dict[DocId, float] = {}
+        units = self._units
+        entries = self._entries
+        allowed: dict[DocId, bool] = {}
+        for unit_id, raw in scores.items():
+            unit = units.get(unit_id)
+            if unit is None:
+                continue
+            document = unit.entry.document
+            if entries.get(document.id) is not unit.entry:
+                continue
+            ok = allowed.get(document.id)
+            if ok is None:
+                ok = allowed[document.id] = _visible(document, query)
+            if not ok:
+                continue
+            score = raw * unit.weight
+            totals[document.id] = totals.get(document.id, 0.0) + score
+            current = best.get(document.id)
+            if current is None or score > current[0]:
+                best[document.id] = (score, unit)
+        return {
+            doc_id: (score + OTHER_UNITS_SHARE * (totals[doc_id] - score), unit)
+            for doc_id, (score, unit) in best.items()
+        }
+
+    def _hits(self, ranked: list[tuple[float, _Unit]], query_terms: dict[str, float], limit: int) -> list[Hit]:
+        hits: list[Hit] = []
+        for position, (score, unit) in enumerate(ranked[:limit]):
+            others = [s for i, (s, _) in enumerate(ranked) if i != position]
+            features = self.confidence_features(query_terms, unit, score, max(others, default=0.0))
+            hits.append(
+                Hit(
+                    doc_id=unit.entry.document.id,
+                    score=round(score, 4),
+                    confidence=confidence.estimate(features),
+                    matched=unit.text,
+                    field=unit.field,
+                )
+            )
+        return hits
+
+    def confidence_features(
+        self, query_terms: dict[str, float], unit: _Unit, score: float, runner_up: float
+    ) -> confidence.Features:
+        """How much of the query the unit explains, how much of the unit the query explains, and the
+        lead over the next item."""
+        query_mass = matched_mass = unit_mass = unit_matched = 0.0
+        for term, weight in query_terms.items():
+            importance = weight * TERM_WEIGHTS[_kind(term)] * self.idf(term)
+            query_mass += importance
+            if term in unit.terms:
+                matched_mass += importance
+        for term in unit.terms:
+            importance = TERM_WEIGHTS[_kind(term)] * self.idf(term)
+            unit_mass += importance
+            if term in query_terms:
+                unit_matched += importance
+        return confidence.Features(
+            query_coverage=matched_mass / query_mass if query_mass else 0.0,
+            unit_coverage=unit_matched / unit_mass if unit_mass else 0.0,
+            margin=(score - runner_up) / score if score > 0 else 0.0,
+        )
+
+
+def _add_all(scores: dict[int, float], ids: array[int], tf_parts: array[float], factor: float) -> None:
+    get = scores.get
+    for unit_id, part in zip(ids, tf_parts, strict=True):
+        scores[unit_id] = get(unit_id, 0.0) + part * factor
+
+
+def _add_existing(scores: dict[int, float], ids: array[int], tf_parts: array[float], factor: float) -> None:
+    get = scores.get
+    for unit_id, part in zip(ids, tf_parts, strict=True):
+        current = get(unit_id)
+        if current is not None:
+            scores[unit_id] = current + part * factor
+
+
+def _visible(document: Document, query: SearchQuery) -> bool:
+    if query.public_only and not document.public:
+        return False
+    if query.category_id is not None and query.category_id not in document.category_ids:
+        return False
+    if query.site_id is not None and document.site_ids and query.site_id not in document.site_ids:
+        return False
+    if query.on is not None:
+        if document.valid_from is not None and query.on < document.valid_from:
+            return False
+        if document.valid_to is not None and query.on > document.valid_to:
+            return False
+    return True
