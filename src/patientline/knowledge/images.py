@@ -17,7 +17,7 @@ from patientline.knowledge import service
 from patientline.knowledge.models import Image, Item
 from patientline.knowledge.sanitize import IMAGE_PATH
 
-MAX_BYTES = 2 * 1024 * 1024
+MAX_BYTES = 1024 * 1024  # within the request size limit, multipart framing included
 SIGNATURES = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),

@@ -85,7 +85,6 @@ class ItemCreate(ItemContent):
     key: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
     variants: Annotated[list[VariantText], Field(max_length=200), AfterValidator(_unique)] = []
     note: Note = ""
-    client_key: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
 class ItemUpdate(ItemContent):

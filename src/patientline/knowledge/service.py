@@ -298,9 +298,10 @@ async def _save_revision(session: AsyncSession, *, actor: Actor, row: Item, note
 async def create_item(
     session: AsyncSession, *, actor: Actor, values: dict[str, Any], variants: Sequence[str] = (), note: str = ""
 ) -> Item:
-    _require_edit(actor, values.get("owner_department_id"))
+    actor.require(Permission.EDIT_KNOWLEDGE)
     if not actor.can(Permission.REVIEW_KNOWLEDGE) and not actor.is_unscoped and not values.get("owner_department_id"):
         raise InvalidInput("Choose the department that owns this item.", details={"owner_department_id": ["required"]})
+    _require_edit(actor, values.get("owner_department_id"))
     await _check_references(session, values)
     key = values.pop("key", None)
     if key and await session.scalar(select(Item.id).where(Item.key == key)) is not None:

@@ -9,6 +9,7 @@ from patientline.core.events import Bus
 from patientline.core.jobs import Worker
 from patientline.core.readcache import ReadCache
 from patientline.directory.events import DirectoryChanged
+from patientline.knowledge.live_index import LiveSearch
 
 
 @dataclass
@@ -20,4 +21,5 @@ class AppState:
     directory_cache: ReadCache = field(
         default_factory=lambda: ReadCache(invalidated_by=frozenset({DirectoryChanged.type}))
     )
+    knowledge: LiveSearch = field(default_factory=LiveSearch)
     worker: Worker | None = None

@@ -33,6 +33,10 @@
         if (el.checked) data[name].push(el.value);
       } else if (el.type === "checkbox") {
         data[name] = el.checked;
+      } else if (type === "lines" || type === "csv-list") {
+        // one entry per line; csv-list also splits on commas and the Chinese enumeration comma
+        var parts = el.value.split(type === "lines" ? /\n/ : /[\n,，、]/);
+        data[name] = parts.map(function (p) { return p.trim(); }).filter(Boolean);
       } else if (type === "int-list") {
         data[name] = Array.from(el.selectedOptions).map(function (o) { return parseInt(o.value, 10); });
       } else if (el.value === "" && el.hasAttribute("data-null")) {
@@ -115,7 +119,10 @@
         return;
       }
       sessionStorage.setItem("pl-flash", form.dataset.flash || "✓");
-      window.location = form.dataset.success || window.location.href;
+      var next = form.dataset.successTemplate
+        ? form.dataset.successTemplate.replace(/\{(\w+)\}/g, function (_, key) { return encodeURIComponent(result.body[key]); })
+        : form.dataset.success;
+      window.location = next || window.location.href;
     } finally {
       if (button) button.disabled = false;
     }
