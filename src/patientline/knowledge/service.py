@@ -232,7 +232,7 @@ def _jsonable(value: Any) -> Any:
 def _from_content(content: dict[str, Any]) -> dict[str, Any]:
     values = dict(content)
     for key in ("valid_from", "valid_to"):
-        if values.get(key):
+        if isinstance(values.get(key), str):  # a revision's content; the API hands over dates
             values[key] = date.fromisoformat(values[key])
     return values
 
