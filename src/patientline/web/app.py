@@ -29,6 +29,7 @@ def routers() -> list[object]:
     from patientline.core.pages import router as admin_pages
     from patientline.directory import pages as directory_pages
     from patientline.directory import router as directory_router
+    from patientline.knowledge import timetable_pages, timetable_router
     from patientline.web import home, system
 
     return [
@@ -37,6 +38,8 @@ def routers() -> list[object]:
         auth_pages.router,
         directory_router.router,
         directory_pages.router,
+        timetable_router.router,
+        timetable_pages.router,
         admin.router,
         admin_pages,
         home.router,
