@@ -30,6 +30,7 @@ def routers() -> list[object]:
     from patientline.directory import pages as directory_pages
     from patientline.directory import router as directory_router
     from patientline.knowledge import timetable_pages, timetable_router
+    from patientline.knowledge.quiz_router import router as quiz_api
     from patientline.web import home, system
 
     return [
@@ -38,6 +39,7 @@ def routers() -> list[object]:
         auth_pages.router,
         directory_router.router,
         directory_pages.router,
+        quiz_api,
         timetable_router.router,
         timetable_pages.router,
         admin.router,
