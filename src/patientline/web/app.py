@@ -30,6 +30,7 @@ def routers() -> list[object]:
     from patientline.directory import pages as directory_pages
     from patientline.directory import router as directory_router
     from patientline.knowledge import timetable_pages, timetable_router
+    from patientline.knowledge.quiz_pages import router as quiz_pages
     from patientline.knowledge.quiz_router import router as quiz_api
     from patientline.web import home, system
 
@@ -40,6 +41,7 @@ def routers() -> list[object]:
         directory_router.router,
         directory_pages.router,
         quiz_api,
+        quiz_pages,
         timetable_router.router,
         timetable_pages.router,
         admin.router,

@@ -24,6 +24,7 @@ NAV: list[NavItem] = [
     NavItem("Knowledge editor", "/kb/edit", Permission.EDIT_KNOWLEDGE, "Knowledge", "g e"),
     NavItem("Candidates", "/kb/candidates", Permission.EDIT_KNOWLEDGE, "Knowledge"),
     NavItem("Synonyms", "/kb/synonyms", Permission.REVIEW_KNOWLEDGE, "Knowledge"),
+    NavItem("Quizzes", "/kb/quizzes", Permission.READ_KNOWLEDGE, "Knowledge", "g q"),
     NavItem("Clinic timetable", "/kb/timetable", Permission.READ_KNOWLEDGE, "Knowledge", "g t"),
     NavItem("Departments", "/directory/departments", Permission.READ_DIRECTORY, "Directory", "g d"),
     NavItem("Sites", "/directory/sites", Permission.READ_DIRECTORY, "Directory"),
