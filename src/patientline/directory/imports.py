@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,31 +105,45 @@ def decode(raw: bytes) -> str:
     raise InvalidInput("The file is neither UTF-8 nor GB18030 text.", error_id="bad_encoding")
 
 
-def read_rows(text: str, layout: Layout) -> list[dict[str, str]]:
+@contextmanager
+def csv_errors() -> Iterator[None]:
     try:
-        return _read_rows(text, layout)
+        yield
     except csv.Error as exc:
         raise InvalidInput(
             "The file is not valid CSV: {problem}", params={"problem": str(exc)}, error_id="bad_csv"
         ) from exc
 
 
-def _read_rows(text: str, layout: Layout) -> list[dict[str, str]]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    unknown = [h for h in header if h not in layout.columns]
-    missing = [h for h in ("code", "name") if h not in header]
+def read_rows(text: str, layout: Layout) -> list[dict[str, str]]:
+    with csv_errors():
+        return _read_rows(text, layout)
+
+
+def check_header(header: Sequence[str], columns: Sequence[str], required: Sequence[str]) -> None:
+    unknown = [h for h in header if h not in columns]
+    missing = [h for h in required if h not in header]
     if unknown or missing:
         raise InvalidInput(
             "The header row does not match: expected columns {columns}.",
-            params={"columns": ", ".join(layout.columns)},
+            params={"columns": ", ".join(columns)},
             details={"unknown": unknown, "missing": missing},
             error_id="bad_header",
         )
+
+
+def check_row_count(count: int, limit: int) -> None:
+    if count > limit:
+        raise InvalidInput("At most {limit} rows per file.", params={"limit": limit}, error_id="too_many_rows")
+
+
+def _read_rows(text: str, layout: Layout) -> list[dict[str, str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    check_header(header, layout.columns, ("code", "name"))
     reader.fieldnames = header
-    rows = [{k: _unguard((v or "").strip()) for k, v in row.items() if k is not None} for row in reader]
-    if len(rows) > MAX_ROWS:
-        raise InvalidInput("At most {limit} rows per file.", params={"limit": MAX_ROWS}, error_id="too_many_rows")
+    rows = [{k: unguard((v or "").strip()) for k, v in row.items() if k is not None} for row in reader]
+    check_row_count(len(rows), MAX_ROWS)
     return rows
 
 
@@ -168,7 +184,7 @@ async def _apply_row(session: AsyncSession, *, actor: Actor, kind: Kind, layout:
     return "updated"
 
 
-def _row_errors(line: int, code: str | None, exc: Exception) -> list[RowError]:
+def row_errors(line: int, code: str | None, exc: Exception) -> list[RowError]:
     if isinstance(exc, ValidationError):
         return [
             RowError(
@@ -182,30 +198,48 @@ def _row_errors(line: int, code: str | None, exc: Exception) -> list[RowError]:
 
 
 async def run_import(session: AsyncSession, *, actor: Actor, kind: Kind, raw: bytes, dry_run: bool) -> ImportReport:
-    """Runs in a savepoint of the caller's transaction, kept only when the run is real and every row
-    passed; otherwise it is rolled back with the events its rows raised."""
     layout = LAYOUTS[kind.name]
     rows = read_rows(decode(raw), layout)
     report = ImportReport(
         kind=kind.name, dry_run=dry_run, applied=False, total=len(rows), created=0, updated=0, errors=[]
     )
+
+    async def apply(line: int, row: dict[str, str]) -> str:
+        return await _apply_row(session, actor=actor, kind=kind, layout=layout, row=row)
+
+    await apply_rows(session, enumerate(rows, start=2), apply, report, id_column="code")
+    return report
+
+
+RowApplier = Callable[[int, dict[str, str]], Awaitable[str]]  # (line, row) -> "created" | "updated"
+
+
+async def apply_rows(
+    session: AsyncSession,
+    rows: Iterable[tuple[int, dict[str, str]]],
+    apply: RowApplier,
+    report: ImportReport,
+    *,
+    id_column: str,
+) -> None:
+    """Runs in a savepoint of the caller's transaction, kept only when the run is real and every row
+    passed; otherwise it is rolled back with the events its rows raised."""
     mark = events.checkpoint(session)
     async with session.begin_nested() as whole_file:
-        for line, row in enumerate(rows, start=2):
+        for line, row in rows:
             try:
                 async with session.begin_nested():
-                    outcome = await _apply_row(session, actor=actor, kind=kind, layout=layout, row=row)
+                    outcome = await apply(line, row)
             except (ValidationError, DomainError) as exc:
-                report.errors.extend(_row_errors(line, row.get("code"), exc))
+                report.errors.extend(row_errors(line, row.get(id_column), exc))
                 continue
             report.created += outcome == "created"
             report.updated += outcome == "updated"
-        if dry_run or report.errors:
+        if report.dry_run or report.errors:
             await whole_file.rollback()
             events.rollback_to(session, mark)
         else:
             report.applied = True
-    return report
 
 
 async def export_csv(session: AsyncSession, *, kind: Kind) -> bytes:
@@ -241,16 +275,16 @@ def _cell(row: Any, column: str, codes: dict[str, dict[int, str]]) -> str:
     value = getattr(row, column)
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "" if value is None else _guard(str(value))
+    return "" if value is None else guard(str(value))
 
 
 FORMULA_STARTS = ("=", "+", "-", "@")
 
 
-def _guard(text: str) -> str:
+def guard(text: str) -> str:
     """A spreadsheet would run a cell that starts like a formula ("+86…", "=HYPERLINK(…)"): quote it."""
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def _unguard(text: str) -> str:
+def unguard(text: str) -> str:
     return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
