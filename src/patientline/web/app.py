@@ -29,7 +29,7 @@ def routers() -> list[object]:
     from patientline.core.pages import router as admin_pages
     from patientline.directory import pages as directory_pages
     from patientline.directory import router as directory_router
-    from patientline.knowledge import timetable_pages, timetable_router
+    from patientline.knowledge import timetable_pages, timetable_router, transfer_pages, transfer_router
     from patientline.knowledge.quiz_pages import router as quiz_pages
     from patientline.knowledge.quiz_router import router as quiz_api
     from patientline.web import home, system
@@ -44,6 +44,8 @@ def routers() -> list[object]:
         quiz_pages,
         timetable_router.router,
         timetable_pages.router,
+        transfer_router.router,
+        transfer_pages.router,
         admin.router,
         admin_pages,
         home.router,

@@ -62,6 +62,13 @@ CLIENT_MESSAGES = {
     "change.updated": N_("updated"),
     "change.deleted": N_("deleted"),
 }
+# Notifications carry their title as an English msgid; the tray shows it in the reader's language.
+NOTIFICATION_TITLES = (
+    N_("A knowledge item waits for review"),
+    N_("An answer was marked outdated"),
+    N_("A quiz was assigned to you"),
+)
+CLIENT_MESSAGES |= {f"notification:{title}": title for title in NOTIFICATION_TITLES}
 
 
 def client_messages() -> dict[str, str]:

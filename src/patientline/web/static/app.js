@@ -213,7 +213,7 @@
       },
       add: function (type, event) {
         var p = event.payload || {};
-        var title = type === "notification" ? p.title : (LABELS[type] ? LABELS[type](p) : type);
+        var title = type === "notification" ? msg("notification:" + p.title, p.title) : (LABELS[type] ? LABELS[type](p) : type);
         var time = new Date(event.created_at).toLocaleTimeString();
         this.items.unshift({ id: event.id, title: title, body: p.body || "", link: p.link || null, level: p.level || "info", time: time });
         this.items = this.items.slice(0, 50);
