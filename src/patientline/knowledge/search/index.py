@@ -34,8 +34,11 @@ TERM_WEIGHTS: dict[str, float] = {WORD: 1.0, BIGRAM: 0.7, CHAR: 0.5, PINYIN: 0.4
 FIELD_WEIGHTS: dict[str, float] = {"question": 1.0, "variant": 0.8, "name": 1.0, "extra": 0.4}
 K1 = 1.2
 B = 0.6
-# Terms in more than this share of units only add to units that other terms already found.
-COMMON_SHARE = 0.05
+# Terms in more than this share of units (and at least COMMON_MIN_DF) only add to the best
+# CANDIDATES units that the rarer terms found.
+COMMON_SHARE = 0.01
+COMMON_MIN_DF = 300
+CANDIDATES = 300
 COMPACT_MIN_DEAD = 2000
 OTHER_UNITS_SHARE = 0.3
 
@@ -95,14 +98,16 @@ class _Entry:
 
 
 class _Unit:
-    __slots__ = ("entry", "field", "terms", "text", "weight")
+    """One searchable text of an item. Its terms are not kept (they would be most of the index's
+    memory); the postings hold them, and the few units a search reports are analysed again."""
 
-    def __init__(self, entry: _Entry, field: Field, text: str, terms: dict[str, float]) -> None:
+    __slots__ = ("entry", "field", "text", "weight")
+
+    def __init__(self, entry: _Entry, field: Field, text: str) -> None:
         self.entry = entry
         self.field: Field = field
         self.text = text
         self.weight = FIELD_WEIGHTS[field]
-        self.terms = terms
 
 
 def _kind(term: str) -> str:
@@ -121,6 +126,7 @@ class SearchIndex:
         self._length_sum: dict[str, float] = {}
         self._length_count: dict[str, int] = {}
         self._dead_units = 0
+        self._maps: dict[str, tuple[array[int], dict[int, float]]] = {}
 
     # ---- writing -----------------------------------------------------------------------------
 
@@ -133,9 +139,8 @@ class SearchIndex:
     def build(self, documents: Iterable[Document]) -> None:
         """Replace the whole content with `documents` (the last one wins for a repeated id)."""
         latest = {document.id: document for document in documents}
-        analysed = [(document, self._analyse(document)) for document in latest.values()]
         fresh = SearchIndex(self.lexicon)
-        fresh._load(analysed)
+        fresh._load(latest.values())
         # Swap everything at once: readers see the old content or the new one.
         self.__dict__.update(fresh.__dict__)
 
@@ -143,9 +148,9 @@ class SearchIndex:
         """Add or replace one item; the next search sees it."""
         texts = self._analyse(document)
         entry = _Entry(document, ())
-        units = self._make_units(entry, texts)
+        units, terms_of = self._make_units(entry, texts)
         entry.unit_ids = tuple(units)
-        self._add_postings(units)
+        self._add_postings(terms_of)
         self._units.update(units)
         previous = self._entries.get(document.id)
         self._entries[document.id] = entry
@@ -198,13 +203,18 @@ class SearchIndex:
                 terms[NAME + key] = 1.0
         return terms
 
-    def _make_units(self, entry: _Entry, texts: list[tuple[Field, str, dict[str, float]]]) -> dict[int, _Unit]:
+    def _make_units(
+        self, entry: _Entry, texts: list[tuple[Field, str, dict[str, float]]], *, count_lengths: bool = True
+    ) -> tuple[dict[int, _Unit], dict[int, dict[str, float]]]:
         units: dict[int, _Unit] = {}
+        terms_of: dict[int, dict[str, float]] = {}
         for field_name, text, terms in texts:
-            units[self._next_unit] = _Unit(entry, field_name, text, terms)
+            units[self._next_unit] = _Unit(entry, field_name, text)
+            terms_of[self._next_unit] = terms
             self._next_unit += 1
-            self._count_lengths(terms)
-        return units
+            if count_lengths:
+                self._count_lengths(terms)
+        return units, terms_of
 
     def _count_lengths(self, terms: dict[str, float]) -> None:
         """Average lengths per kind of term are over the units that have that kind (few units have
@@ -215,15 +225,15 @@ class SearchIndex:
             kind = _kind(term)
             self._length_sum[kind] = self._length_sum.get(kind, 0.0) + tf
 
-    def _unit_postings(self, units: dict[int, _Unit]) -> dict[str, tuple[list[int], list[float]]]:
+    def _unit_postings(self, terms_of: dict[int, dict[str, float]]) -> dict[str, tuple[list[int], list[float]]]:
         """BM25 term-frequency parts (idf is applied at query time, since it changes)."""
         averages = {kind: total / max(1, self._length_count[kind]) for kind, total in self._length_sum.items()}
         grouped: dict[str, tuple[list[int], list[float]]] = {}
-        for unit_id, unit in units.items():
+        for unit_id, terms in terms_of.items():
             lengths: dict[str, float] = {}
-            for term, tf in unit.terms.items():
+            for term, tf in terms.items():
                 lengths[_kind(term)] = lengths.get(_kind(term), 0.0) + tf
-            for term, tf in unit.terms.items():
+            for term, tf in terms.items():
                 kind = _kind(term)
                 norm = K1 * (1 - B + B * lengths[kind] / max(averages.get(kind, 1.0), 1e-9))
                 ids, weights = grouped.setdefault(term, ([], []))
@@ -231,28 +241,54 @@ class SearchIndex:
                 weights.append(tf * (K1 + 1) / (tf + norm))
         return grouped
 
-    def _load(self, analysed: list[tuple[Document, list[tuple[Field, str, dict[str, float]]]]]) -> None:
-        all_units: dict[int, _Unit] = {}
-        for document, texts in analysed:
+    def _load(self, documents: Iterable[Document]) -> None:
+        """Bulk load into an empty index, streaming: term frequencies go straight into compact arrays
+        (holding every text's term dict at once would need several times the index's memory), and
+        become BM25 parts once the average lengths are known."""
+        frequencies: dict[str, tuple[array[int], array[float]]] = {}
+        unit_lengths: list[dict[str, float]] = []
+        for document in documents:
             entry = _Entry(document, ())
-            units = self._make_units(entry, texts)
+            units, terms_of = self._make_units(entry, self._analyse(document), count_lengths=False)
             entry.unit_ids = tuple(units)
-            all_units.update(units)
+            self._units.update(units)
             self._entries[document.id] = entry
-        self._units = all_units
-        self._postings = {
-            term: (array("i", ids), array("f", weights))
-            for term, (ids, weights) in self._unit_postings(all_units).items()
-        }
+            for unit_id, terms in terms_of.items():
+                lengths: dict[str, float] = {}
+                for term, tf in terms.items():
+                    lengths[term[0]] = lengths.get(term[0], 0.0) + tf
+                    posting = frequencies.get(term)
+                    if posting is None:
+                        posting = frequencies[term] = (array("i"), array("f"))
+                    posting[0].append(unit_id)
+                    posting[1].append(tf)
+                unit_lengths.append(lengths)
+        for lengths in unit_lengths:
+            for kind, length in lengths.items():
+                self._length_sum[kind] = self._length_sum.get(kind, 0.0) + length
+                self._length_count[kind] = self._length_count.get(kind, 0) + 1
+        norms: dict[str, list[float]] = {}
+        for kind, total in self._length_sum.items():
+            scale = B * self._length_count[kind] / max(total, 1e-9)
+            norms[kind] = [K1 * (1 - B + scale * lengths.get(kind, 0.0)) for lengths in unit_lengths]
+        for term, (ids, tfs) in frequencies.items():
+            norm = norms[term[0]]
+            weights = array("f", (tf * (K1 + 1) / (tf + norm[u]) for u, tf in zip(ids, tfs, strict=True)))
+            self._postings[term] = (ids, weights)
 
-    def _add_postings(self, units: dict[int, _Unit]) -> None:
-        for term, (ids, weights) in self._unit_postings(units).items():
+    def _add_postings(self, terms_of: dict[int, dict[str, float]]) -> None:
+        for term, (ids, weights) in self._unit_postings(terms_of).items():
             current = self._postings.get(term)
             if current is None:
                 self._postings[term] = (array("i", ids), array("f", weights))
             else:
                 # New arrays, assigned at once: a reader iterating the old pair is not disturbed.
                 self._postings[term] = (current[0] + array("i", ids), current[1] + array("f", weights))
+
+    def _unit_terms(self, unit: _Unit) -> dict[str, float]:
+        if unit.field == "name":
+            return self._name_terms(unit.text)
+        return self.lexicon.analyse_document(unit.text)
 
     def _retire(self, entry: _Entry) -> None:
         for unit_id in entry.unit_ids:
@@ -272,6 +308,17 @@ class SearchIndex:
         no_good_match = not hits or hits[0].confidence < confidence.THRESHOLD
         return SearchResult(hits=hits, no_good_match=no_good_match, terms=analysis.surface_words)
 
+    def explain_top(self, text: str) -> tuple[confidence.Features | None, DocId | None]:
+        """The confidence features of the best item for `text`, and its id (for calibration)."""
+        analysis = self.lexicon.analyse_query(text)
+        best = self._best_units(self._score_units(analysis.terms), SearchQuery(text=text))
+        ranked = heapq.nlargest(2, best.values(), key=lambda pair: pair[0])
+        if not ranked:
+            return None, None
+        runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
+        features = self.confidence_features(analysis.terms, ranked[0][1], ranked[0][0], runner_up)
+        return features, ranked[0][1].entry.document.id
+
     def idf(self, term: str) -> float:
         postings = self._postings.get(term)
         df = len(postings[0]) if postings is not None else 0
@@ -279,20 +326,40 @@ class SearchIndex:
         return math.log(1 + (total - df + 0.5) / (df + 0.5))
 
     def _score_units(self, query_terms: dict[str, float]) -> dict[int, float]:
+        """BM25 in two steps: the rarer terms find candidate units and score them; the common terms
+        (intent words such as 怎么 or 多少钱 among them) then add to the best candidates only, so a
+        search never walks a posting list that covers a large share of the index."""
         present = [
             (term, weight, self._postings[term]) for term, weight in query_terms.items() if term in self._postings
         ]
         present.sort(key=lambda item: len(item[2][0]))
-        total = max(1, len(self._units) + self._dead_units)
-        common = max(50, int(total * COMMON_SHARE))
+        common = max(COMMON_MIN_DF, int((len(self._units) + self._dead_units) * COMMON_SHARE))
         scores: dict[int, float] = {}
+        later: list[tuple[str, float, array[int], array[float]]] = []
         for term, weight, (ids, tf_parts) in present:
             factor = weight * TERM_WEIGHTS[_kind(term)] * self.idf(term)
-            if len(ids) > common and scores:
-                _add_existing(scores, ids, tf_parts, factor)
-            else:
+            if len(ids) <= common or not scores:
                 _add_all(scores, ids, tf_parts, factor)
+            else:
+                later.append((term, factor, ids, tf_parts))
+        if later:
+            if len(scores) > CANDIDATES:
+                scores = dict(heapq.nlargest(CANDIDATES, scores.items(), key=lambda pair: pair[1]))
+            for term, factor, ids, tf_parts in later:
+                parts = self._posting_map(term, ids, tf_parts)
+                for unit_id in scores:
+                    part = parts.get(unit_id)
+                    if part is not None:
+                        scores[unit_id] += part * factor
         return scores
+
+    def _posting_map(self, term: str, ids: array[int], tf_parts: array[float]) -> dict[int, float]:
+        """unit id -> tf part of a common term, cached until its postings change."""
+        cached = self._maps.get(term)
+        if cached is None or cached[0] is not ids:
+            cached = (ids, dict(zip(ids, tf_parts, strict=True)))
+            self._maps[term] = cached
+        return cached[1]
 
     def _best_units(self, scores: dict[int, float], query: SearchQuery) -> dict[DocId, tuple[float, _Unit]]:
         """Each visible item's score and best unit: the best unit's field-weighted score plus a share
@@ -345,13 +412,14 @@ class SearchIndex:
     ) -> confidence.Features:
         """How much of the query the unit explains, how much of the unit the query explains, and the
         lead over the next item."""
+        unit_terms = self._unit_terms(unit)
         query_mass = matched_mass = unit_mass = unit_matched = 0.0
         for term, weight in query_terms.items():
             importance = weight * TERM_WEIGHTS[_kind(term)] * self.idf(term)
             query_mass += importance
-            if term in unit.terms:
+            if term in unit_terms:
                 matched_mass += importance
-        for term in unit.terms:
+        for term in unit_terms:
             importance = TERM_WEIGHTS[_kind(term)] * self.idf(term)
             unit_mass += importance
             if term in query_terms:
@@ -367,14 +435,6 @@ def _add_all(scores: dict[int, float], ids: array[int], tf_parts: array[float], 
     get = scores.get
     for unit_id, part in zip(ids, tf_parts, strict=True):
         scores[unit_id] = get(unit_id, 0.0) + part * factor
-
-
-def _add_existing(scores: dict[int, float], ids: array[int], tf_parts: array[float], factor: float) -> None:
-    get = scores.get
-    for unit_id, part in zip(ids, tf_parts, strict=True):
-        current = get(unit_id)
-        if current is not None:
-            scores[unit_id] = current + part * factor
 
 
 def _visible(document: Document, query: SearchQuery) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import sys
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -170,16 +169,18 @@ class Lexicon:
 
     # ---- normalisation -----------------------------------------------------------------------
 
-    def normalise(self, text: str) -> str:
-        """The text as the index sees it (folded, dialect, fillers and synonyms rewritten)."""
-        return self._rewrite(self._standardise(text))
+    def normalise(self, text: str, *, query: bool = True) -> str:
+        """The text as the index sees it (folded, dialect, fillers and synonyms rewritten; for a
+        query also pinyin typed for words and homophone typos)."""
+        return self._rewrite(self._standardise(text, correct=query))
 
-    def _standardise(self, text: str) -> str:
+    def _standardise(self, text: str, *, correct: bool = True) -> str:
         text = _SPACES.sub(" ", fold(text)).strip()
         text = _PINYIN_RUN.sub(self._pinyin_to_words, text)
         if self._dialect_re is not None:
             text = self._dialect_re.sub(lambda m: self._dialect[m.group(0)], text)
-        return self._correct_homophones(text)
+        # Stored texts are edited by staff; only callers' words get typo correction.
+        return self._correct_homophones(text) if correct else text
 
     def _pinyin_to_words(self, match: re.Match[str]) -> str:
         """Pinyin typed for a dictionary word or words ("guahao", "yibaoka") -> the Chinese words."""
@@ -204,6 +205,8 @@ class Lexicon:
         one character different, are taken as a typo of it (挂好 -> 挂号, 押今 -> 押金); speech-to-text
         and pinyin input make these common. Only runs of single-character tokens are looked at, so a
         real word next to another (专家号, 手术时间) is never touched."""
+        if not self._may_have_typo(text):
+            return text
         out: list[str] = []
         run: list[str] = []
         for token in _jieba().cut(text, HMM=False):
@@ -215,6 +218,23 @@ class Lexicon:
             out.append(token)
         out.append(self._correct_run("".join(run)))
         return "".join(out)
+
+    def _may_have_typo(self, text: str) -> bool:
+        """Cheap pre-check (most texts have no typo, and segmenting is the expensive part)."""
+        readings = [char_pinyin(c) or "" for c in text]
+        for start in range(len(text) - 1):
+            for length in (2, 3, 4):
+                window = text[start : start + length]
+                if len(window) < length:
+                    break
+                word = self._by_pinyin.get("".join(readings[start : start + length]))
+                if (
+                    word is not None
+                    and len(word) == length
+                    and sum(a != b for a, b in zip(word, window, strict=True)) == 1
+                ):
+                    return True
+        return False
 
     def _correct_run(self, run: str) -> str:
         if len(run) < 2:
@@ -229,7 +249,11 @@ class Lexicon:
                 word = self._by_pinyin.get(_pinyin_key(window))
                 # One wrong character only: two unrelated characters that happen to sound like a
                 # word (有几 / 邮寄) are not a typo of it.
-                if word is not None and sum(a != b for a, b in zip(word, window, strict=True)) == 1:
+                if (
+                    word is not None
+                    and len(word) == length
+                    and sum(a != b for a, b in zip(word, window, strict=True)) == 1
+                ):
                     out.append(word)
                     position += length
                     break
@@ -263,7 +287,7 @@ class Lexicon:
 
     def analyse_document(self, text: str) -> dict[str, float]:
         terms: dict[str, float] = {}
-        for term in self._terms_of(self.normalise(text)):
+        for term in self._terms_of(self._rewrite(self._standardise(text, correct=False))):
             terms[term] = terms.get(term, 0.0) + 1.0
         return terms
 
@@ -309,18 +333,18 @@ class Lexicon:
             else:
                 symbols.extend(c for c in token if is_cjk(c))
             if token not in self._stopwords and (LATIN_OR_DIGIT.fullmatch(token) or any(is_cjk(c) for c in token)):
-                out.append(sys.intern(WORD + token))
+                out.append(WORD + token)
         for symbol in symbols:
             if is_cjk(symbol) and symbol not in self._stopwords:
-                out.append(sys.intern(CHAR + symbol))
+                out.append(CHAR + symbol)
         for first, second in itertools.pairwise(symbols):
-            out.append(sys.intern(BIGRAM + first + second))
+            out.append(BIGRAM + first + second)
         syllables = _syllables(symbols)
         for first, second in itertools.pairwise(syllables):
-            out.append(sys.intern(PINYIN + first + " " + second))
+            out.append(PINYIN + first + " " + second)
         for symbol in symbols:
             if len(symbol) > 1 and symbol.isascii() and symbol.isalpha():
-                out.append(sys.intern(NAME + symbol))
+                out.append(NAME + symbol)
 
 
 def _pinyin_key(word: str) -> str:

@@ -15,7 +15,6 @@ from pypinyin.pinyin_dict import pinyin_dict
 _converter_lock = threading.Lock()
 _converter: opencc.OpenCC | None = None
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 LATIN_OR_DIGIT = re.compile(r"[a-z0-9]+")
 _VOWEL = re.compile(r"[aeiouv]")
 
@@ -40,7 +39,8 @@ def fold_char(char: str) -> str:
 
 
 def is_cjk(char: str) -> bool:
-    return _CJK.match(char) is not None
+    """True for one Chinese character (CJK unified ideographs, extension A, compatibility)."""
+    return "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf" or "\uf900" <= char <= "\ufaff"
 
 
 @lru_cache(maxsize=1)
