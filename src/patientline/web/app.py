@@ -29,7 +29,16 @@ def routers() -> list[object]:
     from patientline.core.pages import router as admin_pages
     from patientline.directory import pages as directory_pages
     from patientline.directory import router as directory_router
-    from patientline.knowledge import timetable_pages, timetable_router, transfer_pages, transfer_router
+    from patientline.knowledge import pages as knowledge_pages
+    from patientline.knowledge import (
+        panel_pages,
+        portal_pages,
+        timetable_pages,
+        timetable_router,
+        transfer_pages,
+        transfer_router,
+    )
+    from patientline.knowledge import router as knowledge_router
     from patientline.knowledge.quiz_pages import router as quiz_pages
     from patientline.knowledge.quiz_router import router as quiz_api
     from patientline.web import home, system
@@ -42,6 +51,11 @@ def routers() -> list[object]:
         directory_pages.router,
         quiz_api,
         quiz_pages,
+        knowledge_router.router,
+        knowledge_router.public_router,
+        knowledge_pages.router,
+        panel_pages.router,
+        portal_pages.router,
         timetable_router.router,
         timetable_pages.router,
         transfer_router.router,
@@ -58,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = AppState(settings=settings, db=Database(settings.effective_database_url, bus=bus), bus=bus)
     bus.subscribe(state.sessions.on_event)
     bus.subscribe(state.directory_cache.on_event)
+    state.knowledge.attach(state.db, timezone=settings.timezone)
+    bus.subscribe(state.knowledge.on_event)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
