@@ -15,6 +15,7 @@ from patientline.core.config import Settings
 from patientline.core.db import Database
 from patientline.directory import service as directory
 from patientline.directory.imports import LAYOUTS
+from patientline.knowledge.demo import load_demo_knowledge
 
 DEMO_PASSWORD = "Demo-8585-2026"  # noqa: S105 - the published password of the demo accounts
 HOSPITAL = "示例市第一人民医院"
@@ -289,13 +290,26 @@ async def _people(session: AsyncSession, settings: Settings, seeded: Seeded) -> 
         )
 
 
+async def _codes(session: AsyncSession, kind: directory.Kind) -> dict[str, int]:
+    return {row.code: row.id for row in await directory.list_entities(session, kind=kind)}
+
+
 async def load_demo(session: AsyncSession, settings: Settings) -> str:
-    """Caller owns the transaction."""
-    if await directory.find_by_code(session, kind=directory.SITES, code="MAIN") is not None:
-        return "demo hospital already loaded"
-    seeded = await _directory(session)
-    await _people(session, settings, seeded)
-    return f"loaded demo hospital {HOSPITAL}: {len(seeded.departments)} departments, password {DEMO_PASSWORD}"
+    """Caller owns the transaction. Each part loads once: a demo made by an earlier version gains
+    what is new."""
+    if await directory.find_by_code(session, kind=directory.SITES, code="MAIN") is None:
+        seeded = await _directory(session)
+        await _people(session, settings, seeded)
+        hospital = f"loaded demo hospital {HOSPITAL}: {len(seeded.departments)} departments"
+    else:
+        hospital = "demo hospital already loaded"
+    knowledge = await load_demo_knowledge(
+        session,
+        settings=settings,
+        departments=await _codes(session, directory.DEPARTMENTS),
+        sites=await _codes(session, directory.SITES),
+    )
+    return f"{hospital}; {knowledge}; password {DEMO_PASSWORD}"
 
 
 async def seed(settings: Settings) -> str:
