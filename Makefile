@@ -62,6 +62,8 @@ fmt: setup
 
 bench: setup migrate
 	$(PY) bench/http.py
+	$(PY) bench/knowledge.py
+	$(PY) bench/knowledge_cluster.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) var
