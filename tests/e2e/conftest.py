@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
+from e2e_helpers import ADMIN_PASSWORD, SESSION_COOKIE, api_login, ensure_admin
+from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -177,3 +179,20 @@ def open_page(
             except Exception as exc:  # a closed page must not hide the real failure
                 print(f"no screenshot of {label}: {exc}")
         context.close()
+
+
+@pytest.fixture(scope="module")
+def admin_api(server: Server) -> Iterator[httpx.Client]:
+    """One admin session for the module: the API client, and its cookie for admin pages."""
+    ensure_admin(server)
+    with api_login(server, server.admin, ADMIN_PASSWORD) as http:
+        yield http
+
+
+@pytest.fixture
+def admin(open_page: Callable[..., Page], admin_api: httpx.Client) -> Page:
+    """A page logged in as the admin (the shared session: never log out from it)."""
+    page = open_page("admin", cookies=[{"name": SESSION_COOKIE, "value": admin_api.cookies[SESSION_COOKIE]}])
+    page.goto("/")
+    expect(page.locator(".topbar .who")).to_have_text("Admin")
+    return page

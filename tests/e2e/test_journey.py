@@ -7,19 +7,17 @@ also run alone (`-k`), because what it needs is then prepared through the API.""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from e2e_helpers import ADMIN_PASSWORD, ensure_user
 from playwright.sync_api import Page, Response, expect
 
 OpenPage = Callable[..., Page]
 Server = Any  # tests/e2e/conftest.py: Server (test modules cannot import a conftest by name)
 
-SESSION_COOKIE = "pl_session"
-ADMIN_PASSWORD = "Chosen-Pass-77x"
 
 AGENT = "nurse.li"
 AGENT_INITIAL_PASSWORD = "Given-By-Admin-31"
@@ -61,65 +59,6 @@ def choose_password(page: Page, current: str, new: str) -> None:
 def log_out(page: Page) -> None:
     page.click(LOGOUT)
     expect(page).to_have_url(path_is("/login"))
-
-
-@contextmanager
-def api_login(server: Server, username: str, password: str) -> Iterator[httpx.Client]:
-    """An API client logged in as `username`, sending the CSRF header like the browser does."""
-    with server.api() as http:
-        response = http.post("/api/auth/login", json={"username": username, "password": password})
-        assert response.status_code == 200, response.text
-        http.headers["X-CSRF-Token"] = response.json()["csrf_token"]
-        yield http
-
-
-def ensure_admin(server: Server) -> None:
-    """The admin has replaced the initial password (in the browser, by the first test)."""
-    if server.state.get("admin_ready"):
-        return
-    with api_login(server, server.admin, server.admin_initial_password) as http:
-        changed = http.post(
-            "/api/auth/password",
-            json={"current_password": server.admin_initial_password, "new_password": ADMIN_PASSWORD},
-        )
-        assert changed.status_code == 204, changed.text
-    server.state["admin_ready"] = True
-
-
-@pytest.fixture(scope="module")
-def admin_api(server: Server) -> Iterator[httpx.Client]:
-    """One admin session for the module: the API client, and its cookie for admin pages."""
-    ensure_admin(server)
-    with api_login(server, server.admin, ADMIN_PASSWORD) as http:
-        yield http
-
-
-@pytest.fixture
-def admin(open_page: OpenPage, admin_api: httpx.Client) -> Page:
-    """A page logged in as the admin (the shared session: never log out from it)."""
-    page = open_page("admin", cookies=[{"name": SESSION_COOKIE, "value": admin_api.cookies[SESSION_COOKIE]}])
-    page.goto("/")
-    expect(page.locator(".topbar .who")).to_have_text("Admin")
-    return page
-
-
-def ensure_user(
-    server: Server, admin_api: httpx.Client, username: str, password: str, *, change_password: bool = True
-) -> None:
-    """An agent account, with their own password already chosen unless `change_password` is false."""
-    if server.state.get(f"user:{username}"):
-        return
-    initial = password if not change_password else "Temporary-Pass-90"
-    created = admin_api.post(
-        "/api/users",
-        json={"username": username, "display_name": username.title(), "password": initial, "roles": ["agent"]},
-    )
-    assert created.status_code == 201, created.text
-    if change_password:
-        with api_login(server, username, initial) as http:
-            changed = http.post("/api/auth/password", json={"current_password": initial, "new_password": password})
-            assert changed.status_code == 204, changed.text
-    server.state[f"user:{username}"] = True
 
 
 def save_form(page: Page) -> Response:
