@@ -4,14 +4,16 @@ feedback and favourites, synonyms. The only writers of these tables."""
 from __future__ import annotations
 
 import difflib
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from patientline.core import audit, clock, events
 from patientline.core.auth.actor import Actor
@@ -275,6 +277,16 @@ async def _check_references(session: AsyncSession, values: dict[str, Any]) -> No
         raise InvalidInput("Some referenced records do not exist.", details=problems)
 
 
+async def _assign_key(session: AsyncSession, row: Item) -> None:
+    """Every item gets a key, so that it can be exported and imported back. Written without the ORM's
+    version counter: a new item starts at version 1."""
+    key = f"KB{row.id:05d}"
+    if await session.scalar(select(Item.id).where(Item.key == key)) is not None:  # an imported key took it
+        key = f"{key}-{secrets.token_hex(3)}"
+    await session.execute(update(Item).where(Item.id == row.id).values(key=key))
+    set_committed_value(row, "key", key)
+
+
 def _publish_change(session: AsyncSession, row: Item, change: str, *, live: bool) -> None:
     events.record(
         session,
@@ -310,6 +322,8 @@ async def create_item(
                version=1)  # fmt: skip
     session.add(row)
     await _flush_or_conflict(session)
+    if row.key is None:
+        await _assign_key(session, row)
     await _save_revision(session, actor=actor, row=row, note=note)
     for text in variants:
         session.add(Variant(item_id=row.id, text=text, source="editor", created_by_id=actor.user_id))
