@@ -7,6 +7,7 @@ A search that finds nothing good is collected as a candidate question for the ed
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -137,10 +138,32 @@ class PublicView:
 # ---- pages -----------------------------------------------------------------------------------
 
 
+class MissBudget:
+    """How many missed searches one address may add to the candidates per hour: patients ask a few,
+    a crawler must not flood the editors' queue. In memory, per process; the oldest addresses are
+    forgotten first."""
+
+    def __init__(self, per_hour: int = 10, addresses: int = 10_000) -> None:
+        self.per_hour, self.addresses = per_hour, addresses
+        self.spent: OrderedDict[str, list[float]] = OrderedDict()
+
+    def allow(self, address: str) -> bool:
+        now = clock.now().timestamp()
+        recent = [t for t in self.spent.pop(address, []) if now - t < 3600]
+        allowed = len(recent) < self.per_hour
+        self.spent[address] = [*recent, now] if allowed else recent
+        while len(self.spent) > self.addresses:
+            self.spent.popitem(last=False)
+        return allowed
+
+
+MISSES = MissBudget()
+
+
 async def _search(request: Request, session: AsyncSession, text: str) -> dict[str, Any]:
     engine = live_search(request)
     result = await engine.search(text, limit=RESULT_LIMIT, filters=Filters(public_only=True))
-    if result.no_good_match:
+    if result.no_good_match and MISSES.allow(request.client.host if request.client else ""):
         async with session.begin():
             await candidates.suggest(session, actor=PORTAL, text=text, source="portal")
     return search_answer(engine, text, result)
