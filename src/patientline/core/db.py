@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from sqlalchemy import DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Connection, Dialect, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from patientline.core import clock
+from patientline.core.errors import Conflict
 
 if TYPE_CHECKING:
     from patientline.core.events import Bus
@@ -138,3 +140,17 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def flush_or_conflict(session: AsyncSession) -> None:
+    """Flushes in a savepoint: a broken unique or foreign-key constraint becomes a 409 and leaves the
+    transaction usable."""
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            "This change conflicts with existing records.",
+            error_id="integrity_conflict",
+            details={"reason": type(exc.orig).__name__},
+        ) from exc

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from patientline.core import audit, clock, events
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.models import User
+from patientline.core.db import flush_or_conflict
 from patientline.core.errors import Conflict, InvalidInput, NotFound, require_version
 from patientline.directory.events import DIRECTORY_READERS, DirectoryChanged
 from patientline.directory.models import Department, Site, Skill, Staff, StaffSkill, Team, TeamMember
@@ -149,25 +150,13 @@ def _publish(session: AsyncSession, *, kind: Kind, row: Any, change: str) -> Non
     )
 
 
-async def _flush_or_conflict(session: AsyncSession) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            "This change conflicts with existing records.",
-            error_id="integrity_conflict",
-            details={"reason": type(exc.orig).__name__},
-        ) from exc
-
-
 async def create(session: AsyncSession, *, actor: Actor, kind: Kind, values: dict[str, Any]) -> Any:
     extra = _split_staff_links(values) if kind is STAFF else {}
     await _check_code_free(session, kind=kind, code=values["code"], own_id=None)
     await _check_references(session, kind=kind, values=values)
     row = kind.model(**values, version=1)
     session.add(row)
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     if extra:
         await _set_staff_links(session, staff_id=row.id, **extra)
     audit.record(
@@ -200,7 +189,7 @@ async def update(
         setattr(row, key, value)
     if any(before[key] != value for key, value in extra.items()):
         row.updated_at = clock.now()  # skills and teams are part of the record: a change bumps its version
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     if extra:
         await _set_staff_links(session, staff_id=row.id, **extra)
     old, new = audit.changed_fields(before, kind.snapshot(row) | extra)

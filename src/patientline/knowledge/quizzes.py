@@ -22,13 +22,14 @@ from patientline.core import audit, clock, events
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.models import User
 from patientline.core.auth.permissions import Permission
+from patientline.core.db import flush_or_conflict
 from patientline.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from patientline.core.events import Audience, Notification
 from patientline.core.i18n import N_, gettext
 from patientline.directory.models import Department, Staff, Team, TeamMember
 from patientline.knowledge.models import ClinicSession, Doctor, Quiz, QuizAnswer, QuizAssignment, QuizQuestion
 from patientline.knowledge.sanitize import plain_text
-from patientline.knowledge.service import CategoryTree, _flush_or_conflict, live_items
+from patientline.knowledge.service import CategoryTree, live_items
 from patientline.knowledge.timetables import HALF_DAY_LABELS, HALF_DAYS, WEEKDAY_LABELS
 
 CHOICES = 4
@@ -512,7 +513,7 @@ async def assign(
         for user_id in sorted(wanted - already)
     ]
     session.add_all(added)
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     for assignment in added:
         _notify(session, quiz, assignment)
     if added:

@@ -11,13 +11,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from patientline.core import audit, clock, events
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
+from patientline.core.db import flush_or_conflict
 from patientline.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, require_version
 from patientline.core.events import Audience, Notification
 from patientline.core.i18n import N_
@@ -49,18 +49,6 @@ CONTENT_FIELDS = (
     "owner_department_id",
 )
 TEXT_FIELDS = ("question", "answer_html", "spoken")
-
-
-async def _flush_or_conflict(session: AsyncSession) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            "This change conflicts with existing records.",
-            error_id="integrity_conflict",
-            details={"reason": type(exc.orig).__name__},
-        ) from exc
 
 
 # ---- categories ------------------------------------------------------------------------------
@@ -100,7 +88,7 @@ async def create_category(session: AsyncSession, *, actor: Actor, values: dict[s
     await _check_category_code(session, code=values["code"], own_id=None)
     row = Category(**values, version=1)
     session.add(row)
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     audit.record(
         session, actor=actor, action="knowledge.category.create", target_type="kb_category", target_id=row.id,
         after=_category_snapshot(row),
@@ -130,7 +118,7 @@ async def update_category(
         if value is None and key != "parent_id":
             raise InvalidInput("The field {field} cannot be empty.", params={"field": key}, details={key: ["required"]})
         setattr(row, key, value)
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     old, new = audit.changed_fields(before, _category_snapshot(row))
     if new:
         audit.record(
@@ -321,13 +309,13 @@ async def create_item(
     row = Item(**_from_content(values), key=key, status=ItemStatus.DRAFT.value, revision=1, author_id=actor.user_id,
                version=1)  # fmt: skip
     session.add(row)
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     if row.key is None:
         await _assign_key(session, row)
     await _save_revision(session, actor=actor, row=row, note=note)
     for text in variants:
         session.add(Variant(item_id=row.id, text=text, source="editor", created_by_id=actor.user_id))
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     audit.record(
         session, actor=actor, action="knowledge.item.create", target_type="kb_item", target_id=row.id,
         after=content_of(row) | {"variants": list(variants)},
@@ -356,7 +344,7 @@ async def update_item(
     row.revision += 1
     row.status = ItemStatus.DRAFT.value
     row.author_id = actor.user_id
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     await _save_revision(session, actor=actor, row=row, note=note)
     audit.record(
         session, actor=actor, action="knowledge.item.update", target_type="kb_item", target_id=row.id,
@@ -436,7 +424,7 @@ async def transition(
     if step.name in ("publish", "return"):
         row.reviewer_id = actor.user_id
         row.review_note = note
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     audit.record(
         session, actor=actor, action=f"knowledge.item.{step.name}", target_type="kb_item", target_id=row.id,
         before=before, after={"status": row.status, "live_revision_id": row.live_revision_id}, reason=note or None,
@@ -557,7 +545,7 @@ async def add_variant(
         return existing
     variant = Variant(item_id=item_id, text=text, source=source, created_by_id=actor.user_id, created_at=clock.now())
     session.add(variant)
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     audit.record(
         session, actor=actor, action="knowledge.variant.add", target_type="kb_item", target_id=item_id,
         after={"variant": text, "source": source},
@@ -771,7 +759,7 @@ async def update_synonyms(
     before = {"terms": row.terms, "note": row.note, "is_active": row.is_active}
     for key, value in values.items():
         setattr(row, key, value)
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     audit.record(session, actor=actor, action="knowledge.synonyms.update", target_type="kb_synonyms",
                  target_id=row.id, before=before, after=values)  # fmt: skip
     _synonyms_changed(session, row.id)

@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo
 
 from pypinyin import lazy_pinyin
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
 from patientline.core import audit, clock, events
 from patientline.core.auth.actor import Actor
+from patientline.core.db import flush_or_conflict
 from patientline.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, require_version
 from patientline.core.i18n import N_, gettext
 from patientline.directory.models import Department, Site
@@ -148,25 +148,13 @@ def _publish(session: AsyncSession, doctor: Doctor, change: str) -> None:
     )
 
 
-async def _flush_or_conflict(session: AsyncSession) -> None:
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            "This change conflicts with existing records.",
-            error_id="integrity_conflict",
-            details={"reason": type(exc.orig).__name__},
-        ) from exc
-
-
 async def create_doctor(session: AsyncSession, *, actor: Actor, values: dict[str, Any]) -> Doctor:
     check_scope(actor, site_id=values["site_id"], department_id=values["department_id"])
     await _check_placement(session, site_id=values["site_id"], department_id=values["department_id"])
     await _check_code_free(session, code=values["code"], own_id=None)
     doctor = Doctor(**{k: v for k, v in values.items() if k in DOCTOR_FIELDS}, version=1)
     session.add(doctor)
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     audit.record(
         session,
         actor=actor,
@@ -200,7 +188,7 @@ async def update_doctor(
     for key, value in changes.items():
         if key in DOCTOR_FIELDS:
             setattr(doctor, key, value)
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     old, new = audit.changed_fields(before, snapshot(doctor))
     if not new:
         return doctor  # saved unchanged: no new version, no audit row, no event
@@ -300,7 +288,7 @@ async def set_sessions(
     # when the clock has not moved since the last change
     doctor.updated_at = clock.now()
     flag_modified(doctor, "updated_at")
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     audit.record(
         session,
         actor=actor,
@@ -425,7 +413,7 @@ async def add_change(
         created_by_id=actor.user_id,
     )
     session.add(change)
-    await _flush_or_conflict(session)
+    await flush_or_conflict(session)
     audit.record(
         session,
         actor=actor,
