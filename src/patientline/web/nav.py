@@ -22,6 +22,7 @@ NAV: list[NavItem] = [
     NavItem("Home", "/", None, "Work", "g h"),
     NavItem("Knowledge", "/kb", Permission.READ_KNOWLEDGE, "Knowledge", "g k"),
     NavItem("Knowledge editor", "/kb/edit", Permission.EDIT_KNOWLEDGE, "Knowledge", "g e"),
+    NavItem("Review queue", "/kb/edit?status=in_review", Permission.REVIEW_KNOWLEDGE, "Knowledge"),
     NavItem("Candidates", "/kb/candidates", Permission.EDIT_KNOWLEDGE, "Knowledge"),
     NavItem("Synonyms", "/kb/synonyms", Permission.REVIEW_KNOWLEDGE, "Knowledge"),
     NavItem("Quizzes", "/kb/quizzes", Permission.READ_KNOWLEDGE, "Knowledge", "g q"),
