@@ -3,12 +3,14 @@ embeddable variant, and the live-answer API it is built on."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from kb_pages_base import category, create_item, html
 
 from helpers import Client, assert_error
+from patientline.core import clock
 
 HX = {"HX-Request": "true"}
 
@@ -185,3 +187,16 @@ async def test_the_public_item_api_hides_internal_and_drafts(anon: Client, knowl
     assert_error(await anon.get(f"/api/public/kb/items/{knowledge['parking_item']}"), 404)
     assert_error(await anon.get(f"/api/public/kb/items/{knowledge['draft_item']}"), 404)
     assert_error(await anon.get("/api/kb/live/1"), 401)
+
+
+async def test_answers_valid_on_another_day_are_found_for_that_day(admin: Client) -> None:
+    leaf = await category(admin, "holidays", "节假日安排")
+    start = clock.today("Asia/Shanghai") + timedelta(days=40)
+    await create_item(
+        admin, leaf, "春节期间门诊怎么安排", answer_html="<p>初一至初三停诊。</p>", valid_from=start.isoformat()
+    )
+    today = await admin.get("/kb/panel/results", params={"q": "春节期间门诊怎么安排"})
+    assert "data-hit=" not in today.text  # not valid yet
+    then = await admin.get("/kb/panel/results", params={"q": "春节期间门诊怎么安排", "on": start.isoformat()})
+    assert then.status_code == 200 and "data-hit=" in then.text and "春节期间门诊怎么安排" in then.text
+    assert (await admin.get("/kb/panel/results", params={"q": "春节", "on": ""})).status_code == 200

@@ -7,10 +7,12 @@ same state from the query string, so a reload or a link shows what the agent saw
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core.auth.actor import Actor
@@ -28,6 +30,8 @@ router = APIRouter(prefix="/kb", include_in_schema=False)
 
 RESULT_LIMIT = 10
 SearchBox = Annotated[str, Query(max_length=200)]
+# answers valid on another day (a holiday timetable asked about in advance); the form sends `on=` for today
+OnDay = Annotated[date | None, BeforeValidator(lambda v: v or None), Query()]
 
 
 async def _side(session: AsyncSession, actor: Actor) -> dict[str, Any]:
@@ -63,6 +67,7 @@ async def panel(
     q: SearchBox = "",
     category_id: FilterId = None,
     site_id: FilterId = None,
+    on: OnDay = None,
     item: FilterId = None,
     embed: bool = False,
 ) -> Response:
@@ -72,7 +77,8 @@ async def panel(
         "q": q,
         "category_id": category_id,
         "site_id": site_id,
-        "results": await _results(request, q, Filters(category_id, site_id)),
+        "on": on,
+        "results": await _results(request, q, Filters(category_id, site_id, on)),
         "answer": None,
     }
     context |= await _filter_choices(session)
@@ -89,10 +95,11 @@ async def results_fragment(
     q: SearchBox = "",
     category_id: FilterId = None,
     site_id: FilterId = None,
+    on: OnDay = None,
     embed: bool = False,
 ) -> Response:
     actor.require(Permission.READ_KNOWLEDGE)
-    results = await _results(request, q, Filters(category_id, site_id))
+    results = await _results(request, q, Filters(category_id, site_id, on))
     context = {"q": q.strip(), "results": results, "embed": embed, "swap_count": True}
     return render(request, "knowledge/panel_results.html", context)
 
