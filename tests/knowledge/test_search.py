@@ -138,13 +138,102 @@ def test_upsert_and_remove_are_visible_in_the_next_search() -> None:
     assert len(index) == len(DOCS)
 
 
-def test_many_upserts_compact_without_losing_items() -> None:
+def test_upserts_never_rebuild_and_compacted_drops_superseded_units() -> None:
     index = SearchIndex()
     index.build(DOCS)
+    postings = index._postings
     for round_ in range(2100):  # past the compaction point
         index.upsert(Document(id="moving", question=f"第{round_}号通知：体检报告怎么领取"))
-    assert top(index, "体检报告怎么领") == "moving"
-    assert top(index, "预约挂号成功后怎么取消预约") == 2
+    assert index._postings is postings  # not rebuilt inside upsert
+    assert index.needs_compaction
+    compacted = index.compacted()
+    assert not compacted.needs_compaction
+    assert len(compacted) == len(index)
+    for index_ in (index, compacted):
+        assert top(index_, "体检报告怎么领") == "moving"
+        assert top(index_, "预约挂号成功后怎么取消预约") == 2
+
+
+def test_compacted_in_a_thread_while_upserting() -> None:
+    index = SearchIndex()
+    index.build(DOCS)
+    result: list[SearchIndex] = []
+    worker = threading.Thread(target=lambda: result.append(index.compacted()))
+    worker.start()
+    for round_ in range(300):
+        index.upsert(Document(id=f"new{round_}", question=f"第{round_}号窗口在哪里"))
+    worker.join()
+    assert len(result[0]) >= len(DOCS)
+    assert top(index, "第299号窗口在哪里") == "new299"
+
+
+SIX = [
+    "怎么预约挂号？",
+    "医院停车场在哪里",
+    "住院押金怎么交",
+    "CT检查要空腹吗",
+    "出院结算在哪里办理",
+    "医保报销比例是多少",
+]
+
+
+def small_index(questions: list[str]) -> SearchIndex:
+    index = SearchIndex()
+    index.build([Document(id=number, question=question) for number, question in enumerate(questions)])
+    return index
+
+
+def test_one_item_base_does_not_answer_an_unrelated_question() -> None:
+    index = small_index(["怎么预约挂号？"])
+    assert index.search(SearchQuery(text="医保卡丢了怎么补办")).no_good_match
+    assert not index.search(SearchQuery(text="怎么预约挂号")).no_good_match
+
+
+def test_sharing_only_a_question_word_is_not_a_match() -> None:
+    index = small_index(SIX)
+    answered = index.search(SearchQuery(text="怎么预约挂号"))
+    assert answered.hits[0].doc_id == 0 and not answered.no_good_match
+    assert index.remove(0)
+    result = index.search(SearchQuery(text="怎么预约挂号"))
+    assert result.no_good_match  # 住院押金怎么交 shares only 怎么
+    assert all(hit.confidence < result.threshold for hit in result.hits)
+
+
+def test_small_base_still_answers_paraphrases_and_noisy_queries() -> None:
+    index = small_index(SIX)
+    for text, expected in (("车停哪里", 1), ("住院押今咋交", 2), ("做ct要不要空腹", 3), ("醫保能報多少", 5)):
+        result = index.search(SearchQuery(text=text))
+        assert (result.hits[0].doc_id, result.no_good_match) == (expected, False), text
+
+
+def test_question_words_alone_are_no_good_match() -> None:
+    index = small_index(SIX)
+    for text in ("怎么办", "在哪里", "多少钱啊", "能不能"):
+        assert index.search(SearchQuery(text=text)).no_good_match, text
+
+
+def test_live_search_compacts_in_the_background_and_keeps_changes_made_meanwhile() -> None:
+    import asyncio
+
+    from patientline.knowledge.live_index import LiveSearch
+
+    index = SearchIndex()
+    index.build(DOCS)
+    live = LiveSearch(index=index)
+    live._document = lambda item: item  # type: ignore[assignment,method-assign,return-value]
+
+    async def scenario() -> None:
+        live._start_compaction(index)
+        live.items[200] = Document(id=200, question="医院有自助打印机吗")  # type: ignore[assignment]
+        live._apply(index, 200)
+        live._changed_during_compaction.add(200)  # type: ignore[union-attr]
+        assert live._compaction is not None
+        await live._compaction
+
+    asyncio.run(scenario())
+    assert live.index is not index
+    assert top(live.index, "自助打印机") == 200
+    assert len(live.index) == len(DOCS) + 1
 
 
 def test_readers_in_another_thread_see_whole_items() -> None:

@@ -44,6 +44,12 @@ class LiveSearch:
     _stale: bool = True
     _work: asyncio.Task[None] | None = None
     _build_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Items changed while a compaction runs in a thread: applied to its result before the swap.
+    _changed_during_compaction: set[int] | None = None
+    _compaction: asyncio.Task[None] | None = None
+    # A refresh and the compaction's replay-and-swap never interleave (a refresh waiting on the
+    # database across the swap would update the index that was just replaced).
+    _refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def attach(self, db: Database, *, timezone: str) -> None:
         self.db, self.timezone = db, timezone
@@ -103,20 +109,62 @@ class LiveSearch:
             await asyncio.to_thread(index.build, documents)
             self.items = {item.item_id: item for item in items}
             self.index = index
+            self._changed_during_compaction = None  # a compaction of the old index is now moot
             return index
 
     async def _refresh(self, index: SearchIndex) -> None:
-        changed, self._pending = self._pending, set()
-        async with self._database().sessions() as session:
-            fresh = {item.item_id: item for item in await service.live_items(session, changed)}
-        for item_id in changed:
-            item = fresh.get(item_id)
-            if item is None:
-                index.remove(item_id)
-                self.items.pop(item_id, None)
-            else:
-                index.upsert(self._document(item))
-                self.items[item_id] = item
+        async with self._refresh_lock:
+            index = self.index if self.index is not None else index  # a compaction may have swapped it
+            changed, self._pending = self._pending, set()
+            async with self._database().sessions() as session:
+                fresh = {item.item_id: item for item in await service.live_items(session, changed)}
+            for item_id in changed:
+                item = fresh.get(item_id)
+                if item is None:
+                    self.items.pop(item_id, None)
+                else:
+                    self.items[item_id] = item
+                self._apply(index, item_id)
+            if self._changed_during_compaction is not None:
+                self._changed_during_compaction.update(changed)
+            elif index.needs_compaction:
+                self._start_compaction(index)
+
+    def _apply(self, index: SearchIndex, item_id: int) -> None:
+        """Bring one item of `index` in line with `self.items`."""
+        item = self.items.get(item_id)
+        if item is None:
+            index.remove(item_id)
+        else:
+            index.upsert(self._document(item))
+
+    # ---- compaction -----------------------------------------------------------------------
+
+    def _start_compaction(self, index: SearchIndex) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop: compaction waits for the next refresh on a loop
+            return
+        changed: set[int] = set()
+        self._changed_during_compaction = changed
+        self._compaction = loop.create_task(self._compact(index, changed))
+
+    async def _compact(self, index: SearchIndex, changed: set[int]) -> None:
+        """Build a compacted copy in a thread (searches and updates go on meanwhile), replay the
+        items changed in the meantime, then swap; dropped if a full rebuild replaced the index."""
+        try:
+            compacted = await asyncio.to_thread(index.compacted)
+            async with self._refresh_lock:
+                if self._changed_during_compaction is not changed or self.index is not index:
+                    return
+                for item_id in changed:
+                    self._apply(compacted, item_id)
+                self.index = compacted
+        except Exception:
+            log.exception("knowledge index compaction failed; the old index stays in use")
+        finally:
+            if self._changed_during_compaction is changed:
+                self._changed_during_compaction = None
 
     def _document(self, item: LiveItem) -> Document:
         content = item.content

@@ -8,22 +8,30 @@ average length.
 Consistency for readers in other threads: an upsert first appends the new units' postings, then
 publishes the item's new entry with one dict assignment. A unit counts only while the entry it was
 made for is the item's current entry, so a reader sees the old item or the new one, never a mix.
-Superseded units stay in the postings (ignored) until a compaction rebuilds them.
+Superseded units stay in the postings (ignored) until the owner replaces the index with
+`compacted()` (see `needs_compaction`).
 """
 
 from __future__ import annotations
 
+import gc
 import heapq
+import itertools
 import math
+import threading
 from array import array
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from typing import Literal
 
 from patientline.knowledge.search import confidence
 from patientline.knowledge.search.lexicon import BIGRAM, CHAR, NAME, PINYIN, WORD, Lexicon
-from patientline.knowledge.search.text import name_pinyin
+from patientline.knowledge.search.text import char_pinyin, is_cjk, name_pinyin
 
 DocId = int | str
 Field = Literal["question", "variant", "name", "extra"]
@@ -41,6 +49,8 @@ COMMON_MIN_DF = 300
 CANDIDATES = 300
 COMPACT_MIN_DEAD = 2000
 OTHER_UNITS_SHARE = 0.3
+RERANK_DEPTH = 20
+RERANK_WEIGHT = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +111,10 @@ class _Unit:
     """One searchable text of an item. Its terms are not kept (they would be most of the index's
     memory); the postings hold them, and the few units a search reports are analysed again."""
 
-    __slots__ = ("entry", "field", "text", "weight")
+    __slots__ = ("entry", "field", "id", "text", "weight")
 
-    def __init__(self, entry: _Entry, field: Field, text: str) -> None:
+    def __init__(self, unit_id: int, entry: _Entry, field: Field, text: str) -> None:
+        self.id = unit_id
         self.entry = entry
         self.field: Field = field
         self.text = text
@@ -140,7 +151,8 @@ class SearchIndex:
         """Replace the whole content with `documents` (the last one wins for a repeated id)."""
         latest = {document.id: document for document in documents}
         fresh = SearchIndex(self.lexicon)
-        fresh._load(latest.values())
+        with _collector_paused():
+            fresh._load(latest.values())
         # Swap everything at once: readers see the old content or the new one.
         self.__dict__.update(fresh.__dict__)
 
@@ -209,7 +221,7 @@ class SearchIndex:
         units: dict[int, _Unit] = {}
         terms_of: dict[int, dict[str, float]] = {}
         for field_name, text, terms in texts:
-            units[self._next_unit] = _Unit(entry, field_name, text)
+            units[self._next_unit] = _Unit(self._next_unit, entry, field_name, text)
             terms_of[self._next_unit] = terms
             self._next_unit += 1
             if count_lengths:
@@ -242,10 +254,11 @@ class SearchIndex:
         return grouped
 
     def _load(self, documents: Iterable[Document]) -> None:
-        """Bulk load into an empty index, streaming: term frequencies go straight into compact arrays
-        (holding every text's term dict at once would need several times the index's memory), and
-        become BM25 parts once the average lengths are known."""
-        frequencies: dict[str, tuple[array[int], array[float]]] = {}
+        """Bulk load into an empty index, streaming: unit ids go straight into compact arrays (holding
+        every text's term dict at once would need several times the index's memory) and become BM25
+        parts once the average lengths are known."""
+        ids_of: dict[str, array[int]] = {}
+        repeated: dict[tuple[str, int], float] = {}  # (term, unit) -> tf, for the few tf > 1
         unit_lengths: list[dict[str, float]] = []
         for document in documents:
             entry = _Entry(document, ())
@@ -254,27 +267,40 @@ class SearchIndex:
             self._units.update(units)
             self._entries[document.id] = entry
             for unit_id, terms in terms_of.items():
-                lengths: dict[str, float] = {}
+                distinct = Counter(map(itemgetter(0), terms))  # distinct terms per kind
+                lengths = {kind: float(count) for kind, count in distinct.items()}
                 for term, tf in terms.items():
-                    lengths[term[0]] = lengths.get(term[0], 0.0) + tf
-                    posting = frequencies.get(term)
-                    if posting is None:
-                        posting = frequencies[term] = (array("i"), array("f"))
-                    posting[0].append(unit_id)
-                    posting[1].append(tf)
+                    ids = ids_of.get(term)
+                    if ids is None:
+                        ids = ids_of[term] = array("i")
+                    ids.append(unit_id)
+                    if tf != 1.0:
+                        repeated[term, unit_id] = tf
+                        lengths[term[0]] += tf - 1
                 unit_lengths.append(lengths)
+        self._count_all_lengths(unit_lengths)
+        once = self._single_occurrence_parts(unit_lengths)
+        for term, ids in ids_of.items():
+            weights = array("f", map(once[term[0]].__getitem__, ids))
+            self._postings[term] = (ids, weights)
+        for (term, unit_id), tf in repeated.items():
+            ids, weights = self._postings[term]
+            norm = (K1 + 1) / once[term[0]][unit_id] - 1  # the unit's length norm, back from its tf=1 part
+            weights[bisect_left(ids, unit_id)] = tf * (K1 + 1) / (tf + norm)
+
+    def _count_all_lengths(self, unit_lengths: list[dict[str, float]]) -> None:
         for lengths in unit_lengths:
             for kind, length in lengths.items():
                 self._length_sum[kind] = self._length_sum.get(kind, 0.0) + length
                 self._length_count[kind] = self._length_count.get(kind, 0) + 1
-        norms: dict[str, list[float]] = {}
+
+    def _single_occurrence_parts(self, unit_lengths: list[dict[str, float]]) -> dict[str, list[float]]:
+        """kind -> per unit, the BM25 tf part of a term that occurs once (most terms do)."""
+        parts: dict[str, list[float]] = {}
         for kind, total in self._length_sum.items():
             scale = B * self._length_count[kind] / max(total, 1e-9)
-            norms[kind] = [K1 * (1 - B + scale * lengths.get(kind, 0.0)) for lengths in unit_lengths]
-        for term, (ids, tfs) in frequencies.items():
-            norm = norms[term[0]]
-            weights = array("f", (tf * (K1 + 1) / (tf + norm[u]) for u, tf in zip(ids, tfs, strict=True)))
-            self._postings[term] = (ids, weights)
+            parts[kind] = [(K1 + 1) / (1 + K1 * (1 - B + scale * lengths.get(kind, 0.0))) for lengths in unit_lengths]
+        return parts
 
     def _add_postings(self, terms_of: dict[int, dict[str, float]]) -> None:
         for term, (ids, weights) in self._unit_postings(terms_of).items():
@@ -285,25 +311,33 @@ class SearchIndex:
                 # New arrays, assigned at once: a reader iterating the old pair is not disturbed.
                 self._postings[term] = (current[0] + array("i", ids), current[1] + array("f", weights))
 
-    def _unit_terms(self, unit: _Unit) -> dict[str, float]:
-        if unit.field == "name":
-            return self._name_terms(unit.text)
-        return self.lexicon.analyse_document(unit.text)
-
     def _retire(self, entry: _Entry) -> None:
         for unit_id in entry.unit_ids:
             self._units.pop(unit_id, None)
         self._dead_units += len(entry.unit_ids)
-        if self._dead_units > max(COMPACT_MIN_DEAD, len(self._units) // 4):
-            self.build(self.documents())
+
+    @property
+    def needs_compaction(self) -> bool:
+        """Superseded units (still in the postings, skipped by searches) have piled up: time to
+        replace this index with `compacted()`. Never done inside `upsert`, where it would be a pause
+        of seconds at 10,000 items."""
+        return self._dead_units > max(COMPACT_MIN_DEAD, len(self._units) // 4)
+
+    def compacted(self) -> SearchIndex:
+        """A fresh index of the current items without superseded units. Safe to run in another thread
+        while this index is searched and updated: it copies the item list at once and does not
+        touch this index again (changes made meanwhile must be applied to the result too)."""
+        documents = [entry.document for entry in list(self._entries.values())]
+        fresh = SearchIndex(self.lexicon)
+        with _collector_paused():
+            fresh._load(documents)
+        return fresh
 
     # ---- searching ---------------------------------------------------------------------------
 
     def search(self, query: SearchQuery) -> SearchResult:
         analysis = self.lexicon.analyse_query(query.text)
-        scored = self._score_units(analysis.terms)
-        best = self._best_units(scored, query)
-        ranked = heapq.nlargest(max(query.limit, 2), best.values(), key=lambda pair: pair[0])
+        ranked = self._ranked(analysis.terms, query, max(query.limit, 2))
         hits = self._hits(ranked, analysis.terms, query.limit)
         no_good_match = not hits or hits[0].confidence < confidence.THRESHOLD
         return SearchResult(hits=hits, no_good_match=no_good_match, terms=analysis.surface_words)
@@ -311,13 +345,26 @@ class SearchIndex:
     def explain_top(self, text: str) -> tuple[confidence.Features | None, DocId | None]:
         """The confidence features of the best item for `text`, and its id (for calibration)."""
         analysis = self.lexicon.analyse_query(text)
-        best = self._best_units(self._score_units(analysis.terms), SearchQuery(text=text))
-        ranked = heapq.nlargest(2, best.values(), key=lambda pair: pair[0])
+        ranked = self._ranked(analysis.terms, SearchQuery(text=text), 2)
         if not ranked:
             return None, None
         runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
         features = self.confidence_features(analysis.terms, ranked[0][1], ranked[0][0], runner_up)
         return features, ranked[0][1].entry.document.id
+
+    def _ranked(self, query_terms: dict[str, float], query: SearchQuery, count: int) -> list[tuple[float, _Unit]]:
+        """The best `count` items (score, best unit): BM25, then the first RERANK_DEPTH re-scored by
+        how much of the query's topic their best text covers (BM25 alone lets many matches of
+        common words beat the one rare topic word that matters)."""
+        best = self._best_units(self._score_units(query_terms), query)
+        ranked = heapq.nlargest(max(count, RERANK_DEPTH), best.values(), key=lambda pair: pair[0])
+        if RERANK_WEIGHT:
+            ranked = [
+                (score * (1 + RERANK_WEIGHT * self.topic_coverage(query_terms, self._membership(unit))), unit)
+                for score, unit in ranked
+            ]
+            ranked.sort(key=lambda pair: -pair[0])
+        return ranked[:count]
 
     def idf(self, term: str) -> float:
         postings = self._postings.get(term)
@@ -393,9 +440,10 @@ class SearchIndex:
 
     def _hits(self, ranked: list[tuple[float, _Unit]], query_terms: dict[str, float], limit: int) -> list[Hit]:
         hits: list[Hit] = []
+        idf_cache: dict[str, float] = {}
         for position, (score, unit) in enumerate(ranked[:limit]):
             others = [s for i, (s, _) in enumerate(ranked) if i != position]
-            features = self.confidence_features(query_terms, unit, score, max(others, default=0.0))
+            features = self.confidence_features(query_terms, unit, score, max(others, default=0.0), idf_cache)
             hits.append(
                 Hit(
                     doc_id=unit.entry.document.id,
@@ -408,27 +456,103 @@ class SearchIndex:
         return hits
 
     def confidence_features(
-        self, query_terms: dict[str, float], unit: _Unit, score: float, runner_up: float
+        self,
+        query_terms: dict[str, float],
+        unit: _Unit,
+        score: float,
+        runner_up: float,
+        idf_cache: dict[str, float] | None = None,
     ) -> confidence.Features:
-        """How much of the query the unit explains, how much of the unit the query explains, and the
-        lead over the next item."""
-        unit_terms = self._unit_terms(unit)
-        query_mass = matched_mass = unit_mass = unit_matched = 0.0
+        """How much of the query the unit explains, the lead over the next item, and how much of the
+        query's topic the unit covers. Read from the postings: the unit is not analysed again."""
+        idf_of = self._cached_idf(idf_cache if idf_cache is not None else {})
+        has = self._membership(unit)
+        query_mass = matched_mass = 0.0
         for term, weight in query_terms.items():
-            importance = weight * TERM_WEIGHTS[_kind(term)] * self.idf(term)
+            importance = weight * TERM_WEIGHTS[_kind(term)] * idf_of(term)
             query_mass += importance
-            if term in unit_terms:
+            if has(term):
                 matched_mass += importance
-        for term in unit_terms:
-            importance = TERM_WEIGHTS[_kind(term)] * self.idf(term)
-            unit_mass += importance
-            if term in query_terms:
-                unit_matched += importance
         return confidence.Features(
             query_coverage=matched_mass / query_mass if query_mass else 0.0,
-            unit_coverage=unit_matched / unit_mass if unit_mass else 0.0,
             margin=(score - runner_up) / score if score > 0 else 0.0,
+            topic_coverage=self.topic_coverage(query_terms, has),
         )
+
+    def topic_coverage(self, query_terms: dict[str, float], has: Callable[[str], bool]) -> float:
+        """Share of the query's topic-word weight found in a unit (`has`: does the unit have this
+        term); 0 when the query has no topic words (怎么办 alone answers nothing). Needs no corpus
+        statistics, so it holds in a base of one item."""
+        topic = self.lexicon.topic_words(query_terms)
+        total = sum(weight for _, weight in topic)
+        if total <= 0:
+            return 0.0
+        return sum(weight * _word_coverage(word, has) for word, weight in topic) / total
+
+    def _membership(self, unit: _Unit) -> Callable[[str], bool]:
+        """term -> does `unit` have it: a binary search in the term's postings (ids ascending)."""
+        postings = self._postings
+        unit_id = unit.id
+
+        def has(term: str) -> bool:
+            posting = postings.get(term)
+            if posting is None:
+                return False
+            ids = posting[0]
+            position = bisect_left(ids, unit_id)
+            return position < len(ids) and ids[position] == unit_id
+
+        return has
+
+    def _cached_idf(self, cache: dict[str, float]) -> Callable[[str], float]:
+        def idf_of(term: str) -> float:
+            value = cache.get(term)
+            if value is None:
+                value = cache[term] = self.idf(term)
+            return value
+
+        return idf_of
+
+
+def _word_coverage(word: str, has: Callable[[str], bool]) -> float:
+    """1 when the unit has the word; else the share of its character bigrams (or toneless pinyin
+    bigrams: homophones) the unit has, since segmentation differs (挂号 inside 预约挂号)."""
+    if has(WORD + word) or has(NAME + word):
+        return 1.0
+    characters = [c for c in word if is_cjk(c)]
+    if len(characters) != len(word) or not characters:
+        return 0.0
+    if len(characters) == 1:
+        return 1.0 if has(CHAR + word) else 0.0
+    pairs = list(itertools.pairwise(characters))
+    by_characters = sum(has(BIGRAM + a + b) for a, b in pairs)
+    by_sound = sum(has(PINYIN + (char_pinyin(a) or a) + " " + (char_pinyin(b) or b)) for a, b in pairs)
+    return max(by_characters, by_sound) / len(pairs)
+
+
+_collector_lock = threading.Lock()
+_collector_pauses = 0
+_collector_was_enabled = False
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a bulk load: the load makes millions of objects and
+    none of them form cycles, but the collector would walk the growing heap again and again (about a
+    tenth of the build time at 10,000 items). Loads in several threads share one pause."""
+    global _collector_pauses, _collector_was_enabled
+    with _collector_lock:
+        if _collector_pauses == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _collector_pauses += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_pauses -= 1
+            if _collector_pauses == 0 and _collector_was_enabled:
+                gc.enable()
 
 
 def _add_all(scores: dict[int, float], ids: array[int], tf_parts: array[float], factor: float) -> None:

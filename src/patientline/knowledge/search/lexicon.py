@@ -13,9 +13,10 @@ Every text (a stored question or a caller's query) goes through the same steps:
 
 from __future__ import annotations
 
-import itertools
+import math
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,7 +24,14 @@ from pathlib import Path
 
 import jieba
 
-from patientline.knowledge.search.text import LATIN_OR_DIGIT, char_pinyin, fold, is_cjk, split_pinyin
+from patientline.knowledge.search.text import (
+    LATIN_OR_DIGIT,
+    char_pinyin,
+    fold,
+    is_cjk,
+    pinyin_readings,
+    split_pinyin,
+)
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -31,6 +39,14 @@ DATA_DIR = Path(__file__).parent / "data"
 WORD, BIGRAM, CHAR, PINYIN, NAME = "w", "b", "c", "p", "n"
 
 PREAMBLE_WEIGHT = 0.35
+# Query terms made only of question-intent words (怎么, 是多少, 在哪里) count this much in ranking:
+# each intent word yields several terms (word, characters, bigrams, pinyin), which otherwise let a
+# shared "是多少" outweigh the one topic word (投诉电话是多少 -> 报销比例是多少).
+INTENT_WEIGHT = 0.7
+# Short clauses recur across texts and queries (怎么办, 需要带什么, 在哪里办理); long ones rarely do.
+CLAUSE_CACHE_SIZE = 8192
+CACHED_CLAUSE_LENGTH = 8
+_CJK_CHAR = re.compile(r"[\u4e00-\u9fff\u3400-\u4dbf\uf900-\ufaff]")
 _CLAUSE_SPLIT = re.compile(r"[,.;:!?，。；：！？、…~～\n\r\t()（）\[\]【】\"'“”‘’<>《》/|]+")
 _SPACES = re.compile(r"\s+")
 _PINYIN_RUN = re.compile(r"(?<![a-z0-9])[a-z]{4,}(?![a-z0-9])")
@@ -144,6 +160,7 @@ class Lexicon:
         self._synonym_re = _replacer(self._canonical)
         self._introducer_re = _replacer(self._introducers)
         _ensure_words([*self._canonical.values(), *self._dialect.values()])
+        self._clause_cache: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {}
         self._by_pinyin = _pinyin_index([*_dictionary_words(), *self._canonical, *self._dialect.values()])
 
     @classmethod
@@ -161,6 +178,18 @@ class Lexicon:
             introducers=self._introducers,
             stopwords=self._stopwords,
         )
+
+    def topic_words(self, terms: dict[str, float]) -> list[tuple[str, float]]:
+        """The query's topic words with their importance: its words minus question-intent and function
+        words (怎么, 在哪里, 多少钱, 能不能), each weighted by its query weight and its rarity in
+        general Chinese (jieba's dictionary frequency), which, unlike the index's idf, means the same
+        in a base of one item as in one of ten thousand."""
+        intent = _intent_words()
+        return [
+            (term[1:], weight * _rarity(term[1:]))
+            for term, weight in terms.items()
+            if term[0] == WORD and term[1:] not in intent and term[1:] not in self._stopwords
+        ]
 
     def synonyms_of(self, term: str) -> tuple[str, ...]:
         """Every form of the group `term` belongs to (just `term` when it has no synonyms)."""
@@ -286,10 +315,9 @@ class Lexicon:
     # ---- terms -------------------------------------------------------------------------------
 
     def analyse_document(self, text: str) -> dict[str, float]:
-        terms: dict[str, float] = {}
-        for term in self._terms_of(self._rewrite(self._standardise(text, correct=False))):
-            terms[term] = terms.get(term, 0.0) + 1.0
-        return terms
+        """term -> term frequency."""
+        counts = Counter(self._terms_of(self._rewrite(self._standardise(text, correct=False))))
+        return {term: float(count) for term, count in counts.items()}
 
     def analyse_query(self, text: str) -> Analysis:
         preamble, question = self._split_preamble(self._standardise(text))
@@ -299,8 +327,10 @@ class Lexicon:
             if not part.strip():
                 continue
             rewritten = self._rewrite(part)
-            for term in self._terms_of(rewritten):
-                terms[term] = max(terms.get(term, 0.0), weight)
+            intent: set[str] = set()
+            for term in self._terms_of(rewritten, intent):
+                term_weight = weight * INTENT_WEIGHT if term in intent else weight
+                terms[term] = max(terms.get(term, 0.0), term_weight)
             surface.extend(self._surface_words(part, rewritten))
         return Analysis(terms=terms, surface_words=tuple(dict.fromkeys(surface)))
 
@@ -314,37 +344,61 @@ class Lexicon:
                         words.extend(self.synonyms_of(token))
         return words
 
-    def _terms_of(self, text: str) -> list[str]:
+    def _terms_of(self, text: str, intent: set[str] | None = None) -> list[str]:
+        """The text's terms; `intent` (when given) receives those made only of question-intent words."""
         terms: list[str] = []
         for raw_clause in _CLAUSE_SPLIT.split(text):
             clause = _TRAILING_PARTICLE.sub("", raw_clause.strip())
             if clause:
-                self._clause_terms(clause, terms)
+                clause_terms, clause_intent = self._clause_terms(clause)
+                terms.extend(clause_terms)
+                if intent is not None:
+                    intent.update(clause_intent)
         return terms
 
-    def _clause_terms(self, clause: str, out: list[str]) -> None:
+    def _clause_terms(self, clause: str) -> tuple[tuple[str, ...], frozenset[str]]:
+        """(terms, the terms made only of intent words) of one clause."""
+        if len(clause) > CACHED_CLAUSE_LENGTH:
+            return self._segment_clause(clause)
+        cached = self._clause_cache.get(clause)
+        if cached is None:
+            if len(self._clause_cache) >= CLAUSE_CACHE_SIZE:
+                self._clause_cache.clear()
+            cached = self._clause_cache[clause] = self._segment_clause(clause)
+        return cached
+
+    def _segment_clause(self, clause: str) -> tuple[tuple[str, ...], frozenset[str]]:
+        out: list[str] = []
+        intent: list[str] = []
+        intent_words = _intent_words()
+        stopwords = self._stopwords
         symbols: list[str] = []  # Chinese characters and latin/digit runs, in order
+        symbol_is_intent: list[bool] = []
         for token in _jieba().cut(clause, HMM=False):
             token = token.strip()
             if not token:
                 continue
-            if LATIN_OR_DIGIT.fullmatch(token):
-                symbols.append(token)
-            else:
-                symbols.extend(c for c in token if is_cjk(c))
-            if token not in self._stopwords and (LATIN_OR_DIGIT.fullmatch(token) or any(is_cjk(c) for c in token)):
+            latin = LATIN_OR_DIGIT.fullmatch(token) is not None
+            pieces = [token] if latin else _CJK_CHAR.findall(token)
+            is_intent = token in intent_words
+            symbols.extend(pieces)
+            symbol_is_intent.extend([is_intent] * len(pieces))
+            if pieces and token not in stopwords:
                 out.append(WORD + token)
-        for symbol in symbols:
-            if is_cjk(symbol) and symbol not in self._stopwords:
+                if is_intent:
+                    intent.append(WORD + token)
+        for symbol, is_intent in zip(symbols, symbol_is_intent, strict=True):
+            if symbol not in stopwords and not symbol.isascii():
                 out.append(CHAR + symbol)
-        for first, second in itertools.pairwise(symbols):
-            out.append(BIGRAM + first + second)
-        syllables = _syllables(symbols)
-        for first, second in itertools.pairwise(syllables):
-            out.append(PINYIN + first + " " + second)
+                if is_intent:
+                    intent.append(CHAR + symbol)
+        _pair_terms(BIGRAM, symbols, symbol_is_intent, "", out, intent)
+        syllables, syllable_is_intent = _syllables(symbols, symbol_is_intent)
+        _pair_terms(PINYIN, syllables, syllable_is_intent, " ", out, intent)
         for symbol in symbols:
             if len(symbol) > 1 and symbol.isascii() and symbol.isalpha():
                 out.append(NAME + symbol)
+        return tuple(out), frozenset(intent)
 
 
 def _pinyin_key(word: str) -> str:
@@ -361,18 +415,44 @@ def _pinyin_index(words: Iterable[str]) -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
+def _intent_words() -> frozenset[str]:
+    return frozenset(" ".join(_data_lines("intent_words.txt")).split())
+
+
+@lru_cache(maxsize=8192)
+def _rarity(word: str) -> float:
+    tokenizer = _jieba()
+    frequency = tokenizer.FREQ.get(word, 0)
+    return min(12.0, max(1.0, math.log(tokenizer.total / (frequency + 1))))
+
+
+@lru_cache(maxsize=1)
 def _dictionary_words() -> tuple[str, ...]:
     return tuple(line.split()[0] for line in _data_lines("hospital_dict.txt"))
 
 
-def _syllables(symbols: list[str]) -> list[str]:
-    out: list[str] = []
-    for symbol in symbols:
-        if is_cjk(symbol):
-            out.append(char_pinyin(symbol) or symbol)
-        else:
-            out.extend(split_pinyin(symbol) or (symbol,))
-    return out
+def _pair_terms(
+    kind: str, pieces: list[str], piece_is_intent: list[bool], joiner: str, out: list[str], intent: list[str]
+) -> None:
+    for i in range(len(pieces) - 1):
+        term = kind + pieces[i] + joiner + pieces[i + 1]
+        out.append(term)
+        if piece_is_intent[i] and piece_is_intent[i + 1]:
+            intent.append(term)
+
+
+def _syllables(symbols: list[str], symbol_is_intent: list[bool]) -> tuple[list[str], list[bool]]:
+    """Toneless pinyin of each Chinese character; a latin run split into pinyin syllables if it is
+    pinyin (so "yidi" meets 异地), else kept whole."""
+    syllables: list[str] = []
+    flags: list[bool] = []
+    readings = pinyin_readings()
+    for symbol, is_intent in zip(symbols, symbol_is_intent, strict=True):
+        reading = readings.get(symbol)
+        pieces = (reading,) if reading is not None else (split_pinyin(symbol) or (symbol,))
+        syllables.extend(pieces)
+        flags.extend([is_intent] * len(pieces))
+    return syllables, flags
 
 
 @lru_cache(maxsize=1)

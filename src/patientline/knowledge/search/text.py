@@ -67,6 +67,11 @@ def _reading_of(reading: str) -> str:
     return "".join(out)
 
 
+def pinyin_readings() -> dict[str, str]:
+    """Chinese character -> its most common toneless reading (for loops: one lookup per character)."""
+    return _pinyin_tables()[0]
+
+
 def char_pinyin(char: str) -> str | None:
     """Toneless pinyin of one Chinese character (its most common reading), None for others."""
     return _pinyin_tables()[0].get(char)
