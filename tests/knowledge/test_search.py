@@ -212,9 +212,7 @@ def test_question_words_alone_are_no_good_match() -> None:
         assert index.search(SearchQuery(text=text)).no_good_match, text
 
 
-def test_live_search_compacts_in_the_background_and_keeps_changes_made_meanwhile() -> None:
-    import asyncio
-
+async def test_live_search_compacts_in_the_background_and_keeps_changes_made_meanwhile() -> None:
     from patientline.knowledge.live_index import LiveSearch
 
     index = SearchIndex()
@@ -222,15 +220,12 @@ def test_live_search_compacts_in_the_background_and_keeps_changes_made_meanwhile
     live = LiveSearch(index=index)
     live._document = lambda item: item  # type: ignore[assignment,method-assign,return-value]
 
-    async def scenario() -> None:
-        live._start_compaction(index)
-        live.items[200] = Document(id=200, question="医院有自助打印机吗")  # type: ignore[assignment]
-        live._apply(index, 200)
-        live._changed_during_compaction.add(200)  # type: ignore[union-attr]
-        assert live._compaction is not None
-        await live._compaction
-
-    asyncio.run(scenario())
+    live._start_compaction(index)
+    live.items[200] = Document(id=200, question="医院有自助打印机吗")  # type: ignore[assignment]
+    live._apply(index, 200)
+    live._changed_during_compaction.add(200)  # type: ignore[union-attr]
+    assert live._compaction is not None
+    await live._compaction
     assert live.index is not index
     assert top(live.index, "自助打印机") == 200
     assert len(live.index) == len(DOCS) + 1
