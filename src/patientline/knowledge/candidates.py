@@ -6,12 +6,9 @@ it."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-import opencc
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,21 +19,16 @@ from patientline.core.errors import Conflict, NotFound, require_version
 from patientline.knowledge import service
 from patientline.knowledge.events import KNOWLEDGE_REVIEWERS, CandidatesChanged
 from patientline.knowledge.models import Candidate, CandidateSighting, CandidateStatus, Item
+from patientline.knowledge.search.text import fold
 
 SIMILAR_ENOUGH = 0.75  # share of character pairs in common (Dice): "挂号怎么挂" ~ "怎么挂号"
 RECENT_OPEN = 3000  # open candidates compared with a new one
 _NOT_TEXT = re.compile(r"[\W_]+", re.UNICODE)
 
 
-@lru_cache(maxsize=1)
-def _to_simplified() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
-
-
 def signature(text: str) -> str:
     """The comparable form: half-width, simplified, lower case, without punctuation or spaces."""
-    plain = unicodedata.normalize("NFKC", text).lower()
-    return _NOT_TEXT.sub("", _to_simplified().convert(plain))[:200]
+    return _NOT_TEXT.sub("", fold(text))[:200]
 
 
 def _pairs(text: str) -> set[str]:

@@ -18,7 +18,6 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pypinyin import lazy_pinyin
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
@@ -655,6 +654,8 @@ async def _departments(session: AsyncSession, ids: set[int]) -> dict[int, WeekDe
 @lru_cache(maxsize=8192)
 def pinyin_keys(name: str) -> tuple[str, str]:
     """张伟 -> ("zhangwei", "zw"): what callers type when they only know how the name sounds."""
+    from pypinyin import lazy_pinyin  # its tables are large: loaded on the first name search
+
     syllables = [s.lower() for s in lazy_pinyin(name) if s.strip()]
     return "".join(syllables).replace(" ", ""), "".join(s[0] for s in syllables)
 

@@ -21,8 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-
-import jieba
+from typing import TYPE_CHECKING
 
 from patientline.knowledge.search.text import (
     LATIN_OR_DIGIT,
@@ -32,6 +31,9 @@ from patientline.knowledge.search.text import (
     pinyin_readings,
     split_pinyin,
 )
+
+if TYPE_CHECKING:
+    import jieba
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -64,6 +66,8 @@ def _jieba() -> jieba.Tokenizer:
     if _tokenizer is None:
         with _tokenizer_lock:
             if _tokenizer is None:
+                import jieba  # its import alone takes about 50 MB: only processes that search pay it
+
                 tokenizer = jieba.Tokenizer()
                 jieba.setLogLevel(60)
                 tokenizer.initialize()

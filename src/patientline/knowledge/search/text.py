@@ -7,10 +7,10 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import opencc
-from pypinyin import Style, lazy_pinyin
-from pypinyin.pinyin_dict import pinyin_dict
+if TYPE_CHECKING:  # the libraries load their large tables on first use, not when the app starts
+    import opencc
 
 _converter_lock = threading.Lock()
 _converter: opencc.OpenCC | None = None
@@ -24,6 +24,8 @@ def _t2s() -> opencc.OpenCC:
     if _converter is None:
         with _converter_lock:
             if _converter is None:
+                import opencc
+
                 _converter = opencc.OpenCC("t2s")
     return _converter
 
@@ -46,6 +48,8 @@ def is_cjk(char: str) -> bool:
 @lru_cache(maxsize=1)
 def _pinyin_tables() -> tuple[dict[str, str], frozenset[str]]:
     """(character -> its first toneless reading, every toneless syllable)."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
     by_char: dict[str, str] = {}
     syllables: set[str] = set()
     for code, readings in pinyin_dict.items():
@@ -82,6 +86,8 @@ def name_pinyin(name: str) -> tuple[str, str]:
     cjk = "".join(c for c in name if is_cjk(c))
     if not cjk:
         return "", ""
+    from pypinyin import Style, lazy_pinyin
+
     full = lazy_pinyin(cjk, style=Style.NORMAL, v_to_u=False)
     return "".join(full), "".join(p[0] for p in full if p)
 
