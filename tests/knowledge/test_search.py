@@ -212,7 +212,9 @@ def test_question_words_alone_are_no_good_match() -> None:
         assert index.search(SearchQuery(text=text)).no_good_match, text
 
 
-async def test_live_search_compacts_in_the_background_and_keeps_changes_made_meanwhile() -> None:
+def test_live_search_compacts_in_the_background_and_keeps_changes_made_meanwhile() -> None:
+    import asyncio
+
     from patientline.knowledge.live_index import LiveSearch
 
     index = SearchIndex()
@@ -220,12 +222,18 @@ async def test_live_search_compacts_in_the_background_and_keeps_changes_made_mea
     live = LiveSearch(index=index)
     live._document = lambda item: item  # type: ignore[assignment,method-assign,return-value]
 
-    live._start_compaction(index)
-    live.items[200] = Document(id=200, question="医院有自助打印机吗")  # type: ignore[assignment]
-    live._apply(index, 200)
-    live._changed_during_compaction.add(200)  # type: ignore[union-attr]
-    assert live._compaction is not None
-    await live._compaction
+    async def scenario() -> None:
+        live._start_compaction(index)
+        live.items[200] = Document(id=200, question="医院有自助打印机吗")  # type: ignore[assignment]
+        live._apply(index, 200)
+        live._changed_during_compaction.add(200)  # type: ignore[union-attr]
+        assert live._compaction is not None
+        await live._compaction
+
+    # a loop of its own, in a thread of its own: the suite's thread may be inside another loop already
+    runner = threading.Thread(target=lambda: asyncio.run(scenario()))
+    runner.start()
+    runner.join(30)
     assert live.index is not index
     assert top(live.index, "自助打印机") == 200
     assert len(live.index) == len(DOCS) + 1
