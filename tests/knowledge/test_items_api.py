@@ -3,6 +3,7 @@ synonyms, feedback, favourites, pictures, and search that follows every publish.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -299,3 +300,63 @@ async def test_pictures_are_checked_by_content_and_served_by_item_visibility(adm
     await publish(admin, row)
     served = await anon.get(uploaded["url"])
     assert served.status_code == 200 and served.headers["content-type"] == "image/png"
+
+
+async def test_pictures_follow_the_live_answer_not_the_draft(admin: Client, anon: Client) -> None:
+    leaf = await category(admin)
+    internal = await item(admin, leaf, public=False)
+    picture = await ok(
+        await admin.post("/api/kb/images", params={"item_id": internal["id"]}, files={"file": ("a.png", PNG)}), 201
+    )
+    published = await publish(admin, internal)
+    body = {"category_id": leaf, "question": "怎么预约挂号？", "public": True, "version": published["version"]}
+    await ok(await admin.put(f"/api/kb/items/{internal['id']}", json=body))  # an unreviewed draft says public
+    assert (await anon.get(picture["url"])).status_code == 404
+    expired = await item(admin, leaf, question="去年的春节门诊安排", valid_from="2000-01-01", valid_to="2000-01-10")
+    old = await ok(
+        await admin.post("/api/kb/images", params={"item_id": expired["id"]}, files={"file": ("b.png", PNG)}), 201
+    )
+    await publish(admin, expired)
+    assert (await anon.get(old["url"])).status_code == 404
+    assert (await admin.get(old["url"])).status_code == 200
+
+
+async def test_the_same_wording_heard_at_once_counts_every_time(admin: Client) -> None:
+    responses = await asyncio.gather(
+        *(admin.post("/api/kb/candidates", json={"text": "停车场收费标准是多少"}) for _ in range(4))
+    )
+    assert [r.status_code for r in responses] == [201] * 4, [r.text for r in responses]
+    listed = await ok(await admin.get("/api/kb/candidates"))
+    assert sum(c["count"] for c in listed) == 4
+
+
+async def test_a_category_holding_a_live_answer_is_not_deleted(admin: Client) -> None:
+    first, second = await category(admin), await category(admin, "INP", name="住院")
+    row = await publish(admin, await item(admin, first))
+    moved = {"category_id": second, "question": "怎么预约挂号？", "version": row["version"]}
+    await ok(await admin.put(f"/api/kb/items/{row['id']}", json=moved))  # the draft moves, the live answer stays
+    assert_error(await admin.delete(f"/api/kb/categories/{first}"), 409, "in_use")
+
+
+async def test_a_blank_key_gets_a_generated_one(admin: Client) -> None:
+    row = await item(admin, await category(admin), key="   ")
+    assert row["key"] == f"KB{row['id']:05d}"
+
+
+async def test_department_editors_see_the_feedback_of_their_own_items(admin: Client, as_user: Any) -> None:
+    leaf = await category(admin)
+    site = await ok(await admin.post("/api/directory/sites", json={"code": "MAIN", "name": "院本部"}), 201)
+    departments = [
+        await admin.post("/api/directory/departments", json={"code": code, "name": code, "site_id": site["id"]})
+        for code in ("XHNK", "GK")
+    ]
+    mine, other = [(await ok(response, 201))["id"] for response in departments]
+    for owner, comment in ((mine, "ours"), (other, "theirs")):
+        row = await publish(admin, await item(admin, leaf, question=f"问题{comment}", owner_department_id=owner))
+        await ok(
+            await admin.post(f"/api/kb/items/{row['id']}/feedback", json={"kind": "outdated", "comment": comment}), 201
+        )
+    async with as_user("handler2", ["handler"], department_ids=[mine]) as handler:
+        seen = await ok(await handler.get("/api/kb/feedback"))
+    assert [f["comment"] for f in seen] == ["ours"]
+    assert {f["comment"] for f in await ok(await admin.get("/api/kb/feedback"))} == {"ours", "theirs"}

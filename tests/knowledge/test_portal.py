@@ -78,7 +78,7 @@ async def test_search_results_without_javascript(anon: Client, faq: dict[str, in
 async def test_search_never_shows_internal_or_draft_answers(anon: Client, faq: dict[str, int]) -> None:
     for question in ("夜班交接流程是什么", "核磁共振报告多久出"):
         page = html(await anon.get("/faq", params={"q": question}))
-        assert f'data-hit="{faq["internal"]}"' not in page and f'/faq/items/{faq["internal"]}' not in page
+        assert f'data-hit="{faq["internal"]}"' not in page and f"/faq/items/{faq['internal']}" not in page
         assert f'data-hit="{faq["draft"]}"' not in page
 
 

@@ -120,6 +120,8 @@ async def test_too_few_items_for_the_count_is_refused(admin: Client, db: Any, ba
     assert_error(await admin.post("/api/kb/quizzes", json={"title": "x", "count": 11}), 422, "too_few_items")
     assert_error(await admin.post("/api/kb/quizzes", json={"title": "x", "count": 0}), 422)
     assert_error(await admin.post("/api/kb/quizzes", json={"title": "x", "category_ids": [99999]}), 422)
+    for due in ("0001-01-01T00:00:00", "9999-12-31T23:59:00-08:00"):
+        assert_error(await admin.post("/api/kb/quizzes", json={"title": "x", "count": 1, "due_at": due}), 422)
     assert (await admin.get("/api/kb/quizzes")).json() == []
 
 

@@ -574,3 +574,13 @@ async def test_the_page_is_for_editors(as_user: Any, kb: dict[str, int]) -> None
         denied = await agent.get("/kb/transfer")
         assert denied.status_code == 403 and "<html" in denied.text.lower() and "permission_denied" in denied.text
         assert_error(await submit(agent, xlsx(TWO_ITEMS), dry_run=False), 403, "permission_denied")
+
+
+async def test_a_workbook_that_unpacks_to_too_much_is_refused(admin: Client) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/sharedStrings.xml", "A" * (40 * 1024 * 1024))
+    response = await admin.post(
+        "/api/kb/import", files={"file": ("bomb.xlsx", buffer.getvalue(), "application/octet-stream")}
+    )
+    assert_error(response, 422, "too_large")

@@ -133,7 +133,7 @@ async def jobs_page(request: Request, actor: CurrentActor, session: Session, sta
 async def calendar_page(request: Request, actor: CurrentActor, session: Session, year: int | None = None) -> Response:
     actor.require(Permission.MANAGE_CALENDAR)
     calendar = await workcal.load(session, timezone=app_state(request).settings.timezone)
-    local_today = clock.now().astimezone(ZoneInfo(app_state(request).settings.timezone)).date()
+    local_today = clock.today(app_state(request).settings.timezone)
     year = year if year and 2000 <= year <= 2100 else local_today.year
     months = [_month(calendar, year, m) for m in range(1, 13)]
     return render(

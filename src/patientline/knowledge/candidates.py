@@ -5,12 +5,15 @@ it."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from patientline.core import audit, clock, events
 from patientline.core.auth.actor import Actor
@@ -21,6 +24,7 @@ from patientline.knowledge.events import KNOWLEDGE_REVIEWERS, CandidatesChanged
 from patientline.knowledge.models import Candidate, CandidateSighting, CandidateStatus, Item
 from patientline.knowledge.search.text import fold
 
+log = logging.getLogger(__name__)
 SIMILAR_ENOUGH = 0.75  # share of character pairs in common (Dice): "挂号怎么挂" ~ "怎么挂号"
 RECENT_OPEN = 3000  # open candidates compared with a new one
 _NOT_TEXT = re.compile(r"[\W_]+", re.UNICODE)
@@ -81,9 +85,7 @@ async def suggest(
                               last_seen_at=now, version=1)  # fmt: skip
         session.add(candidate)
     else:
-        candidate.count += 1
-        candidate.last_seen_at = now
-        candidate.suggested_item_id = candidate.suggested_item_id or item_id
+        await _count_sighting(session, candidate, now=now, item_id=item_id)
     await session.flush()
     session.add(CandidateSighting(candidate_id=candidate.id, text=text, source=source, context=context,
                                   user_id=actor.user_id, seen_at=now))  # fmt: skip
@@ -92,6 +94,34 @@ async def suggest(
         session, CandidatesChanged(candidate_id=candidate.id, count=candidate.count, audience=KNOWLEDGE_REVIEWERS)
     )
     return candidate
+
+
+async def _count_sighting(session: AsyncSession, candidate: Candidate, *, now: datetime, item_id: int | None) -> None:
+    """One atomic UPDATE, outside the version counter: agents hearing the same wording at the same
+    moment both count, and neither fails."""
+    count = await session.scalar(
+        update(Candidate)
+        .where(Candidate.id == candidate.id)
+        .values(
+            count=Candidate.count + 1,
+            last_seen_at=now,
+            suggested_item_id=func.coalesce(Candidate.suggested_item_id, item_id),
+        )
+        .returning(Candidate.count)
+        .execution_options(synchronize_session=False)  # the two values below are all that changed
+    )
+    set_committed_value(candidate, "count", count)
+    set_committed_value(candidate, "last_seen_at", now)
+
+
+async def record_miss(session: AsyncSession, *, actor: Actor, text: str, source: str) -> None:
+    """A search that found nothing, collected on the side: whatever goes wrong here, the search it came
+    from still answers."""
+    try:
+        async with session.begin():
+            await suggest(session, actor=actor, text=text, source=source)
+    except Exception:
+        log.exception("a missed search could not be collected")
 
 
 @dataclass(frozen=True)

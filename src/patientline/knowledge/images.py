@@ -4,7 +4,7 @@ the database so every node serves them."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,7 +14,7 @@ from patientline.core.auth.permissions import Permission
 from patientline.core.errors import InvalidInput, NotFound
 from patientline.core.validation import ReadModel
 from patientline.knowledge import service
-from patientline.knowledge.models import Image, Item
+from patientline.knowledge.models import Image
 from patientline.knowledge.sanitize import IMAGE_PATH
 
 MAX_BYTES = 1024 * 1024  # within the request size limit, multipart framing included
@@ -79,15 +79,15 @@ async def store(session: AsyncSession, *, actor: Actor, filename: str, raw: byte
     return row
 
 
-async def load(session: AsyncSession, *, image_id: int, actor: Actor | None) -> Image:
-    """Pictures of live public items are public; the others need a signed-in reader."""
+async def load(session: AsyncSession, *, image_id: int, actor: Actor | None, today: date) -> Image:
+    """Pictures of answers the public may read (live, public, valid today) are public; the others need
+    a signed-in reader. The live revision decides, never an unreviewed draft."""
     row = await session.get(Image, image_id)
     if row is None:
         raise NotFound("This picture does not exist.", details={"image_id": image_id})
     if actor is not None and actor.can(Permission.READ_KNOWLEDGE):
         return row
-    item = await session.get(Item, row.item_id) if row.item_id else None
-    live = item is not None and item.live_revision_id is not None
-    if not (live and item is not None and item.public):
+    live = await service.live_items(session, [row.item_id]) if row.item_id else []
+    if not (live and live[0].content.get("public", True) and live[0].valid_on(today)):
         raise NotFound("This picture does not exist.", details={"image_id": image_id})
     return row

@@ -12,13 +12,14 @@ from pydantic import Field as Constraint
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patientline.core import clock
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.validation import MAX_ID, PathId
 from patientline.directory import service as directory
 from patientline.knowledge import candidates, images, service
 from patientline.knowledge.models import Item, ItemStatus
-from patientline.web.deps import CurrentActor, OptionalActor, Session
+from patientline.web.deps import CurrentActor, OptionalActor, Session, app_state
 from patientline.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -184,8 +185,9 @@ def _reader(actor: Actor | None) -> Actor | None:
 
 
 @router.get("/kb/images/{image_id}")
-async def image(image_id: PathId, actor: OptionalActor, session: Session) -> Response:
-    row = await images.load(session, image_id=image_id, actor=_reader(actor))
+async def image(request: Request, image_id: PathId, actor: OptionalActor, session: Session) -> Response:
+    today = clock.today(app_state(request).settings.timezone)
+    row = await images.load(session, image_id=image_id, actor=_reader(actor), today=today)
     return Response(
         row.data,
         media_type=row.content_type,

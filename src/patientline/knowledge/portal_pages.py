@@ -164,8 +164,7 @@ async def _search(request: Request, session: AsyncSession, text: str) -> dict[st
     engine = live_search(request)
     result = await engine.search(text, limit=RESULT_LIMIT, filters=Filters(public_only=True))
     if result.no_good_match and MISSES.allow(request.client.host if request.client else ""):
-        async with session.begin():
-            await candidates.suggest(session, actor=PORTAL, text=text, source="portal")
+        await candidates.record_miss(session, actor=PORTAL, text=text, source="portal")
     return search_answer(engine, text, result)
 
 

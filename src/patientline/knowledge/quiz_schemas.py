@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from patientline.core.i18n import gettext
 from patientline.core.validation import MAX_ID, DbId, StrictModel
 
 MAX_QUESTIONS = 50
@@ -20,12 +21,18 @@ def _unique(values: list[int]) -> list[int]:
     return list(dict.fromkeys(values))
 
 
+def _plausible_due(value: datetime | None) -> datetime | None:
+    if value is not None and not 2000 <= value.year <= 2100:
+        raise ValueError(gettext("Choose a due date between the years 2000 and 2100."))
+    return value
+
+
 class QuizCreate(StrictModel):
     title: Title
     category_ids: Annotated[list[DbId], Field(max_length=50), AfterValidator(_unique)] = []
     count: Annotated[int, Field(ge=1, le=MAX_QUESTIONS)] = 10
     include_timetable: bool = False
-    due_at: datetime | None = None  # without a time zone: the hospital's local time
+    due_at: Annotated[datetime | None, AfterValidator(_plausible_due)] = None  # naive: the hospital's local time
     seed: Annotated[int, Field(ge=0, le=MAX_ID)] | None = None  # the same seed and base give the same quiz
 
 

@@ -22,6 +22,7 @@ from patientline.core import audit, clock, events
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.models import User
 from patientline.core.auth.permissions import Permission
+from patientline.core.config import get_settings
 from patientline.core.db import flush_or_conflict
 from patientline.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from patientline.core.events import Audience, Notification
@@ -96,7 +97,7 @@ class Draft:
 
 
 async def _sources(session: AsyncSession, tree: CategoryTree) -> list[Source]:
-    today = clock.now().date()
+    today = clock.today(get_settings().timezone)  # the hospital's day, as answers' validity means it
     sources = []
     for live in await live_items(session):
         category_id = int(live.content["category_id"])

@@ -228,7 +228,9 @@ async def list_feedback(
     actor: CurrentActor, session: Session, item_id: QueryId = None, open_only: bool = False
 ) -> Response:
     actor.require(Permission.EDIT_KNOWLEDGE)
-    rows = await service.feedback_for(session, item_id=item_id, open_only=open_only)
+    rows = await service.feedback_for(
+        session, item_id=item_id, open_only=open_only, departments=service.feedback_scope(actor)
+    )
     return FastJSONResponse([FeedbackRead.model_validate(r).model_dump(mode="json") for r in rows])
 
 
@@ -311,8 +313,7 @@ async def search(
     engine = live_search(request)
     result = await engine.search(q, limit=limit, filters=Filters(category_id, site_id, on))
     if final and result.no_good_match:
-        async with session.begin():
-            await candidates.suggest(session, actor=actor, text=q, source="search_miss")
+        await candidates.record_miss(session, actor=actor, text=q, source="search_miss")
     return FastJSONResponse(search_answer(engine, q, result))
 
 

@@ -133,7 +133,9 @@ async def delete_category(session: AsyncSession, *, actor: Actor, category_id: i
     actor.require(Permission.REVIEW_KNOWLEDGE)
     row = await get_category(session, category_id)
     children = await session.scalar(select(func.count()).where(Category.parent_id == row.id))
-    items = await session.scalar(select(func.count()).where(Item.category_id == row.id))
+    working = await session.scalar(select(func.count()).where(Item.category_id == row.id)) or 0
+    live = sum(1 for item in await live_items(session) if item.content.get("category_id") == row.id)
+    items = working + live  # a live answer may still sit where its edited draft no longer does
     if children or items:
         raise Conflict(
             "This category still holds sub-categories or items; move them or deactivate it instead.",
@@ -303,7 +305,7 @@ async def create_item(
         raise InvalidInput("Choose the department that owns this item.", details={"owner_department_id": ["required"]})
     _require_edit(actor, values.get("owner_department_id"))
     await _check_references(session, values)
-    key = values.pop("key", None)
+    key = values.pop("key", None) or None
     if key and await session.scalar(select(Item.id).where(Item.key == key)) is not None:
         raise Conflict("The key {key} is already in use.", params={"key": key}, details={"key": ["taken"]})
     row = Item(**_from_content(values), key=key, status=ItemStatus.DRAFT.value, revision=1, author_id=actor.user_id,
@@ -661,8 +663,22 @@ async def add_feedback(session: AsyncSession, *, actor: Actor, item_id: int, kin
     return feedback
 
 
-async def feedback_for(session: AsyncSession, *, item_id: int | None = None, open_only: bool = False) -> list[Feedback]:
+def feedback_scope(actor: Actor) -> frozenset[int] | None:
+    """The owner departments whose feedback an editor sees; None: all of them."""
+    return None if actor.can(Permission.REVIEW_KNOWLEDGE) or actor.is_unscoped else actor.department_ids
+
+
+async def feedback_for(
+    session: AsyncSession,
+    *,
+    item_id: int | None = None,
+    open_only: bool = False,
+    departments: frozenset[int] | None = None,
+) -> list[Feedback]:
     query = select(Feedback).order_by(Feedback.created_at.desc()).limit(500)
+    if departments is not None:
+        owned = select(Item.id).where(Item.owner_department_id.in_(departments))
+        query = query.where(Feedback.item_id.in_(owned))
     if item_id is not None:
         query = query.where(Feedback.item_id == item_id)
     if open_only:

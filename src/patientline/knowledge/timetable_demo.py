@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patientline.core import clock
 from patientline.core.auth.actor import SYSTEM
 from patientline.knowledge import timetables
 from patientline.knowledge.models import Doctor
@@ -114,4 +115,4 @@ async def load_demo_timetables(
             created.append(doctor)
             existing.add(doctor.code)
     if created:
-        await _demo_changes(session, created, timetables.local_today(timezone))
+        await _demo_changes(session, created, clock.today(timezone))

@@ -12,6 +12,7 @@ from pydantic import BeforeValidator
 from pydantic import Field as Constraint
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patientline.core import clock
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.validation import MAX_ID, PathId
@@ -33,7 +34,7 @@ SearchText = Annotated[str | None, Query(max_length=100)]
 
 
 def _today(request: Request) -> date:
-    return timetables.local_today(app_state(request).settings.timezone)
+    return clock.today(app_state(request).settings.timezone)
 
 
 async def _choices(session: AsyncSession) -> dict[str, list[tuple[int, str]]]:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patientline.core import clock
 from patientline.core.auth.permissions import Permission
 from patientline.core.validation import PathId, QueryId
 from patientline.knowledge import timetables
@@ -35,7 +36,7 @@ FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)  # a week grid needs 
 
 
 def today(request: Request) -> date:
-    return timetables.local_today(app_state(request).settings.timezone)
+    return clock.today(app_state(request).settings.timezone)
 
 
 async def doctor_detail(session: AsyncSession, doctor: Doctor, *, first: date) -> dict[str, Any]:

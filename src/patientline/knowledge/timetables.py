@@ -16,7 +16,6 @@ from datetime import date, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -584,11 +583,6 @@ class Week:
     @property
     def end(self) -> date:
         return self.days[-1]
-
-
-def local_today(timezone: str) -> date:
-    """The hospital's date: what "today" and "the past" mean for clinics."""
-    return clock.now().astimezone(ZoneInfo(timezone)).date()
 
 
 def monday_of(day: date) -> date:

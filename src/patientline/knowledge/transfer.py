@@ -147,7 +147,25 @@ def _csv_table(text: str) -> list[tuple[int, list[str]]]:
     return [(number, cells) for number, cells in enumerate(records, start=1) if any(c.strip() for c in cells)]
 
 
+MAX_UNPACKED_BYTES = 32 * 1024 * 1024  # a workbook is a zip: bound what it unpacks to, not only its size
+
+
+def _refuse_zip_bomb(raw: bytes) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise InvalidInput("The file is not a readable .xlsx workbook.", error_id="bad_xlsx") from exc
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise InvalidInput(
+            "The workbook unpacks to more than {limit} MB; save it as CSV or split it.",
+            params={"limit": MAX_UNPACKED_BYTES // 1024 // 1024},
+            error_id="too_large",
+        )
+
+
 def _xlsx_table(raw: bytes) -> list[tuple[int, list[str]]]:
+    _refuse_zip_bomb(raw)
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as exc:
