@@ -156,6 +156,8 @@ async def test_revisions_diff_and_restore(admin: Client) -> None:
     diff = await ok(await admin.get(f"/api/kb/items/{row['id']}/diff", params={"from": 1, "to": 2}))
     assert [c["field"] for c in diff["changes"]] == ["answer_html", "spoken"]
     assert ["insert", "或 APP "] in diff["changes"][0]["pieces"]
+    page = await admin.get(f"/kb/edit/{row['id']}/diff", params={"from": 1, "to": 2})
+    assert page.status_code == 200 and "<ins>或 APP </ins>" in page.text
     restored = await ok(
         await admin.post(f"/api/kb/items/{row['id']}/restore", json={"version": changed["version"], "revision": 1})
     )

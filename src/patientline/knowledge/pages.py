@@ -130,13 +130,12 @@ async def diff_page(
 ) -> Response:
     actor.require(Permission.READ_KNOWLEDGE)
     row = await service.get_item(session, item_id)
-    before = await service.get_revision(session, item_id=item_id, number=from_)
-    after = await service.get_revision(session, item_id=item_id, number=to)
+    diff = await service.diff_revisions(session, item_id=item_id, first=from_, second=to)
     context = {
         "row": row,
-        "before": before,
-        "after": after,
-        "changes": service.diff_contents(before.content, after.content),
+        "before": diff.before,
+        "after": diff.after,
+        "changes": diff.changes,
         "can_edit": service.may_edit(actor, row.owner_department_id),
     }
     return render(request, "knowledge/diff.html", context)

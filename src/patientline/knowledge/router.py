@@ -187,10 +187,8 @@ async def diff(
     to: Annotated[int, Query(ge=1, le=100_000)],
 ) -> Response:
     actor.require(Permission.READ_KNOWLEDGE)
-    before = await service.get_revision(session, item_id=item_id, number=from_)
-    after = await service.get_revision(session, item_id=item_id, number=to)
-    changes = service.diff_contents(before.content, after.content)
-    return FastJSONResponse({"from": from_, "to": to, "changes": [asdict(change) for change in changes]})
+    diff = await service.diff_revisions(session, item_id=item_id, first=from_, second=to)
+    return FastJSONResponse({"from": from_, "to": to, "changes": [asdict(change) for change in diff.changes]})
 
 
 @router.post("/items/{item_id}/restore", response_model=ItemDetail, summary="Make an old revision the working copy")

@@ -515,6 +515,19 @@ def diff_contents(before: dict[str, Any], after: dict[str, Any]) -> list[FieldDi
     return changes
 
 
+@dataclass(frozen=True)
+class RevisionDiff:
+    before: Revision
+    after: Revision
+    changes: list[FieldDiff]
+
+
+async def diff_revisions(session: AsyncSession, *, item_id: int, first: int, second: int) -> RevisionDiff:
+    before = await get_revision(session, item_id=item_id, number=first)
+    after = await get_revision(session, item_id=item_id, number=second)
+    return RevisionDiff(before, after, diff_contents(before.content, after.content))
+
+
 def _text_diff(old: str, new: str) -> list[tuple[str, str]]:
     """Character-level: Chinese has no spaces to split words on."""
     a, b = plain_text(old) if "<" in old else old, plain_text(new) if "<" in new else new
