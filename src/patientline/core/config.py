@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -35,6 +36,38 @@ class Settings(BaseSettings):
     event_retention_days: int = 30
     worker_poll_seconds: float = 1.0
     log_level: str = "INFO"
+    # SMS and email (channels/): adapters, sending policy, provider endpoints; see docs/OPERATIONS.md
+    sms_adapter: Literal["sink", "smpp", "http"] = "sink"
+    sms_sign_name: str = Field(default="", max_length=20, description="【签名】 the recipient sees")
+    sms_quiet_hours: str = Field(default="21:00-08:00", pattern=r"^$|^\d{2}:\d{2}-\d{2}:\d{2}$")
+    sms_rate_limit: int = Field(default=5, ge=1, description="patient messages per phone or patient per window")
+    sms_rate_window_hours: int = Field(default=24, ge=1)
+    sms_max_attempts: int = Field(default=5, ge=1, le=20)
+    sms_sink_receipt_seconds: float = 2.0
+    sms_smpp_host: str = "127.0.0.1"
+    sms_smpp_port: int = 2775
+    sms_smpp_system_id: str = ""
+    sms_smpp_password: SecretStr = SecretStr("")
+    sms_smpp_system_type: str = ""
+    sms_smpp_source_addr: str = ""
+    sms_smpp_timeout_seconds: float = Field(default=10.0, gt=0)
+    sms_smpp_linger_seconds: float = Field(default=1.0, ge=0, description="time to read receipts after sending")
+    sms_smpp_poll_inbox: bool = Field(default=True, description="bind once a minute to collect receipts and replies")
+    sms_http_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    sms_http_access_key_id: str = ""
+    sms_http_access_key_secret: SecretStr = SecretStr("")
+    sms_http_region: str = "cn-hangzhou"
+    sms_http_timeout_seconds: float = Field(default=10.0, gt=0)
+    sms_receipt_secret: SecretStr = SecretStr("")
+    email_adapter: Literal["sink", "smtp"] = "sink"
+    email_from: str = "patientline@localhost"
+    email_smtp_host: str = "127.0.0.1"
+    email_smtp_port: int = 25
+    email_smtp_user: str = ""
+    email_smtp_password: SecretStr = SecretStr("")
+    email_smtp_starttls: bool = False
+    email_smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    email_max_attempts: int = Field(default=5, ge=1, le=20)
 
     @classmethod
     def settings_customise_sources(
