@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     default_locale: str = "zh_CN"
     max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 10 * 1024 * 1024  # evidence attached to work orders
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     lockout_failures: int = 5

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from patientline.core import audit
+from patientline.core import audit, jobs
 from patientline.core.auth.actor import Actor
 from patientline.core.db import Base, IdMixin, TimestampMixin
 from patientline.core.errors import Conflict, InvalidInput, NotFound
@@ -344,6 +344,21 @@ class WorkCalendar:
             day += timedelta(days=1)
         raise InvalidCalendarInput("That many working hours reach more than ten years ahead.")
 
+    def working_time_between(
+        self, start: datetime, end: datetime, site_hours: WorkingHours = OFFICE_HOURS
+    ) -> timedelta:
+        """The time inside `site_hours` on working days between two moments (the inverse of add_working_hours)."""
+        _require_aware(start, "start")
+        _require_aware(end, "end")
+        total = timedelta(0)
+        day, last = self.local_date(start), self.local_date(end)
+        while day <= last:
+            if self._status(day).is_working_day:
+                for opens, closes in self._windows_utc(day, site_hours):
+                    total += max(timedelta(0), min(closes, end) - max(opens, start))
+            day += timedelta(days=1)
+        return total
+
     def _windows_utc(self, day: date, site_hours: WorkingHours) -> Iterator[tuple[datetime, datetime]]:
         for start_minute, end_minute in site_hours.windows:
             yield self._moment_utc(day, start_minute), self._moment_utc(day, end_minute)
@@ -376,6 +391,15 @@ class CalendarOverride(IdMixin, TimestampMixin, Base):
             "note": self.note,
             "created_by_id": self.created_by_id,
         }
+
+
+CHANGE_JOBS: list[str] = []
+"""Job kinds that domains register to run after an override changes (e.g. recomputing deadlines)."""
+
+
+async def _after_change(session: AsyncSession) -> None:
+    for kind in CHANGE_JOBS:
+        await jobs.enqueue(session, kind=kind, payload={})
 
 
 async def load(session: AsyncSession, *, timezone: str = DEFAULT_TIMEZONE) -> WorkCalendar:
@@ -436,6 +460,7 @@ async def set_override(
         before=before,
         after=override.to_dict(),
     )
+    await _after_change(session)
     return override
 
 
@@ -456,3 +481,4 @@ async def delete_override(session: AsyncSession, *, actor: Actor, day: date) -> 
         target_id=day.isoformat(),
         before=before,
     )
+    await _after_change(session)

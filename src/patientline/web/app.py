@@ -18,11 +18,14 @@ from patientline.core.jobs import Worker
 from patientline.web import errors
 from patientline.web.middleware import EdgeMiddleware
 from patientline.web.state import AppState
+from patientline.workorders import scheduled as workorder_sweeps  # noqa: F401 - deadline sweeps, recomputation
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def routers() -> list[object]:
+    from patientline.channels import pages as channels_pages
+    from patientline.channels import router as channels_router
     from patientline.core import admin
     from patientline.core.auth import pages as auth_pages
     from patientline.core.auth import router as auth_router
@@ -42,6 +45,7 @@ def routers() -> list[object]:
     from patientline.knowledge.quiz_pages import router as quiz_pages
     from patientline.knowledge.quiz_router import router as quiz_api
     from patientline.web import home, system
+    from patientline.workorders import router as workorders_router
 
     return [
         system.router,
@@ -60,6 +64,9 @@ def routers() -> list[object]:
         timetable_pages.router,
         transfer_router.router,
         transfer_pages.router,
+        workorders_router.router,
+        channels_router.router,
+        channels_pages.router,
         admin.router,
         admin_pages,
         home.router,
@@ -102,5 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in routers():
         app.include_router(router)  # type: ignore[arg-type]
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes, default_locale=settings.default_locale)
+    app.add_middleware(
+        EdgeMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        default_locale=settings.default_locale,
+    )
     return app

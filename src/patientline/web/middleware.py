@@ -4,6 +4,7 @@ metrics."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -37,11 +38,18 @@ class _Exchange:
         self.started = False
 
 
+UPLOAD_PATHS = re.compile(r"^/(api/)?workorders/\d+/attachments$")  # evidence: phone photos, recordings
+
+
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, default_locale: str) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int, default_locale: str) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes
         self.default_locale = default_locale
+
+    def _limit(self, scope: Scope) -> int:
+        return self.max_upload_bytes if UPLOAD_PATHS.match(scope.get("path", "")) else self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,11 +62,13 @@ class EdgeMiddleware:
         started = time.perf_counter()
         exchange = _Exchange()
         declared = _header(scope, b"content-length")
+        limit = self._limit(scope)
         try:
-            if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            if declared and declared.isdigit() and int(declared) > limit:
                 exchange.too_large = True
             else:
-                await self.app(scope, self._limited(receive, exchange), self._sending(send, request_id, exchange))
+                receive = self._limited(receive, exchange, limit)
+                await self.app(scope, receive, self._sending(send, request_id, exchange))
         except Exception:
             if not exchange.too_large:
                 raise
@@ -84,7 +94,8 @@ class EdgeMiddleware:
             )
             request_id_var.reset(token)
 
-    def _limited(self, receive: Receive, exchange: _Exchange) -> Receive:
+    @staticmethod
+    def _limited(receive: Receive, exchange: _Exchange, limit: int) -> Receive:
         """Counts the body as it streams in; past the limit the app sees the client leave, and its answer
         is replaced by the 413."""
         seen = 0
@@ -96,7 +107,7 @@ class EdgeMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body_bytes:
+                if seen > limit:
                     exchange.too_large = True
                     return {"type": "http.disconnect"}
             return message

@@ -14,6 +14,7 @@ class Role(StrEnum):
     HANDLER = "handler"  # department handler: receives dispatched work
     QA = "qa"
     WORKFORCE = "workforce"
+    LEADERSHIP = "leadership"  # hospital leadership: reports and level-3 escalations
 
 
 ROLE_LABELS: dict[str, str] = {
@@ -23,6 +24,7 @@ ROLE_LABELS: dict[str, str] = {
     Role.HANDLER: N_("Department handler"),
     Role.QA: N_("Quality"),
     Role.WORKFORCE: N_("Workforce"),
+    Role.LEADERSHIP: N_("Hospital leadership"),
 }
 
 
@@ -45,6 +47,11 @@ class Permission(StrEnum):
     REVIEW_KNOWLEDGE = "knowledge:review"  # publish, archive, synonyms
     EDIT_TIMETABLES = "timetables:edit"  # department editors: their departments' doctors
     MANAGE_QUIZZES = "quizzes:manage"
+    CREATE_WORK_ORDERS = "workorders:create"  # agents: register, dispatch, call back
+    CONFIGURE_WORK_ORDERS = "workorders:configure"  # types, forms, policies, department contacts
+    READ_WORK_ORDER_REPORTS = "workorders:reports"
+    LEADERSHIP_ESCALATIONS = "workorders:leadership"  # receives level-3 escalations
+    MANAGE_MESSAGING = "messaging:manage"  # SMS templates, opt-outs, outbox
 
 
 _EVERYONE = {Permission.READ_DIRECTORY, Permission.RECEIVE_NOTIFICATIONS, Permission.READ_KNOWLEDGE}
@@ -62,12 +69,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MANAGE_CALENDAR,
             Permission.REVIEW_KNOWLEDGE,
             Permission.MANAGE_QUIZZES,
+            Permission.CREATE_WORK_ORDERS,
+            Permission.READ_WORK_ORDER_REPORTS,
+            Permission.MANAGE_MESSAGING,
         }
     ),
-    Role.AGENT: frozenset(_EVERYONE | {Permission.HANDLE_CONTACTS}),
+    Role.AGENT: frozenset(_EVERYONE | {Permission.HANDLE_CONTACTS, Permission.CREATE_WORK_ORDERS}),
     Role.HANDLER: frozenset(_EVERYONE | _KNOWLEDGE_EDITOR | {Permission.HANDLE_DEPARTMENT_WORK}),
     Role.QA: frozenset(_EVERYONE | {Permission.REVIEW_QUALITY}),
     Role.WORKFORCE: frozenset(_EVERYONE | {Permission.PLAN_WORKFORCE}),
+    Role.LEADERSHIP: frozenset(_EVERYONE | {Permission.READ_WORK_ORDER_REPORTS, Permission.LEADERSHIP_ESCALATIONS}),
 }
 
 

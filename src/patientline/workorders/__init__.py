@@ -1,0 +1,1 @@
+"""Work orders: callbacks, complaints under supervision, feedback and service requests."""

@@ -1,0 +1,180 @@
+"""Who hears about an order: the tray (SSE) for departments, the centre and leadership; SMS and email
+to a department's contact; SMS to the patient from the type's templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from patientline.channels import sms
+from patientline.core import events
+from patientline.core.auth.permissions import Permission
+from patientline.core.config import get_settings
+from patientline.core.events import Audience, Notification
+from patientline.core.i18n import N_
+from patientline.directory.models import Department
+from patientline.workorders.models import DepartmentContact, WorkOrder, WorkOrderType
+
+CENTRE = Audience(permission=Permission.CREATE_WORK_ORDERS.value)
+SUPERVISORS = Audience(permission=Permission.SUPERVISE.value)
+LEADERSHIP = Audience(permission=Permission.LEADERSHIP_ESCALATIONS.value)
+
+TITLES = (
+    N_("New work order for your department"),
+    N_("A work order was reopened"),
+    N_("A work order was returned as not ours"),
+    N_("A work order is due soon"),
+    N_("A work order is overdue"),
+    N_("A work order was escalated"),
+    N_("An extension is requested"),
+    N_("Your extension request was decided"),
+    N_("Reminder from the service centre"),
+    N_("A department replied to your work order"),
+)
+
+
+class WorkOrderChanged(events.Event):
+    type: ClassVar[str] = "workorders.changed"
+    order_id: int
+    reference: str
+    status: str
+    department_id: int | None
+    change: str
+
+
+def department_audience(department_id: int | None) -> Audience:
+    return Audience(permission=Permission.HANDLE_DEPARTMENT_WORK.value, department_id=department_id)
+
+
+def _link(order: WorkOrder) -> str:
+    return f"/workorders/{order.id}"
+
+
+def tray(session: AsyncSession, order: WorkOrder, title: str, audience: Audience, *, level: str = "info") -> None:
+    body = f"{order.reference} · {order.subject}"
+    events.record(session, Notification(title=title, body=body, link=_link(order), level=level, audience=audience))
+
+
+def changed(session: AsyncSession, order: WorkOrder, change: str) -> None:
+    for audience in (CENTRE, department_audience(order.department_id)):
+        events.record(
+            session,
+            WorkOrderChanged(
+                order_id=order.id, reference=order.reference, status=order.status,
+                department_id=order.department_id, change=change, audience=audience,
+            ),
+        )  # fmt: skip
+
+
+def _local(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+def variables(order: WorkOrder, kind: WorkOrderType, department_name: str = "") -> dict[str, str]:
+    return {
+        "reference": order.reference,
+        "type": kind.name,
+        "subject": order.subject,
+        "department": department_name,
+        "deadline": _local(order.resolve_due_at or order.reply_due_at),
+        "reply_deadline": _local(order.reply_due_at),
+    }
+
+
+async def _department_name(session: AsyncSession, department_id: int | None) -> str:
+    department = await session.get(Department, department_id) if department_id else None
+    return department.name if department else ""
+
+
+async def to_patient(session: AsyncSession, order: WorkOrder, kind: WorkOrderType, *, moment: str) -> None:
+    """The type's SMS for this moment, when it has one and the caller left a number."""
+    template = (kind.sms_templates or {}).get(moment)
+    if not template or not order.caller_phone:
+        return
+    values = variables(order, kind, await _department_name(session, order.department_id))
+    await sms.send(
+        session, phone=order.caller_phone, template=template, variables=values, patient_id=order.patient_id,
+        related_type="work_order", related_id=order.id,
+        idempotency_key=f"wo:{order.id}:{order.reopen_count}:{moment}:{order.callback_attempts}",
+    )  # fmt: skip
+
+
+async def to_department_contact(
+    session: AsyncSession, order: WorkOrder, kind: WorkOrderType, *, template: str, key: str
+) -> None:
+    contact = await session.get(DepartmentContact, order.department_id) if order.department_id else None
+    if contact is None:
+        return
+    values = variables(order, kind, await _department_name(session, order.department_id))
+    if contact.sms_phone:
+        await sms.send(
+            session, phone=contact.sms_phone, template=template, variables=values,
+            related_type="work_order", related_id=order.id, idempotency_key=f"wo-dept-sms:{order.id}:{key}",
+        )  # fmt: skip
+    if contact.email:
+        from patientline.channels import email
+
+        body = "\n".join([order.reference, order.subject, values["department"], values["deadline"], _link(order)])
+        await email.send(
+            session, to=contact.email, subject=f"{order.reference} {order.subject}", body=body,
+            related_type="work_order", related_id=order.id, idempotency_key=f"wo-dept-email:{order.id}:{key}",
+        )  # fmt: skip
+
+
+async def received(session: AsyncSession, order: WorkOrder, kind: WorkOrderType) -> None:
+    await to_patient(session, order, kind, moment="received")
+
+
+async def dispatched(session: AsyncSession, order: WorkOrder, kind: WorkOrderType, *, reopened: bool = False) -> None:
+    title = N_("A work order was reopened") if reopened else N_("New work order for your department")
+    tray(session, order, title, department_audience(order.department_id))
+    key = f"dispatch:{order.reopen_count}:{order.return_count}:{order.department_id}"
+    await to_department_contact(session, order, kind, template="dept_new_order", key=key)
+
+
+def returned(session: AsyncSession, order: WorkOrder) -> None:
+    tray(session, order, N_("A work order was returned as not ours"), CENTRE, level="warning")
+
+
+def replied_to_owner(session: AsyncSession, order: WorkOrder) -> None:
+    if order.owner_id is not None:
+        tray(session, order, N_("A department replied to your work order"), Audience(user_id=order.owner_id))
+
+
+async def alert(session: AsyncSession, order: WorkOrder, kind: WorkOrderType, *, alert_kind: str, level: int) -> None:
+    """Due soon and overdue go to the department; each escalation level climbs: 1 the department
+    (and its head), 2 the centre's supervisors, 3 the hospital's leadership."""
+    department = department_audience(order.department_id)
+    if alert_kind.startswith("warn_"):
+        tray(session, order, N_("A work order is due soon"), department, level="warning")
+    elif alert_kind.startswith("breach_"):
+        tray(session, order, N_("A work order is overdue"), department, level="error")
+        tray(session, order, N_("A work order is overdue"), SUPERVISORS, level="error")
+    else:
+        title = N_("A work order was escalated")
+        audiences = {1: [department], 2: [SUPERVISORS], 3: [LEADERSHIP]}[min(level, 3)]
+        contact = await session.get(DepartmentContact, order.department_id) if order.department_id else None
+        if level == 1 and contact is not None and contact.head_user_id is not None:
+            audiences.append(Audience(user_id=contact.head_user_id))
+        for audience in audiences:
+            tray(session, order, title, audience, level="error")
+        if level == 1:
+            key = f"escalate:{order.reopen_count}:{level}"
+            await to_department_contact(session, order, kind, template="dept_escalation", key=key)
+
+
+def extension_requested(session: AsyncSession, order: WorkOrder) -> None:
+    tray(session, order, N_("An extension is requested"), SUPERVISORS)
+
+
+def extension_decided(session: AsyncSession, order: WorkOrder) -> None:
+    tray(session, order, N_("Your extension request was decided"), department_audience(order.department_id))
+
+
+def reminder(session: AsyncSession, order: WorkOrder) -> None:
+    tray(session, order, N_("Reminder from the service centre"), department_audience(order.department_id))
