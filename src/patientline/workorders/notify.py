@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from patientline.channels import sms
+from patientline.channels import email, sms
 from patientline.core import events
 from patientline.core.auth.permissions import Permission
 from patientline.core.config import get_settings
