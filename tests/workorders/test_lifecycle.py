@@ -56,8 +56,9 @@ async def test_return_as_not_ours_then_redispatch(
 
 async def test_wrong_step_answers_409_with_the_allowed_ones(centre: Centre, agent: Client, cardiology: Client) -> None:
     order = await create_order(agent, complaint_body(centre))
-    response = await cardiology.post(f"/api/workorders/{order['id']}/resolve",
-                                     json={"version": order["version"], "text": "x"})  # fmt: skip
+    response = await cardiology.post(
+        f"/api/workorders/{order['id']}/resolve", json={"version": order["version"], "text": "x"}
+    )
     body = assert_error(response, 409, "invalid_transition")
     assert body["details"]["allowed"] == ["dispatch", "accept", "return", "merge"]
 
@@ -84,8 +85,9 @@ async def test_co_handlers_see_the_order_and_add_notes(centre: Centre, agent: Cl
 async def test_stale_version_is_refused(centre: Centre, agent: Client, cardiology: Client) -> None:
     order = await create_order(agent, complaint_body(centre))
     await step(cardiology, order, "accept")
-    response = await cardiology.post(f"/api/workorders/{order['id']}/return",
-                                     json={"version": order["version"], "reason": "不是我们的"})  # fmt: skip
+    response = await cardiology.post(
+        f"/api/workorders/{order['id']}/return", json={"version": order["version"], "reason": "不是我们的"}
+    )
     assert_error(response, 409, "stale_version")
 
 
@@ -133,10 +135,16 @@ async def test_merge_and_links(centre: Centre, agent: Client, supervisor: Client
     survivor = await ok(await agent.get(f"/api/workorders/{first['id']}"))
     assert survivor["timeline"][-1]["action"] == "merged_in"
     third = await create_order(agent, complaint_body(centre))
-    await ok(await agent.post(f"/api/workorders/{third['id']}/links",
-                              json={"kind": "order", "target": first["reference"]}), 201)  # fmt: skip
-    await ok(await agent.post(f"/api/workorders/{third['id']}/links",
-                              json={"kind": "contact", "target": "CALL-20261123-0007"}), 201)  # fmt: skip
+    await ok(
+        await agent.post(f"/api/workorders/{third['id']}/links", json={"kind": "order", "target": first["reference"]}),
+        201,
+    )
+    await ok(
+        await agent.post(
+            f"/api/workorders/{third['id']}/links", json={"kind": "contact", "target": "CALL-20261123-0007"}
+        ),
+        201,
+    )
     links = await ok(await agent.get(f"/api/workorders/{first['id']}/links"))
     assert [(link["kind"], link["target"]) for link in links] == [("order", third["reference"])]
     bad = await agent.post(f"/api/workorders/{third['id']}/links", json={"kind": "order", "target": "WO-1-1"})
@@ -147,8 +155,10 @@ async def test_closed_orders_reopen_only_by_supervisors(centre: Centre, agent: C
     order = await create_order(agent, complaint_body(centre, department_id=None))
     assert order["status"] == "new"
     order = await step(agent, order, "close", reason="answered", note="当场解答")
-    assert_error(await agent.post(f"/api/workorders/{order['id']}/reopen",
-                                  json={"version": order["version"], "note": "x"}), 403)  # fmt: skip
-    response = await supervisor.post(f"/api/workorders/{order['id']}/reopen",
-                                     json={"version": order["version"], "note": "患者再次来电"})  # fmt: skip
+    assert_error(
+        await agent.post(f"/api/workorders/{order['id']}/reopen", json={"version": order["version"], "note": "x"}), 403
+    )
+    response = await supervisor.post(
+        f"/api/workorders/{order['id']}/reopen", json={"version": order["version"], "note": "患者再次来电"}
+    )
     assert_error(response, 409, "invalid_transition")  # never dispatched: register a new order instead

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from helpers import Client
+from patientline.core import clock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 COMPLAINT_FIELDS = [
@@ -19,6 +20,13 @@ COMPLAINT_FIELDS = [
 
 def local(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=SHANGHAI)  # type: ignore[misc]
+
+
+async def travel(moment: datetime, **clients: Client) -> None:
+    """Moves the clock and logs the named users in again (a long jump outlives their sessions)."""
+    clock.set_now(moment)
+    for username, client in clients.items():
+        assert (await client.login(username.replace("_", "-"))).status_code == 200
 
 
 async def ok(response: Any, status: int = 200) -> Any:
@@ -36,14 +44,20 @@ class Centre:
 
 
 async def department(admin: Client, site_id: int, code: str, name: str) -> int:
-    body = await ok(await admin.post("/api/directory/departments", json={"code": code, "name": name,
-                                                                         "site_id": site_id}), 201)  # fmt: skip
+    body = await ok(
+        await admin.post("/api/directory/departments", json={"code": code, "name": name, "site_id": site_id}), 201
+    )
     return int(body["id"])
 
 
 async def make_type(admin: Client, **fields: Any) -> dict[str, Any]:
-    body = {"code": "complaint", "name": "投诉", "group": "complaint", "fields": COMPLAINT_FIELDS,
-            "categories": ["服务态度", "医疗质量", "收费"]} | fields  # fmt: skip
+    body = {
+        "code": "complaint",
+        "name": "投诉",
+        "group": "complaint",
+        "fields": COMPLAINT_FIELDS,
+        "categories": ["服务态度", "医疗质量", "收费"],
+    } | fields
     created: dict[str, Any] = await ok(await admin.post("/api/workorders/types", json=body), 201)
     return created
 
@@ -56,18 +70,28 @@ async def set_up_centre(admin: Client) -> Centre:
     }
     complaint = await make_type(admin)
     callback = await make_type(
-        admin, code="callback", name="回电", group="callback", fields=[], categories=[],
+        admin,
+        code="callback",
+        name="回电",
+        group="callback",
+        fields=[],
+        categories=[],
         policy={"reply": None, "result": {"amount": 8, "unit": "working_hours"}, "call_back_on_reply": True},
-    )  # fmt: skip
+    )
     return Centre(admin, site["id"], departments, complaint["id"], callback["id"])
 
 
 def complaint_body(centre: Centre, **fields: Any) -> dict[str, Any]:
     return {
-        "type_id": centre.complaint_type, "category": "服务态度", "subject": "挂号窗口态度差",
-        "description": "患者反映挂号窗口工作人员态度生硬。", "values": {"visit_date": "2026-11-20"},
-        "caller_name": "张先生", "caller_phone": "13812345678", "department_id": centre.departments["XNK"],
-    } | fields  # fmt: skip
+        "type_id": centre.complaint_type,
+        "category": "服务态度",
+        "subject": "挂号窗口态度差",
+        "description": "患者反映挂号窗口工作人员态度生硬。",
+        "values": {"visit_date": "2026-11-20"},
+        "caller_name": "张先生",
+        "caller_phone": "13812345678",
+        "department_id": centre.departments["XNK"],
+    } | fields
 
 
 async def create_order(client: Client, body: dict[str, Any]) -> dict[str, Any]:

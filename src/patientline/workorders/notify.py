@@ -117,8 +117,6 @@ async def to_department_contact(
             related_type="work_order", related_id=order.id, idempotency_key=f"wo-dept-sms:{order.id}:{key}",
         )  # fmt: skip
     if contact.email:
-        from patientline.channels import email
-
         body = "\n".join([order.reference, order.subject, values["department"], values["deadline"], _link(order)])
         await email.send(
             session, to=contact.email, subject=f"{order.reference} {order.subject}", body=body,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -116,7 +116,8 @@ def deadlines(
     def compute(period: Period | None, extra: int) -> datetime | None:
         if period is None:
             return None
-        return due_at(period, start, calendar=calendar, pauses=pauses, extra=extra, working_hours=hours)
+        due = due_at(period, start, calendar=calendar, pauses=pauses, extra=extra, working_hours=hours)
+        return due.astimezone(UTC)  # as the database gives it back
 
     return Deadlines(compute(policy.reply, 0), compute(policy.result, extension))
 

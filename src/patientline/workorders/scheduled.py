@@ -20,6 +20,7 @@ from patientline.workorders.policy import DeadlinePolicy
 from patientline.workorders.timing import PendingAlert, due_alerts, next_alert
 
 SWEEP_BATCH = 1000
+MAX_ALERTS_PER_ORDER = 8  # two warnings, two breaches, three escalation levels
 RECOMPUTE_JOB = "workorders.recompute_deadlines"
 
 
@@ -65,8 +66,11 @@ async def sweep(session: AsyncSession, *, now: datetime | None = None, batch: in
     orders = list(await session.scalars(query))
     for order in orders:
         kind, policy = types[order.type_id]
-        for alert in due_alerts(order, policy, moment):
-            await _raise(session, order, kind, alert)
+        for _ in range(MAX_ALERTS_PER_ORDER):  # raising one escalation level makes the next one pending
+            due = due_alerts(order, policy, moment)
+            if not due:
+                break
+            await _raise(session, order, kind, due[0])
         order.next_alert_at = next_alert(order, policy)
     await session.flush()
     return len(orders)
