@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patientline.channels.demo import load_demo_channels
 from patientline.core.auth.actor import SYSTEM
 from patientline.core.auth.service import create_user
 from patientline.core.config import Settings
@@ -309,7 +310,8 @@ async def load_demo(session: AsyncSession, settings: Settings) -> str:
         departments=await _codes(session, directory.DEPARTMENTS),
         sites=await _codes(session, directory.SITES),
     )
-    return f"{hospital}; {knowledge}; password {DEMO_PASSWORD}"
+    channels = await load_demo_channels(session)
+    return f"{hospital}; {knowledge}; {channels}; password {DEMO_PASSWORD}"
 
 
 async def seed(settings: Settings) -> str:

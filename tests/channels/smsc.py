@@ -23,7 +23,6 @@ with warnings.catch_warnings():  # smpp.pdu declares its namespace through pkg_r
         AddrNpi,
         AddrTon,
         CommandId,
-        CommandStatus,
         DataCoding,
         DataCodingDefault,
         EsmClass,
@@ -56,7 +55,7 @@ class SMSC(Application):
     submitted: list[Submitted] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     receipts: str | None = None
-    refuse_with: CommandStatus | None = None
+    refuse_with: str | None = None  # a command status name, e.g. ESME_RTHROTTLED
     push_on_bind: list[tuple[str, str]] = field(default_factory=list)  # (source, text) MO texts
     binds: int = 0
 

@@ -13,7 +13,8 @@ from patientline.channels.policy import mask_phone
 from patientline.core.validation import Code, Name, ReadModel, StrictModel, Version
 
 VariableName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=40)]
-Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# the service checks emptiness and the 500-character limit, so the error names the field
+Body = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 ProviderCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)]
 PhoneText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -86,7 +87,7 @@ class SmsCheck(StrictModel):
 class EmailCheck(StrictModel):
     to: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
     subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    body: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    body: Annotated[str, StringConstraints(max_length=10_000)]  # emptiness: the service says which field
 
 
 class SmsRead(BaseModel):

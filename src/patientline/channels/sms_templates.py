@@ -42,6 +42,8 @@ def placeholders(body: str) -> list[str]:
 
 
 def check(body: str, variables: list[str]) -> None:
+    if not body.strip():
+        raise InvalidInput("Write the text of the template.", details={"body": ["required"]})
     if len(body) > MAX_BODY:
         raise InvalidInput(
             "Keep the text to {limit} characters.", params={"limit": MAX_BODY}, details={"body": ["too_long"]}

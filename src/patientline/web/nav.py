@@ -37,6 +37,7 @@ NAV: list[NavItem] = [
     NavItem("Working days", "/admin/calendar", Permission.MANAGE_CALENDAR, "Administration"),
     NavItem("Audit log", "/admin/audit", Permission.READ_AUDIT, "Administration", "g a"),
     NavItem("Jobs", "/admin/jobs", Permission.MANAGE_JOBS, "Administration"),
+    NavItem("Messages", "/messages", Permission.MANAGE_MESSAGING, "Administration"),
 ]
 
 

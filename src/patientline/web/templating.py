@@ -20,6 +20,7 @@ TEMPLATE_DIRS = [
     Path(__file__).resolve().parent.parent / "core" / "templates",
     Path(__file__).resolve().parent.parent / "directory" / "templates",
     Path(__file__).resolve().parent.parent / "knowledge" / "templates",
+    Path(__file__).resolve().parent.parent / "channels" / "templates",
 ]
 
 templates = Jinja2Templates(directory=[str(p) for p in TEMPLATE_DIRS])
