@@ -230,3 +230,39 @@ async def test_the_patient_gets_the_types_sms(centre: Centre, agent: Client, adm
     messages = await ok(await admin.get("/api/channels/sms/messages", params={"related_id": order["id"]}))
     rows = messages["items"] if isinstance(messages, dict) else messages
     assert len(rows) == 1 and order["reference"] in rows[0]["text"]
+
+
+async def test_sms_templates_are_checked_and_a_text_never_blocks_a_step(
+    centre: Centre, agent: Client, cardiology: Client, admin: Client
+) -> None:
+    templates = [
+        {"code": "odd", "name": "其他", "body": "{reference}{weather}", "variables": ["reference", "weather"]},
+        {
+            "code": "wo_replied",
+            "name": "答复",
+            "body": "{reference}已答复，详询{hotline}。",
+            "variables": ["reference", "hotline"],
+        },
+    ]
+    for template in templates:
+        await ok(await admin.post("/api/channels/sms/templates", json=template), 201)
+    types = await ok(await admin.get("/api/workorders/types"))
+    complaint = next(row for row in types if row["id"] == centre.complaint_type)
+    keys = ("code", "name", "group", "description", "fields", "categories", "default_department_id", "policy",
+            "position", "is_active", "version")  # fmt: skip
+    update = {key: complaint[key] for key in keys}
+    refused = await admin.put(
+        f"/api/workorders/types/{complaint['id']}", json=update | {"sms_templates": {"replied": "odd"}}
+    )
+    assert "sms_templates.replied" in str(assert_error(refused, 422)["details"])
+    missing = await admin.put(
+        f"/api/workorders/types/{complaint['id']}", json=update | {"sms_templates": {"replied": "nope"}}
+    )
+    assert_error(missing, 422)
+    body = update | {"sms_templates": {"replied": "wo_replied"}}
+    await ok(await admin.put(f"/api/workorders/types/{complaint['id']}", json=body))
+    order = await create_order(agent, complaint_body(centre))
+    order = await step(cardiology, order, "accept")
+    order = await step(cardiology, order, "reply", text="已核实")  # no hotline configured: noted, not blocking
+    assert order["status"] == "replied"
+    assert "sms_not_sent" in [entry["action"] for entry in order["timeline"]], order["timeline"]

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     default_locale: str = "zh_CN"
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024  # evidence attached to work orders
+    hotline_number: str = Field(default="", max_length=20, description="the number patients call, for SMS texts")
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     lockout_failures: int = 5

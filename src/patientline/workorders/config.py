@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patientline.channels import sms_templates
 from patientline.core import audit, jobs
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.models import User
@@ -16,6 +17,7 @@ from patientline.core.db import flush_or_conflict
 from patientline.core.errors import Conflict, InvalidInput, NotFound, require_version
 from patientline.core.i18n import gettext
 from patientline.directory.models import Department
+from patientline.workorders import notify
 from patientline.workorders.models import DepartmentContact, WorkOrderType
 from patientline.workorders.scheduled import RECOMPUTE_JOB
 from patientline.workorders.schemas import DepartmentContactIn, TypeCreate, TypeUpdate
@@ -50,6 +52,23 @@ async def _check(session: AsyncSession, data: TypeCreate, own_id: int | None) ->
                 details=[{"field": "default_department_id", "problem": "unknown_department",
                           "message": gettext("Choose an active department.")}],
             )  # fmt: skip
+    await _check_templates(session, data)
+
+
+async def _check_templates(session: AsyncSession, data: TypeCreate) -> None:
+    problems = []
+    for moment, code in data.sms_templates.items():
+        template = await sms_templates.find_template(session, code=code)
+        unknown = sorted(set(template.variables) - notify.VARIABLES) if template else []
+        if template is None:
+            message = gettext("There is no SMS template {code}.").format(code=code)
+        elif unknown:
+            message = gettext("Work orders cannot fill: {names}.").format(names=", ".join(unknown))
+        else:
+            continue
+        problems.append({"field": f"sms_templates.{moment}", "problem": "template", "message": message})
+    if problems:
+        raise InvalidInput("Some SMS templates cannot be used for work orders.", details=problems)
 
 
 def _values(data: TypeCreate) -> dict[str, Any]:

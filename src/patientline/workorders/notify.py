@@ -3,20 +3,24 @@ to a department's contact; SMS to the patient from the type's templates."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.channels import email, sms
-from patientline.core import events
+from patientline.core import clock, events
 from patientline.core.auth.permissions import Permission
 from patientline.core.config import get_settings
+from patientline.core.errors import InvalidInput
 from patientline.core.events import Audience, Notification
-from patientline.core.i18n import N_
+from patientline.core.i18n import N_, gettext
 from patientline.directory.models import Department
-from patientline.workorders.models import DepartmentContact, WorkOrder, WorkOrderType
+from patientline.workorders.models import DepartmentContact, TimelineEntry, WorkOrder, WorkOrderType
+
+log = logging.getLogger(__name__)
 
 CENTRE = Audience(permission=Permission.CREATE_WORK_ORDERS.value)
 SUPERVISORS = Audience(permission=Permission.SUPERVISE.value)
@@ -75,7 +79,24 @@ def _local(moment: datetime | None) -> str:
     return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
 
 
+SUMMARY_LENGTH = 40
+VARIABLES = frozenset(
+    {"reference", "type", "subject", "department", "deadline", "reply_deadline", "summary", "next_try", "overdue",
+     "level", "hotline"}
+)  # fmt: skip
+"""What a work-order SMS template may use."""
+
+
+def _overdue(order: WorkOrder) -> str:
+    if order.next_due_at is None or order.next_due_at > clock.now():
+        return ""
+    hours = int((clock.now() - order.next_due_at).total_seconds() // 3600)
+    return gettext("{n} hours").format(n=max(hours, 1))
+
+
 def variables(order: WorkOrder, kind: WorkOrderType, department_name: str = "") -> dict[str, str]:
+    """Every variable a template may name; blank ones make `sms.send` refuse, which `_send_sms` notes."""
+    answer = order.result_text or order.reply_text
     return {
         "reference": order.reference,
         "type": kind.name,
@@ -83,7 +104,26 @@ def variables(order: WorkOrder, kind: WorkOrderType, department_name: str = "") 
         "department": department_name,
         "deadline": _local(order.resolve_due_at or order.reply_due_at),
         "reply_deadline": _local(order.reply_due_at),
+        "summary": answer if len(answer) <= SUMMARY_LENGTH else answer[: SUMMARY_LENGTH - 1] + "…",
+        "next_try": _local(order.callback_due_at),
+        "overdue": _overdue(order),
+        "level": str(order.escalation_level) if order.escalation_level else "",
+        "hotline": get_settings().hotline_number,
     }
+
+
+async def _send_sms(session: AsyncSession, order: WorkOrder, **message: Any) -> None:
+    """A text that cannot be made (a template asking for a value this order lacks) never blocks the
+    order's step: the timeline says why it was not sent."""
+    try:
+        await sms.send(session, related_type="work_order", related_id=order.id, **message)
+    except InvalidInput as exc:
+        log.warning("work-order SMS not sent", extra={"order_id": order.id, "error_id": exc.error_id})
+        entry = TimelineEntry(order_id=order.id, at=clock.now(), actor_name="System", action="sms_not_sent",
+                              to_status=order.status, note=exc.localized_message(gettext),
+                              details={"template": message.get("template")})  # fmt: skip
+        session.add(entry)
+        await session.flush()
 
 
 async def _department_name(session: AsyncSession, department_id: int | None) -> str:
@@ -97,9 +137,8 @@ async def to_patient(session: AsyncSession, order: WorkOrder, kind: WorkOrderTyp
     if not template or not order.caller_phone:
         return
     values = variables(order, kind, await _department_name(session, order.department_id))
-    await sms.send(
-        session, phone=order.caller_phone, template=template, variables=values, patient_id=order.patient_id,
-        related_type="work_order", related_id=order.id,
+    await _send_sms(
+        session, order, phone=order.caller_phone, template=template, variables=values, patient_id=order.patient_id,
         idempotency_key=f"wo:{order.id}:{order.reopen_count}:{moment}:{order.callback_attempts}",
     )  # fmt: skip
 
@@ -112,10 +151,9 @@ async def to_department_contact(
         return
     values = variables(order, kind, await _department_name(session, order.department_id))
     if contact.sms_phone:
-        await sms.send(
-            session, phone=contact.sms_phone, template=template, variables=values,
-            related_type="work_order", related_id=order.id, idempotency_key=f"wo-dept-sms:{order.id}:{key}",
-        )  # fmt: skip
+        sms_key = f"wo-dept-sms:{order.id}:{key}"
+        await _send_sms(session, order, phone=contact.sms_phone, template=template, variables=values,
+                        idempotency_key=sms_key)  # fmt: skip
     if contact.email:
         body = "\n".join([order.reference, order.subject, values["department"], values["deadline"], _link(order)])
         await email.send(
