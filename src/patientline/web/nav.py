@@ -20,6 +20,12 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("Home", "/", None, "Work", "g h"),
+    NavItem("Work orders", "/workorders", Permission.CREATE_WORK_ORDERS, "Work", "g w"),
+    NavItem("New work order", "/workorders/new", Permission.CREATE_WORK_ORDERS, "Work", "g n"),
+    NavItem("Callbacks due", "/workorders/callbacks", Permission.CREATE_WORK_ORDERS, "Work", "g c"),
+    NavItem("Department queue", "/workorders/department", Permission.HANDLE_DEPARTMENT_WORK, "Work", "g p"),
+    NavItem("Supervision list", "/workorders/supervision", Permission.SUPERVISE, "Work", "g v"),
+    NavItem("Work-order reports", "/workorders/reports", Permission.READ_WORK_ORDER_REPORTS, "Work", "g r"),
     NavItem("Knowledge", "/kb", Permission.READ_KNOWLEDGE, "Knowledge", "g k"),
     NavItem("Knowledge editor", "/kb/edit", Permission.EDIT_KNOWLEDGE, "Knowledge", "g e"),
     NavItem("Review queue", "/kb/edit?status=in_review", Permission.REVIEW_KNOWLEDGE, "Knowledge"),
@@ -37,11 +43,12 @@ NAV: list[NavItem] = [
     NavItem("Working days", "/admin/calendar", Permission.MANAGE_CALENDAR, "Administration"),
     NavItem("Audit log", "/admin/audit", Permission.READ_AUDIT, "Administration", "g a"),
     NavItem("Jobs", "/admin/jobs", Permission.MANAGE_JOBS, "Administration"),
+    NavItem("Work-order types", "/workorders/types", Permission.CONFIGURE_WORK_ORDERS, "Administration"),
     NavItem("Messages", "/messages", Permission.MANAGE_MESSAGING, "Administration"),
 ]
 
 
-EXACT = frozenset({"/", "/kb"})  # prefixes of other entries
+EXACT = frozenset({"/", "/kb", "/workorders"})  # prefixes of other entries
 
 
 def navigation(actor: Actor, path: str) -> list[NavItem]:

@@ -14,6 +14,7 @@ from patientline.core.config import get_settings
 from patientline.core.i18n import N_, current_locale, gettext, ngettext
 from patientline.core.validation import display_phone
 from patientline.web.nav import navigation
+from patientline.workorders.notify import TITLES as WORK_ORDER_TITLES
 
 TEMPLATE_DIRS = [
     Path(__file__).resolve().parent / "templates",
@@ -21,6 +22,7 @@ TEMPLATE_DIRS = [
     Path(__file__).resolve().parent.parent / "directory" / "templates",
     Path(__file__).resolve().parent.parent / "knowledge" / "templates",
     Path(__file__).resolve().parent.parent / "channels" / "templates",
+    Path(__file__).resolve().parent.parent / "workorders" / "templates",
 ]
 
 templates = Jinja2Templates(directory=[str(p) for p in TEMPLATE_DIRS])
@@ -68,6 +70,7 @@ NOTIFICATION_TITLES = (
     N_("A knowledge item waits for review"),
     N_("An answer was marked outdated"),
     N_("A quiz was assigned to you"),
+    *WORK_ORDER_TITLES,
 )
 CLIENT_MESSAGES |= {f"notification:{title}": title for title in NOTIFICATION_TITLES}
 
