@@ -17,6 +17,7 @@ from patientline.core.db import Database
 from patientline.directory import service as directory
 from patientline.directory.imports import LAYOUTS
 from patientline.knowledge.demo import load_demo_knowledge
+from patientline.workorders.demo import load_demo_workorders
 
 DEMO_PASSWORD = "Demo-8585-2026"  # noqa: S105 - the published password of the demo accounts
 HOSPITAL = "示例市第一人民医院"
@@ -311,7 +312,8 @@ async def load_demo(session: AsyncSession, settings: Settings) -> str:
         sites=await _codes(session, directory.SITES),
     )
     channels = await load_demo_channels(session)
-    return f"{hospital}; {knowledge}; {channels}; password {DEMO_PASSWORD}"
+    workorders = await load_demo_workorders(session)
+    return f"{hospital}; {knowledge}; {channels}; {workorders}; password {DEMO_PASSWORD}"
 
 
 async def seed(settings: Settings) -> str:

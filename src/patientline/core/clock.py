@@ -21,6 +21,11 @@ def set_now(moment: datetime | None) -> None:
     _frozen = moment.astimezone(UTC) if moment else None
 
 
+def frozen() -> datetime | None:
+    """The moment tests (or a demo loader) fixed, if any."""
+    return _frozen
+
+
 def advance(delta: timedelta) -> None:
     set_now(now() + delta)
 
