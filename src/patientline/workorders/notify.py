@@ -63,7 +63,8 @@ def tray(session: AsyncSession, order: WorkOrder, title: str, audience: Audience
 
 
 def changed(session: AsyncSession, order: WorkOrder, change: str) -> None:
-    for audience in (CENTRE, department_audience(order.department_id)):
+    audiences = [CENTRE] + ([department_audience(order.department_id)] if order.department_id else [])
+    for audience in audiences:
         events.record(
             session,
             WorkOrderChanged(

@@ -460,7 +460,9 @@ async def recompute_open(session: AsyncSession, *, batch: int = 2000, after_id: 
             select(WorkOrder).where(WorkOrder.is_open, WorkOrder.id > after_id).order_by(WorkOrder.id).limit(batch)
         )
     )
+    pauses = await timing.pauses_by_order(session, orders)
     for order in orders:
-        await timing.refresh(session, order, types[order.type_id], calendar=calendar)
+        policy = DeadlinePolicy.of(types[order.type_id].policy)
+        timing.apply_deadlines(order, policy, calendar=calendar, pauses=pauses.get(order.id, []))
     await session.flush()
     return orders[-1].id if len(orders) == batch else 0

@@ -30,14 +30,23 @@ async def load_calendar(session: AsyncSession) -> WorkCalendar:
     return await workcal.load(session, timezone=get_settings().timezone)
 
 
-async def pause_intervals(session: AsyncSession, order: WorkOrder) -> list[Interval]:
-    """The closed pauses of the current clock run."""
+async def pauses_by_order(session: AsyncSession, orders: list[WorkOrder]) -> dict[int, list[Interval]]:
+    """The closed pauses of each order's current clock run, in one query."""
+    started = {order.id: order.clock_started_at for order in orders}
     rows = await session.scalars(
         select(Pause)
-        .where(Pause.order_id == order.id, Pause.started_at >= order.clock_started_at, Pause.ended_at.is_not(None))
-        .order_by(Pause.started_at)
+        .where(Pause.order_id.in_(list(started)), Pause.ended_at.is_not(None))
+        .order_by(Pause.order_id, Pause.started_at)
     )
-    return [Interval(row.started_at, row.ended_at) for row in rows if row.ended_at is not None]
+    found: dict[int, list[Interval]] = {}
+    for row in rows:
+        if row.ended_at is not None and row.started_at >= started[row.order_id]:
+            found.setdefault(row.order_id, []).append(Interval(row.started_at, row.ended_at))
+    return found
+
+
+async def pause_intervals(session: AsyncSession, order: WorkOrder) -> list[Interval]:
+    return (await pauses_by_order(session, [order])).get(order.id, [])
 
 
 def apply_deadlines(
