@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     # SMS and email (channels/): adapters, sending policy, provider endpoints; see docs/OPERATIONS.md
     sms_adapter: Literal["sink", "smpp", "http"] = "sink"
     sms_sign_name: str = Field(default="", max_length=20, description="【签名】 the recipient sees")
-    sms_quiet_hours: str = Field(default="21:00-08:00", pattern=r"^$|^\d{2}:\d{2}-\d{2}:\d{2}$")
+    sms_quiet_hours: str = Field(default="21:00-08:00", pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
     sms_rate_limit: int = Field(default=5, ge=1, description="patient messages per phone or patient per window")
     sms_rate_window_hours: int = Field(default=24, ge=1)
     sms_max_attempts: int = Field(default=5, ge=1, le=20)
