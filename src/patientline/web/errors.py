@@ -53,10 +53,15 @@ def error_response(request: Request, status: int, body: dict[str, Any]) -> Respo
     return response
 
 
+def _without_body(location: tuple[Any, ...]) -> tuple[Any, ...]:
+    """('body', 'values', 'body') -> ('values', 'body'): only the leading part names the request's body."""
+    return location[1:] if location[:1] == ("body",) else location
+
+
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
         {
-            "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+            "field": ".".join(str(p) for p in _without_body(tuple(err.get("loc", ())))),
             "problem": err.get("type"),
             "message": field_message(err),
         }
