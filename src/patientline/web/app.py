@@ -45,6 +45,7 @@ def routers() -> list[object]:
     from patientline.knowledge.quiz_pages import router as quiz_pages
     from patientline.knowledge.quiz_router import router as quiz_api
     from patientline.web import home, system
+    from patientline.workorders import reports_router as workorder_reports
     from patientline.workorders import router as workorders_router
 
     return [
@@ -64,6 +65,7 @@ def routers() -> list[object]:
         timetable_pages.router,
         transfer_router.router,
         transfer_pages.router,
+        workorder_reports.router,  # before workorders_router: /api/workorders/{order_id} would take /reports
         workorders_router.router,
         channels_router.router,
         channels_pages.router,

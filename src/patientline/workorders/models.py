@@ -87,6 +87,7 @@ class WorkOrder(IdMixin, TimestampMixin, VersionMixin, Base):
         Index("ix_work_orders_alert", "next_alert_at"),
         Index("ix_work_orders_callback", "callback_due_at"),
         Index("ix_work_orders_received", "received_at"),
+        Index("ix_work_orders_resolved", "resolved_at"),  # reports: orders resolved per day
     )
     reference: Mapped[str] = mapped_column(String(32), unique=True)
     client_key: Mapped[str | None] = mapped_column(String(100), unique=True)
