@@ -47,6 +47,7 @@ def routers() -> list[object]:
     from patientline.web import home, system
     from patientline.workorders import reports_router as workorder_reports
     from patientline.workorders import router as workorders_router
+    from patientline.workorders import supervision_pages as workorder_supervision
 
     return [
         system.router,
@@ -66,6 +67,7 @@ def routers() -> list[object]:
         transfer_router.router,
         transfer_pages.router,
         workorder_reports.router,  # before workorders_router: /api/workorders/{order_id} would take /reports
+        workorder_supervision.router,  # before any /workorders/{order_id} page
         workorders_router.router,
         channels_router.router,
         channels_pages.router,

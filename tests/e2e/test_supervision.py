@@ -1,0 +1,138 @@
+"""The supervision journey in a real browser: a supervisor opens the supervision list, sees an overdue
+order in red with its countdown ticking, selects it and sends its department a reminder; then opens the
+reports and the charts render.
+
+The server runs on the real clock, so the order is made overdue by moving its times back in the
+database (as if it had been registered 26 hours ago)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from e2e_helpers import OpenPage, api_login
+from playwright.sync_api import expect
+
+Server = Any
+
+SUPERVISOR, SUPERVISOR_PASSWORD = "sv.super", "Supervises-Orders-2026"
+
+
+def setup(server: Server, admin_api: httpx.Client) -> dict[str, int]:
+    """A department, a complaint type (reply within 24 hours) and the supervisor, made as the admin."""
+    if "sv" in server.state:
+        return dict(server.state["sv"])
+    site = admin_api.post("/api/directory/sites", json={"code": "SV-MAIN", "name": "本部 (sv e2e)"})
+    assert site.status_code == 201, site.text
+    department = admin_api.post(
+        "/api/directory/departments", json={"code": "SV-PFK", "name": "皮肤科", "site_id": site.json()["id"]}
+    )
+    assert department.status_code == 201, department.text
+    kind = admin_api.post(
+        "/api/workorders/types", json={"code": "sv-complaint", "name": "投诉（督办）", "group": "complaint"}
+    )
+    assert kind.status_code == 201, kind.text
+    created = admin_api.post(
+        "/api/users",
+        json={"username": SUPERVISOR, "display_name": "Sv Super", "password": "Temporary-Pass-90",
+              "roles": ["supervisor"]},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    with api_login(server, SUPERVISOR, "Temporary-Pass-90") as http:
+        changed = http.post(
+            "/api/auth/password", json={"current_password": "Temporary-Pass-90", "new_password": SUPERVISOR_PASSWORD}
+        )
+        assert changed.status_code == 204, changed.text
+    ids = {"department": int(department.json()["id"]), "type": int(kind.json()["id"])}
+    server.state["sv"] = ids
+    return ids
+
+
+def move_back(server: Server, order_id: int, hours: float) -> None:
+    """Registered `hours` ago: receipt, clock and the reply deadline (24 h after receipt) move back."""
+    now = datetime.now(UTC)
+    received = now - timedelta(hours=hours)
+    due = received + timedelta(hours=24)
+    url = os.environ.get("PATIENTLINE_E2E_DATABASE_URL", "")
+    if url.startswith("postgresql"):
+        import asyncpg
+
+        async def update() -> None:
+            conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+            try:
+                await conn.execute(
+                    "UPDATE work_orders SET received_at = $1, clock_started_at = $1, dispatched_at = $1, "
+                    "reply_due_at = $2, next_due_at = $2 WHERE id = $3",
+                    received, due, order_id,
+                )  # fmt: skip
+            finally:
+                await conn.close()
+
+        worker = threading.Thread(target=lambda: asyncio.run(update()))  # Playwright owns this thread's loop
+        worker.start()
+        worker.join()
+        return
+    stored = "%Y-%m-%d %H:%M:%S.%f"  # naive UTC, as the app keeps times in SQLite
+    with sqlite3.connect(Path(server.log).parent / "patientline.db", timeout=10) as conn:
+        conn.execute(
+            "UPDATE work_orders SET received_at = ?, clock_started_at = ?, dispatched_at = ?, reply_due_at = ?, "
+            "next_due_at = ? WHERE id = ?",
+            (*[received.strftime(stored)] * 3, *[due.strftime(stored)] * 2, order_id),
+        )  # fmt: skip
+
+
+def test_a_supervisor_reminds_an_overdue_order_and_reads_the_reports(
+    open_page: OpenPage, admin_api: httpx.Client, server: Server
+) -> None:
+    ids = setup(server, admin_api)
+    order = admin_api.post(
+        "/api/workorders",
+        json={"type_id": ids["type"], "subject": "皮肤科候诊时间过长", "department_id": ids["department"],
+              "caller_phone": "13912345678"},
+    )  # fmt: skip
+    assert order.status_code == 201, order.text
+    order_id, reference = order.json()["id"], order.json()["reference"]
+    move_back(server, order_id, hours=26)  # the reply was due two hours ago
+
+    with api_login(server, SUPERVISOR, SUPERVISOR_PASSWORD) as http:
+        page = open_page("supervisor", cookies=[{"name": "pl_session", "value": http.cookies["pl_session"]}])
+        page.goto("/workorders/supervision")
+        row = page.locator(f'#board tr[data-order-id="{order_id}"]')
+        expect(row).to_contain_text(reference)
+        expect(row).to_have_class("row-overdue")
+        countdown = row.locator(".countdown")
+        expect(countdown).to_have_class(re.compile(r"\burg-overdue\b"))
+        expect(countdown).to_have_text(re.compile(r"^Overdue by 0[12]:\d\d:\d\d$"))
+        assert countdown.evaluate("el => getComputedStyle(el).color") == "rgb(140, 29, 24)"  # red on pink
+        first = countdown.inner_text()
+        expect(countdown).not_to_have_text(first, timeout=3000)  # it ticks
+        expect(page.locator(".wo-chip", has_text="皮肤科")).to_contain_text("1 overdue")
+
+        # select it and send the department a reminder
+        send = page.get_by_role("button", name=re.compile(r"Send reminder"))
+        expect(send).to_be_disabled()
+        row.locator("input[type=checkbox]").check()
+        expect(send).to_contain_text("(1)")
+        page.fill("#reminder-note", "请今天下班前答复患者")
+        with page.expect_response(lambda r: r.url.endswith("/api/workorders/reminders")) as info:
+            send.click()
+        assert info.value.status == 200 and info.value.json() == {"reminded": 1}
+        expect(page.locator("#toasts")).to_contain_text("Reminder sent for 1 orders.")
+        expect(send).to_be_disabled()
+        timeline = admin_api.get(f"/api/workorders/{order_id}").json()["timeline"]
+        assert timeline[-1]["action"] == "reminder" and timeline[-1]["note"] == "请今天下班前答复患者"
+
+        # the reports: figures and the three charts
+        page.goto("/workorders/reports")
+        expect(page.locator('[data-figure="count"]')).not_to_have_text("0")
+        for chart in ("daily", "departments", "types"):
+            expect(page.locator(f'[data-chart="{chart}"] svg').first).to_be_attached()
+        expect(page.locator('[data-chart="departments"]')).to_contain_text("皮肤科")
+        http.get("/api/auth/me")  # keeps the API session in use until the page is done
