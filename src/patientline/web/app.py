@@ -45,6 +45,7 @@ def routers() -> list[object]:
     from patientline.knowledge.quiz_pages import router as quiz_pages
     from patientline.knowledge.quiz_router import router as quiz_api
     from patientline.web import home, system
+    from patientline.workorders import pages as workorders_pages
     from patientline.workorders import reports_router as workorder_reports
     from patientline.workorders import router as workorders_router
     from patientline.workorders import supervision_pages as workorder_supervision
@@ -69,6 +70,7 @@ def routers() -> list[object]:
         workorder_reports.router,  # before workorders_router: /api/workorders/{order_id} would take /reports
         workorder_supervision.router,  # before any /workorders/{order_id} page
         workorders_router.router,
+        workorders_pages.router,
         channels_router.router,
         channels_pages.router,
         admin.router,
