@@ -36,7 +36,8 @@ def setup(server: Server, admin_api: httpx.Client) -> dict[str, int]:
     )
     assert department.status_code == 201, department.text
     kind = admin_api.post(
-        "/api/workorders/types", json={"code": "sv-complaint", "name": "投诉（督办）", "group": "complaint"}
+        "/api/workorders/types",
+        json={"code": "sv-complaint", "name": "投诉（督办）", "group": "complaint", "position": 900},  # listed last
     )
     assert kind.status_code == 201, kind.text
     created = admin_api.post(
@@ -128,6 +129,18 @@ def test_a_supervisor_reminds_an_overdue_order_and_reads_the_reports(
         expect(send).to_be_disabled()
         timeline = admin_api.get(f"/api/workorders/{order_id}").json()["timeline"]
         assert timeline[-1]["action"] == "reminder" and timeline[-1]["note"] == "请今天下班前答复患者"
+
+        # a new order appears without a reload (workorders.changed over the event stream)
+        page.wait_for_function("window.plEvents && window.plEvents.readyState === 1")
+        expect(page.locator(".wo-live")).to_have_text("Live")
+        fresh = admin_api.post(
+            "/api/workorders",
+            json={"type_id": ids["type"], "subject": "新来电：皮肤科复诊", "department_id": ids["department"]},
+        )
+        assert fresh.status_code == 201, fresh.text
+        new_row = page.locator(f'#board tr[data-order-id="{fresh.json()["id"]}"]')
+        expect(new_row.locator(".countdown")).to_have_class(re.compile(r"\burg-ok\b"))
+        expect(page.locator(".wo-chip", has_text="皮肤科")).to_contain_text("2")
 
         # the reports: figures and the three charts
         page.goto("/workorders/reports")

@@ -262,7 +262,7 @@ def _seconds(dialect: str, later: Any, earlier: Any) -> ColumnElement[Any]:
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def _count_if(condition: ColumnElement[bool] | Any) -> ColumnElement[int]:
+def _count_if(condition: Any) -> ColumnElement[int]:
     return func.sum(case((condition, 1), else_=0))
 
 
