@@ -325,11 +325,12 @@
   var live = document.querySelector("[data-live]");
   if (live && window.htmx) {
     var timer = null;
-    var refresh = function () {
-      clearTimeout(timer);
+    var refresh = function () {  // at most once a second, however busy the centre is
+      if (timer) return;
       timer = setTimeout(function () {
+        timer = null;
         window.htmx.ajax("GET", live.dataset.live, { target: "#" + live.id, swap: "innerHTML" });
-      }, 400);
+      }, 1000);
     };
     var attach = function (tries) {
       var source = window.plEvents;
