@@ -139,3 +139,58 @@ def test_a_complaint_goes_round_the_loop(open_page: OpenPage, admin_api: httpx.C
         expect(agent.locator('[data-deadline="resolve"]')).to_contain_text("on time")
         actions = agent.locator(".wo-timeline > li").evaluate_all("items => items.map(i => i.dataset.action)")
         assert actions == ["created", "dispatch", "accept", "reply", "resolve", "evaluate"]
+
+
+def test_evidence_a_stale_version_and_the_search(open_page: OpenPage, admin_api: httpx.Client, server: Server) -> None:
+    ids = ensure_work_order_setup(server, admin_api)
+    with api_login(server, AGENT, AGENT_PASSWORD) as http:
+        body = {
+            "type_id": ids["type"], "category": "医疗质量", "subject": "检查报告迟迟未出",
+            "values": {"visit_date": "2026-11-21"}, "caller_name": "李女士", "caller_phone": "13987654321",
+        }  # fmt: skip
+        created = http.post("/api/workorders", json=body)
+        assert created.status_code == 201, created.text
+        order = created.json()
+        page = open_page("agent-2", cookies=[{"name": "pl_session", "value": http.cookies["pl_session"]}])
+
+        # "/" jumps to the search; the last digits of the phone find the order
+        page.goto("/workorders")
+        page.keyboard.press("/")
+        expect(page.locator("#wo-q")).to_be_focused()
+        page.keyboard.type("4321")
+        expect(page.locator("#rows tbody tr")).to_have_count(1)
+        expect(page.locator("#rows")).to_contain_text(order["reference"])
+        expect(page.locator("#rows")).to_contain_text("139****4321")
+
+        # evidence: too large is refused before sending, a picture is attached
+        page.goto(f"/workorders/{order['id']}")
+        page.click("summary:has-text('Attach evidence')")
+        big = {"name": "scan.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-" + b"0" * (8 * 1024 * 1024)}
+        page.set_input_files("#wo-file", big)
+        page.click(".wo-upload button[type=submit]")
+        expect(page.locator('.wo-upload [data-field="file"] .field-error')).to_contain_text("8 MB")
+        png = {"name": "receipt.png", "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n" + b"\x00" * 64}
+        page.set_input_files("#wo-file", png)
+        page.fill("#wo-file-note", "收费单据")
+        with page.expect_response(lambda r: r.url.endswith("/attachments") and r.request.method == "POST") as info:
+            page.click(".wo-upload button[type=submit]")
+        assert info.value.status == 201, info.value.text()
+        expect(page.locator(".wo-timeline a[download]")).to_have_text("receipt.png")
+
+        # someone else stops the clock meanwhile: the page says so instead of overwriting
+        paused = http.post(f"/api/workorders/{order['id']}/pause", json={"version": order["version"], "reason": "x"})
+        assert paused.status_code == 200, paused.text
+        page.click("summary:has-text('Stop the clock')")
+        page.fill("#wo-pause-reason", "等待患者补充材料")
+        page.click("form[data-action$='/pause'] button[type=submit]")
+        expect(page.locator("#wo-stale")).to_be_visible()
+        page.click("#wo-stale [data-reload]")
+        expect(page.locator(".wo-paused")).to_be_visible()
+
+        # it turns out to be a duplicate: merged into another order found by its reference
+        other = http.post("/api/workorders", json=body | {"subject": "检查报告未出（再次来电）"})
+        assert other.status_code == 201, other.text
+        page.click("summary:has-text('Merge into another order')")
+        page.fill("#wo-merge-reference", other.json()["reference"].lower())
+        take_step(page, "merge", "Merged")
+        expect(page.locator(f'a[href="/workorders/{other.json()["id"]}"]')).to_have_text(other.json()["reference"])

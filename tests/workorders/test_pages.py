@@ -147,6 +147,16 @@ async def test_the_detail_shows_the_order_and_only_the_allowed_steps(
     assert step_buttons(html(await supervisor.get(f"/workorders/{order['id']}"))) == ["reopen"]
 
 
+async def test_an_undispatched_callback_order_has_one_deadline(centre: Centre, agent: Client) -> None:
+    body = {"type_id": centre.callback_type, "subject": "请回电告知检查结果", "caller_phone": "13812345678"}
+    order = await create_order(agent, body)
+    page = html(await agent.get(f"/workorders/{order['id']}"))
+    assert step_buttons(page) == ["dispatch", "close", "merge"] and "not dispatched yet" in page
+    assert 'data-deadline="reply"' not in page and 'data-deadline="resolve"' in page
+    assert "Result: 8 working hours" in page and "Reply:" not in page
+    assert 'data-lookup-reference="into_id"' in page and "Record a callback attempt" in page
+
+
 async def test_notes_are_escaped_and_keep_their_lines(centre: Centre, agent: Client) -> None:
     order = await create_order(agent, complaint_body(centre))
     note = "<script>alert('x')</script>\n第二行"
