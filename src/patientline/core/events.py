@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import orjson
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, Integer, String, event, func, select
+from sqlalchemy import JSON, Integer, String, Table, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -227,27 +227,43 @@ def make_bus(redis_url: str) -> Bus:
     return RedisBus(redis_url) if redis_url else Bus()
 
 
+def _insert_log(session: Session, values: list[dict[str, Any]]) -> list[int]:
+    """Writes the log rows in batched statements and returns their ids in the order given.
+
+    PostgreSQL: SQLAlchemy's batched INSERT ... RETURNING sorts the ids back into order. SQLite:
+    SQLAlchemy cannot correlate them and would insert one row per statement; but SQLite numbers each
+    new row max(id) + 1, and the batches (multi-row INSERTs, in order) hold the write lock, so the
+    rows' ids ascend in the order given."""
+    table = cast(Table, EventLogEntry.__table__)
+    if session.get_bind().dialect.name != "sqlite":
+        return list(session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), values))
+    return sorted(session.scalars(insert(table).returning(table.c.id), values))
+
+
 @event.listens_for(UnitOfWork, "before_commit")
 def _write_log(session: Session) -> None:
     pending: list[Event] = session.info.pop(PENDING_KEY, [])
     if not pending:
         return
     now = clock.now()
-    rows = [
-        EventLogEntry(type=e.type, payload=e.payload(), audience=e.audience.model_dump(), created_at=now)
+    values: list[dict[str, Any]] = [
+        {"type": e.type, "payload": e.payload(), "audience": e.audience.model_dump(), "created_at": now}
         for e in pending
     ]
-    session.add_all(rows)
-    session.flush()
-    session.info.setdefault(LOGGED_KEY, []).extend(rows)
+    ids = _insert_log(session, values)
+    published = [
+        Published(id=id_, type=row["type"], payload=row["payload"], audience=e.audience, created_at=now.isoformat())
+        for id_, row, e in zip(ids, values, pending, strict=True)
+    ]
+    session.info.setdefault(LOGGED_KEY, []).extend(published)
 
 
 @event.listens_for(UnitOfWork, "after_commit")
 def _publish(session: Session) -> None:
-    rows: list[EventLogEntry] = session.info.pop(LOGGED_KEY, [])
+    published: list[Published] = session.info.pop(LOGGED_KEY, [])
     bus: Bus | None = session.info.get("bus")
-    if rows and bus is not None:
-        task = asyncio.get_running_loop().create_task(bus.publish([Published.from_row(r) for r in rows]))
+    if published and bus is not None:
+        task = asyncio.get_running_loop().create_task(bus.publish(published))
         _in_flight.add(task)
         task.add_done_callback(_in_flight.discard)
 

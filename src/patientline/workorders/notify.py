@@ -4,10 +4,12 @@ to a department's contact; SMS to the patient from the type's templates."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.channels import email, sms
@@ -144,10 +146,36 @@ async def to_patient(session: AsyncSession, order: WorkOrder, kind: WorkOrderTyp
     )  # fmt: skip
 
 
+Contacts = Mapping[int, DepartmentContact]
+"""Departments' contacts loaded beforehand: a department missing from it has none."""
+
+
+async def department_contacts(
+    session: AsyncSession, department_ids: Iterable[int | None]
+) -> dict[int, DepartmentContact]:
+    """The contacts of these departments in one query (for a batch of orders)."""
+    wanted = sorted({department_id for department_id in department_ids if department_id})
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(DepartmentContact).where(DepartmentContact.department_id.in_(wanted)))
+    return {row.department_id: row for row in rows}
+
+
+async def _contact(
+    session: AsyncSession, department_id: int | None, contacts: Contacts | None
+) -> DepartmentContact | None:
+    if not department_id:
+        return None
+    if contacts is not None:
+        return contacts.get(department_id)
+    return await session.get(DepartmentContact, department_id)
+
+
 async def to_department_contact(
-    session: AsyncSession, order: WorkOrder, kind: WorkOrderType, *, template: str, key: str
-) -> None:
-    contact = await session.get(DepartmentContact, order.department_id) if order.department_id else None
+    session: AsyncSession, order: WorkOrder, kind: WorkOrderType, *, template: str, key: str,
+    contacts: Contacts | None = None,
+) -> None:  # fmt: skip
+    contact = await _contact(session, order.department_id, contacts)
     if contact is None:
         return
     values = variables(order, kind, await _department_name(session, order.department_id))
@@ -183,7 +211,10 @@ def replied_to_owner(session: AsyncSession, order: WorkOrder) -> None:
         tray(session, order, N_("A department replied to your work order"), Audience(user_id=order.owner_id))
 
 
-async def alert(session: AsyncSession, order: WorkOrder, kind: WorkOrderType, *, alert_kind: str, level: int) -> None:
+async def alert(
+    session: AsyncSession, order: WorkOrder, kind: WorkOrderType, *, alert_kind: str, level: int,
+    contacts: Contacts | None = None,
+) -> None:  # fmt: skip
     """Due soon and overdue go to the department; each escalation level climbs: 1 the department
     (and its head), 2 the centre's supervisors, 3 the hospital's leadership."""
     department = department_audience(order.department_id)
@@ -195,14 +226,14 @@ async def alert(session: AsyncSession, order: WorkOrder, kind: WorkOrderType, *,
     else:
         title = N_("A work order was escalated")
         audiences = {1: [department], 2: [SUPERVISORS], 3: [LEADERSHIP]}[min(level, 3)]
-        contact = await session.get(DepartmentContact, order.department_id) if order.department_id else None
+        contact = await _contact(session, order.department_id, contacts)
         if level == 1 and contact is not None and contact.head_user_id is not None:
             audiences.append(Audience(user_id=contact.head_user_id))
         for audience in audiences:
             tray(session, order, title, audience, level="error")
         if level == 1:
             key = f"escalate:{order.reopen_count}:{level}"
-            await to_department_contact(session, order, kind, template="dept_escalation", key=key)
+            await to_department_contact(session, order, kind, template="dept_escalation", key=key, contacts=contacts)
 
 
 def extension_requested(session: AsyncSession, order: WorkOrder) -> None:

@@ -132,6 +132,23 @@ async def timeline(session: AsyncSession, order_id: int) -> list[TimelineEntry]:
 # --- writing helpers -------------------------------------------------------------------------------
 
 
+def timeline_values(
+    order: WorkOrder,
+    *,
+    actor: Actor,
+    action: str,
+    note: str = "",
+    from_status: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The columns of one timeline line (the sweep inserts a batch of them in one statement)."""
+    return {
+        "order_id": order.id, "at": clock.now(), "actor_id": actor.user_id,
+        "actor_name": actor.display_name or actor.username, "action": action, "from_status": from_status,
+        "to_status": order.status, "note": note, "details": details or {},
+    }  # fmt: skip
+
+
 def add_timeline(
     session: AsyncSession,
     order: WorkOrder,
@@ -142,10 +159,8 @@ def add_timeline(
     from_status: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> TimelineEntry:
-    entry = TimelineEntry(
-        order_id=order.id, at=clock.now(), actor_id=actor.user_id, actor_name=actor.display_name or actor.username,
-        action=action, from_status=from_status, to_status=order.status, note=note, details=details or {},
-    )  # fmt: skip
+    values = timeline_values(order, actor=actor, action=action, note=note, from_status=from_status, details=details)
+    entry = TimelineEntry(**values)
     session.add(entry)
     return entry
 
