@@ -82,9 +82,13 @@ class WorkOrderType(IdMixin, TimestampMixin, VersionMixin, Base):
 class WorkOrder(IdMixin, TimestampMixin, VersionMixin, Base):
     __tablename__ = "work_orders"
     __table_args__ = (
-        Index("ix_work_orders_open_department_due", "is_open", "department_id", "next_due_at"),
-        Index("ix_work_orders_open_due", "is_open", "next_due_at"),
-        Index("ix_work_orders_alert", "next_alert_at"),
+        # The supervision list reads only indexes: the page in due order (NULLS LAST), the counts, and
+        # the per-department counts (open, overdue, soon, escalated; by type) from the first one.
+        Index("ix_work_orders_open_department_due", "is_open", "department_id", "next_due_at", "paused_at",
+              "escalation_level", "type_id"),  # fmt: skip
+        Index("ix_work_orders_open_due", "is_open", "next_due_at", "paused_at"),
+        Index("ix_work_orders_open_type_due", "is_open", "type_id", "next_due_at"),
+        Index("ix_work_orders_alert", "is_open", "next_alert_at"),  # the sweep's batch, in order
         Index("ix_work_orders_callback", "callback_due_at"),
         Index("ix_work_orders_received", "received_at"),
         Index("ix_work_orders_resolved", "resolved_at"),  # reports: orders resolved per day

@@ -98,7 +98,7 @@ def _ordered(query: Select[Any], where: OrderFilter) -> Select[Any]:
         return query.order_by(WorkOrder.callback_due_at, WorkOrder.id)
     if where.order_by == "received":
         return query.order_by(WorkOrder.received_at.desc(), WorkOrder.id.desc())
-    return query.order_by(WorkOrder.next_due_at.is_(None), WorkOrder.next_due_at, WorkOrder.id)
+    return query.order_by(WorkOrder.next_due_at.asc().nulls_last(), WorkOrder.id)
 
 
 async def list_orders(session: AsyncSession, *, actor: Actor, where: OrderFilter) -> tuple[list[WorkOrder], int]:
