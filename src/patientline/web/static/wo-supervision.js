@@ -51,6 +51,7 @@
     return {
       selected: [],
       live: false,
+      refreshing: false,
       wall: false,
 
       init: function () {
@@ -95,9 +96,12 @@
         }
         var note = document.getElementById("reminder-note");
         var kept = note ? note.value : "";
+        var self = this;
         board.setAttribute("aria-busy", "true");
-        window.htmx.ajax("GET", location.pathname + location.search, { target: "#board", swap: "innerHTML" }).then(function () {
+        this.refreshing = true;
+        window.htmx.ajax("GET", location.pathname + location.search, { target: "#board", swap: "innerHTML" }).finally(function () {
           board.setAttribute("aria-busy", "false");
+          self.refreshing = false;
           var again = document.getElementById("reminder-note");
           if (again && kept) again.value = kept;
         });
