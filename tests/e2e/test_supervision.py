@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 from e2e_helpers import OpenPage, api_login
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 Server = Any
 
@@ -149,3 +149,48 @@ def test_a_supervisor_reminds_an_overdue_order_and_reads_the_reports(
             expect(page.locator(f'[data-chart="{chart}"] svg').first).to_be_attached()
         expect(page.locator('[data-chart="departments"]')).to_contain_text("皮肤科")
         http.get("/api/auth/me")  # keeps the API session in use until the page is done
+
+
+def test_an_admin_configures_a_type_in_the_editor(admin: Page, admin_api: httpx.Client, server: Server) -> None:
+    ids = setup(server, admin_api)
+    admin.goto("/workorders/types/new")
+    admin.fill("#t-code", "sv-rental")
+    admin.fill("#t-name", "设备租借（督办）")
+    admin.select_option("#t-group", "service")
+    admin.select_option("#t-department", str(ids["department"]))
+    admin.fill("#t-categories", "轮椅\n拐杖")
+    admin.fill("#t-position", "901")
+    admin.get_by_role("button", name="Add a field").click()
+    row = admin.locator(".wo-fields tbody tr").last
+    row.locator("input").first.fill("item")
+    row.locator("input").nth(1).fill("物品")
+    row.locator("select").select_option("choice")
+    row.locator("input[type=checkbox]").check()
+    admin.locator("#p-reply-amount").fill("4")  # the reply: 4 working hours
+    admin.select_option("#p-reply-unit", "working_hours")
+    admin.fill("#p-warn", "150")
+    admin.locator("main form button[type=submit]").click()
+    # the API's problems, next to their fields
+    expect(row.locator(".field-error")).to_contain_text("choice")
+    expect(admin.locator("#p-warn")).to_have_attribute("aria-invalid", "true")
+    expect(admin.locator("main form")).to_contain_text("Enter a whole number from 1 to 99.")
+    row.locator('input[placeholder="A, B, C"]').fill("轮椅, 拐杖")
+    admin.fill("#p-warn", "75")
+    admin.locator("main form button[type=submit]").press("Control+Enter")
+    expect(admin).to_have_url(re.compile(r"/workorders/types$"))
+    made = next(t for t in admin_api.get("/api/workorders/types").json() if t["code"] == "sv-rental")
+    assert made["fields"][0]["choices"] == ["轮椅", "拐杖"] and made["fields"][0]["required"] is True
+    assert made["policy"]["reply"] == {"amount": 4, "unit": "working_hours"} and made["policy"]["warn_at"] == 0.75
+    assert made["categories"] == ["轮椅", "拐杖"] and made["default_department_id"] == ids["department"]
+
+    # someone else saves it meanwhile: this editor's save is refused, and says why
+    admin.locator("tr", has_text="sv-rental").get_by_role("link", name="sv-rental").click()
+    expect(admin.locator("#t-name")).to_have_value("设备租借（督办）")
+    changed = admin_api.put(f"/api/workorders/types/{made['id']}", json={
+        key: made[key] for key in ("code", "name", "group", "description", "fields", "categories",
+                                   "default_department_id", "policy", "sms_templates", "position", "is_active")
+    } | {"version": made["version"], "description": "改过了"})  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    admin.fill("#t-name", "设备租借")
+    admin.locator("main form button[type=submit]").click()
+    expect(admin.locator("main form [role=alert]")).to_contain_text("changed by someone else")
