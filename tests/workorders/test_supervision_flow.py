@@ -266,3 +266,17 @@ async def test_sms_templates_are_checked_and_a_text_never_blocks_a_step(
     order = await step(cardiology, order, "reply", text="已核实")  # no hotline configured: noted, not blocking
     assert order["status"] == "replied"
     assert "sms_not_sent" in [entry["action"] for entry in order["timeline"]], order["timeline"]
+
+
+async def test_the_full_number_is_revealed_with_a_reason_and_audited(
+    centre: Centre, agent: Client, gastro: Client, admin: Client
+) -> None:
+    order = await create_order(agent, complaint_body(centre))
+    assert order["caller_phone_masked"] == "138****5678"
+    assert_error(await agent.post(f"/api/workorders/{order['id']}/phone", json={"reason": ""}), 422)
+    revealed = await ok(await agent.post(f"/api/workorders/{order['id']}/phone", json={"reason": "回电"}))
+    assert revealed["phone"] == "+8613812345678"
+    assert_error(await gastro.post(f"/api/workorders/{order['id']}/phone", json={"reason": "x"}), 404)
+    audit = await ok(await admin.get("/api/audit", params={"action": "workorders.order.reveal_phone"}))
+    rows = audit["items"] if isinstance(audit, dict) else audit
+    assert [row["reason"] for row in rows] == ["回电"]

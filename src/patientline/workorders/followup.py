@@ -211,6 +211,17 @@ async def attempts(session: AsyncSession, order_id: int) -> list[CallbackAttempt
     return list(await session.scalars(query))
 
 
+async def reveal_phone(session: AsyncSession, *, actor: Actor, order_id: int, reason: str) -> str:
+    """The caller's full number, for calling back: read with a reason, written to the audit log."""
+    order = await service.read_order(session, actor=actor, order_id=order_id)
+    _require_party(actor, order)
+    if not order.caller_phone:
+        raise NotFound("This order has no phone number.", details={"id": order_id})
+    audit.record(session, actor=actor, action="workorders.order.reveal_phone", target_type="work_order",
+                 target_id=order.id, reason=reason)  # fmt: skip
+    return order.caller_phone
+
+
 # --- links and reminders ---------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import NotFound, PermissionDenied
-from patientline.core.validation import MAX_ID, PathId, QueryId
+from patientline.core.validation import MAX_ID, PathId, QueryId, display_phone
 from patientline.web.deps import CurrentActor, Session
 from patientline.web.responses import FastJSONResponse
 from patientline.workorders import access, attachments, config, followup, queries, service, timing
@@ -40,6 +40,7 @@ from patientline.workorders.schemas import (
     PauseIn,
     ReasonIn,
     ReminderIn,
+    RevealIn,
     TextIn,
     TimelineRead,
     TypeCreate,
@@ -389,6 +390,13 @@ async def record_attempt(order_id: PathId, body: CallbackAttemptIn, actor: Curre
         order = await followup.record_attempt(session, actor=actor, order_id=order_id, outcome=body.outcome,
                                               note=body.note)  # fmt: skip
         return await _detail(session, actor, order)
+
+
+@router.post("/{order_id}/phone", summary="The caller's full number, with a reason (audited)")
+async def reveal_phone(order_id: PathId, body: RevealIn, actor: CurrentActor, session: Session) -> Response:
+    async with session.begin():
+        phone = await followup.reveal_phone(session, actor=actor, order_id=order_id, reason=body.reason)
+    return FastJSONResponse({"phone": phone, "display": display_phone(phone)})
 
 
 @router.get("/{order_id}/links", summary="Related orders and contacts")

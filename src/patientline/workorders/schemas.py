@@ -195,6 +195,10 @@ class CallbackScheduleIn(StrictModel):
     at: AwareDatetime
 
 
+class RevealIn(StrictModel):
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class ReminderIn(StrictModel):
     order_ids: Annotated[list[DbId], Field(min_length=1, max_length=500)]
     note: Note = ""

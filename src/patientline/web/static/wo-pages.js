@@ -344,3 +344,16 @@
     });
   }
 })();
+
+// The full number for calling back: asked for with a reason, which the server writes to the audit log.
+document.addEventListener("click", async function (event) {
+  var button = event.target.closest("[data-reveal-phone]");
+  if (!button) return;
+  var id = button.dataset.revealPhone;
+  var reason = window.prompt(button.dataset.reason, "回电");
+  if (!reason) return;
+  var result = await window.plSend("POST", "/api/workorders/" + id + "/phone", { reason: reason });
+  if (!result.ok) { window.plToast(result.body.message, "error"); return; }
+  document.querySelectorAll('[data-phone-of="' + id + '"]').forEach(function (el) { el.textContent = result.body.display; });
+  button.remove();
+});
