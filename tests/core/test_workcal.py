@@ -434,7 +434,8 @@ def staff(user_id: int | None) -> Actor:
 async def session(tmp_path: Path) -> AsyncIterator[AsyncSession]:
     engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'workcal.db'}")
     async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all, tables=[OVERRIDES_TABLE, AuditEntry.__table__, Job.__table__])
+        tables = [OVERRIDES_TABLE, AuditEntry.__table__, Job.__table__]
+        await connection.run_sync(Base.metadata.create_all, tables=tables)
     clock.set_now(datetime(2026, 11, 22, 9, 0, tzinfo=UTC))
     try:
         async with async_sessionmaker(engine, expire_on_commit=False)() as db_session:

@@ -84,8 +84,15 @@ class WorkOrder(IdMixin, TimestampMixin, VersionMixin, Base):
     __table_args__ = (
         # The supervision list reads only indexes: the page in due order (NULLS LAST), the counts, and
         # the per-department counts (open, overdue, soon, escalated; by type) from the first one.
-        Index("ix_work_orders_open_department_due", "is_open", "department_id", "next_due_at", "paused_at",
-              "escalation_level", "type_id"),  # fmt: skip
+        Index(
+            "ix_work_orders_open_department_due",
+            "is_open",
+            "department_id",
+            "next_due_at",
+            "paused_at",
+            "escalation_level",
+            "type_id",
+        ),
         Index("ix_work_orders_open_due", "is_open", "next_due_at", "paused_at"),
         Index("ix_work_orders_open_type_due", "is_open", "type_id", "next_due_at"),
         Index("ix_work_orders_alert", "is_open", "next_alert_at"),  # the sweep's batch, in order
