@@ -65,6 +65,7 @@ bench: setup migrate
 	$(PY) bench/http.py
 	$(PY) bench/knowledge.py
 	$(PY) bench/knowledge_cluster.py
+	$(PY) bench/workorders.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) var
