@@ -3,12 +3,14 @@
     .venv/bin/python bench/workorders.py                       # SQLite and PostgreSQL, 1,000,000 orders
     .venv/bin/python bench/workorders.py --backend sqlite --orders 200000 --open 20000 --requests 300
 
-For each backend: a fresh database (var/bench/workorders.db; on PostgreSQL a database
-pl_bench_workorders on the server of PATIENTLINE_BENCH_DATABASE_URL, default the local test server)
-migrated with Alembic; the demo hospital's 2 sites and 54 departments (50 take orders); three types
-(complaint with the default policy, callback in 8 working hours, a service request in 3 working days);
-users admin, supervisor and four agents; with `--contacts` also the departments' SMS and email
-contacts and the demo SMS templates, so that escalations go out by text and email too.
+The data is made for `--now` (default Monday 2026-11-23, 10:00 at the hospital), and the app's clock
+stands still there, so that runs are alike whatever the time of day. For each backend: a fresh
+database (var/bench/workorders.db; on PostgreSQL a database pl_bench_workorders on the server of
+PATIENTLINE_BENCH_DATABASE_URL, default the local test server) migrated with Alembic; the demo
+hospital's 2 sites and 54 departments (50 take orders); three types (complaint with the default
+policy, callback in 8 working hours, a service request in 3 working days); users admin, supervisor
+and four agents; with `--contacts` also the departments' SMS and email contacts and the demo SMS
+templates, so that escalations go out by text and email too.
 
 Then the orders are bulk-loaded: Core executemany in chunks of 10,000 on SQLite, COPY on PostgreSQL,
 with the secondary indexes of work_orders dropped and made again (the same statements), then a WAL
@@ -701,12 +703,13 @@ async def measure_sweep(url: str, args: argparse.Namespace, now: datetime) -> di
 async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     print(f"{backend}:", flush=True)
     url = await create_database(backend)
+    now = args.now.astimezone(UTC)
+    clock.set_now(now)  # the app's clock stands still at `--now`; the sweep moves it on
     try:
         start = time.perf_counter()
         await asyncio.to_thread(upgrade, url)  # Alembic runs its own event loop
         hospital = await set_up(url, contacts=args.contacts)
         print(f"  migrated and set up in {time.perf_counter() - start:.1f} s", flush=True)
-        now = datetime.now(UTC).replace(microsecond=0)
         loaded = await load(url, backend, hospital, args, now)
         print(f"  {loaded['orders']:,} orders ({loaded['open']:,} open, {loaded['overdue_now']:,} overdue, "
               f"{loaded['alerts_loaded']:,} alerts raised so far) loaded in {loaded['load_s']} s"
@@ -720,16 +723,25 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             print(f"    {kind:<10} p50 {figures['p50_ms']:>6} ms  p95 {figures['p95_ms']:>6} ms  "
                   f"({figures['total']:,} orders match)")  # fmt: skip
         sweep = await measure_sweep(url, args, now)
-        print(f"  sweep at now + {sweep['outage_hours']} h: {sweep['orders_due']:,} orders due, "
+        local = datetime.fromisoformat(sweep["moment"]).astimezone(TZ)
+        print(f"  sweep at {local:%H:%M} local (now + {sweep['outage_hours']} h): {sweep['orders_due']:,} orders due, "
               f"{sweep['order_visits']:,} visits in {sweep['calls']} calls, {sweep['alerts_raised']:,} alerts, "
               f"full pass {sweep['full_pass_s']} s (commit {sweep['commit_s']} s, first batch "
               f"{sweep['first_batch_s']} s); nothing due: {sweep['idle_pass_ms']} ms", flush=True)  # fmt: skip
         return {"backend": backend, "contacts": args.contacts, **loaded, "supervision": supervision, "sweep": sweep}
     finally:
+        clock.set_now(None)
         if args.keep:
             print(f"  kept {url}")
         else:
             await drop_database(backend, url)
+
+
+def aware(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a time zone, e.g. 2026-11-23T10:00:00+08:00")
+    return moment
 
 
 def main() -> int:
@@ -740,6 +752,12 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=600, help="measured supervision requests")
     parser.add_argument("--warmup", type=int, default=60)
     parser.add_argument("--due-share", type=float, default=0.05, help="share of open orders due at the sweep")
+    parser.add_argument(
+        "--now",
+        type=aware,
+        default=aware("2026-11-23T10:00:00+08:00"),
+        help="the moment the data is made for (default: a Monday, 10:00 at the hospital)",
+    )
     parser.add_argument("--contacts", action="store_true", help="departments have SMS/email contacts (escalations)")
     parser.add_argument("--seed", type=int, default=8585)
     parser.add_argument("--keep", action="store_true", help="keep the databases")
