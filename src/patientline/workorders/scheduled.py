@@ -20,7 +20,7 @@ from patientline.core.config import Settings
 from patientline.workorders import notify, service
 from patientline.workorders.models import Alert, Status, TimelineEntry, WorkOrder, WorkOrderType
 from patientline.workorders.policy import DeadlinePolicy
-from patientline.workorders.timing import PendingAlert, due_alerts, next_alert
+from patientline.workorders.timing import PendingAlert, next_alert, pending_alerts
 
 SWEEP_BATCH = 1000
 MAX_ALERTS_PER_ORDER = 8  # two warnings, two breaches, three escalation levels
@@ -52,20 +52,27 @@ def _mark(order: WorkOrder, alert: PendingAlert) -> None:
         _put(order, "alerts_raised", [*(order.alerts_raised or []), alert.kind])
 
 
-def _due_in_turn(order: WorkOrder, policy: DeadlinePolicy, moment: datetime) -> list[PendingAlert]:
+def _due_in_turn(
+    order: WorkOrder, policy: DeadlinePolicy, moment: datetime
+) -> tuple[list[PendingAlert], datetime | None]:
     """The alerts this visit raises, earliest first (raising one escalation level makes the next one
-    pending); the order is left as it was."""
+    pending), and the order's next alert after them (`timing.next_alert` of the order once raised);
+    the order is left as it was."""
     saved = _swept(order)
     due: list[PendingAlert] = []
     for _ in range(MAX_ALERTS_PER_ORDER):
-        pending = due_alerts(order, policy, moment)
-        if not pending:
+        pending = pending_alerts(order, policy)
+        ready = sorted((alert for alert in pending if alert.at <= moment), key=lambda alert: alert.at)
+        if not ready:
+            following = min((alert.at for alert in pending), default=None)
             break
-        _mark(order, pending[0])
-        due.append(pending[0])
+        _mark(order, ready[0])
+        due.append(ready[0])
+    else:
+        following = next_alert(order, policy)
     for key, value in zip(SWEPT_COLUMNS, saved, strict=True):
         _put(order, key, value)
-    return due
+    return due, following
 
 
 async def _claim_alerts(session: AsyncSession, alerts: list[tuple[WorkOrder, PendingAlert]]) -> set[str]:
@@ -138,12 +145,13 @@ async def sweep(session: AsyncSession, *, now: datetime | None = None, batch: in
     orders = list(await session.scalars(query))
     before = {order.id: _swept(order) for order in orders}
     visits = [(order, *types[order.type_id]) for order in orders]
-    due = {order.id: _due_in_turn(order, policy, moment) for order, _, policy in visits}
+    turns = {order.id: _due_in_turn(order, policy, moment) for order, _, policy in visits}
+    due = {order_id: alerts for order_id, (alerts, _) in turns.items()}
     claimed = await _claim_alerts(session, [(order, alert) for order in orders for alert in due[order.id]])
     escalated = (order.department_id for order in orders if any(a.kind == "escalate" for a in due[order.id]))
     contacts = await notify.department_contacts(session, escalated)
     timeline: list[dict[str, Any]] = []
-    for order, kind, policy in visits:
+    for order, kind, _ in visits:
         for alert in due[order.id]:
             _mark(order, alert)
             if _key(order, alert) not in claimed:
@@ -152,7 +160,7 @@ async def sweep(session: AsyncSession, *, now: datetime | None = None, batch: in
             details: dict[str, Any] = {"kind": alert.kind, "level": alert.level, "due": alert.at.isoformat()}
             timeline.append(service.timeline_values(order, actor=SYSTEM, action="alert", details=details))
             notify.changed(session, order, alert.kind)
-        _put(order, "next_alert_at", next_alert(order, policy))
+        _put(order, "next_alert_at", turns[order.id][1])
     if timeline:
         await session.execute(insert(cast(Table, TimelineEntry.__table__)), timeline)
     await _save(session, [order for order in orders if _swept(order) != before[order.id]])
