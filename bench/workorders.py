@@ -61,14 +61,16 @@ import asyncpg
 import httpx
 import orjson
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from patientline.channels.demo import load_demo_channels
+from patientline.channels.models import EmailMessage, SmsMessage
 from patientline.core import clock
 from patientline.core.auth.actor import SYSTEM
 from patientline.core.auth.service import actor_for, create_user
 from patientline.core.config import Settings
 from patientline.core.db import Database
+from patientline.core.events import EventLogEntry
 from patientline.core.migrations import upgrade
 from patientline.core.workcal import WorkCalendar, WorkingHours
 from patientline.demo import _directory
@@ -630,6 +632,12 @@ async def measure_supervision(url: str, hospital: Hospital, args: argparse.Names
 # ---- the sweep --------------------------------------------------------------------------------
 
 
+async def messages(session: AsyncSession) -> tuple[int, int]:
+    texts = await session.scalar(select(func.count()).select_from(SmsMessage))
+    emails = await session.scalar(select(func.count()).select_from(EmailMessage))
+    return texts or 0, emails or 0
+
+
 async def measure_sweep(url: str, args: argparse.Namespace, now: datetime) -> dict[str, Any]:
     db = Database(url)
     try:
@@ -649,6 +657,8 @@ async def measure_sweep(url: str, args: argparse.Namespace, now: datetime) -> di
             )
             alerts_before = await session.scalar(select(func.count()).select_from(Alert))
             timeline_before = await session.scalar(select(func.count()).select_from(TimelineEntry))
+            events_before = await session.scalar(select(func.count()).select_from(EventLogEntry))
+            messages_before = await messages(session)
         clock.set_now(moment)
         try:
             calls: list[tuple[int, float]] = []
@@ -676,6 +686,8 @@ async def measure_sweep(url: str, args: argparse.Namespace, now: datetime) -> di
         async with db.sessions() as session:
             alerts_after = await session.scalar(select(func.count()).select_from(Alert))
             timeline_after = await session.scalar(select(func.count()).select_from(TimelineEntry))
+            events_after = await session.scalar(select(func.count()).select_from(EventLogEntry))
+            messages_after = await messages(session)
             left = await session.scalar(
                 select(func.count()).select_from(WorkOrder).where(WorkOrder.is_open, WorkOrder.next_alert_at <= moment)
             )
@@ -687,6 +699,9 @@ async def measure_sweep(url: str, args: argparse.Namespace, now: datetime) -> di
             "calls": len(calls),
             "alerts_raised": (alerts_after or 0) - (alerts_before or 0),
             "timeline_rows": (timeline_after or 0) - (timeline_before or 0),
+            "events": (events_after or 0) - (events_before or 0),
+            "texts_queued": messages_after[0] - messages_before[0],
+            "emails_queued": messages_after[1] - messages_before[1],
             "still_due": left,
             "full_pass_s": round(full_s, 2),
             "commit_s": round(commit_s, 2),
@@ -726,6 +741,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         local = datetime.fromisoformat(sweep["moment"]).astimezone(TZ)
         print(f"  sweep at {local:%H:%M} local (now + {sweep['outage_hours']} h): {sweep['orders_due']:,} orders due, "
               f"{sweep['order_visits']:,} visits in {sweep['calls']} calls, {sweep['alerts_raised']:,} alerts, "
+              f"{sweep['events']:,} events, {sweep['texts_queued']:,} texts and {sweep['emails_queued']:,} emails, "
               f"full pass {sweep['full_pass_s']} s (commit {sweep['commit_s']} s, first batch "
               f"{sweep['first_batch_s']} s); nothing due: {sweep['idle_pass_ms']} ms", flush=True)  # fmt: skip
         return {"backend": backend, "contacts": args.contacts, **loaded, "supervision": supervision, "sweep": sweep}
