@@ -17,6 +17,7 @@ def all_models() -> type[Base]:
     from patientline.core.auth import models as auth_models  # noqa: F401
     from patientline.directory import models as directory_models  # noqa: F401
     from patientline.knowledge import models as knowledge_models  # noqa: F401
+    from patientline.routing import models as routing_models  # noqa: F401
     from patientline.workorders import models as workorders_models  # noqa: F401
 
     return Base
