@@ -44,6 +44,9 @@ def routers() -> list[object]:
     from patientline.knowledge import router as knowledge_router
     from patientline.knowledge.quiz_pages import router as quiz_pages
     from patientline.knowledge.quiz_router import router as quiz_api
+    from patientline.routing import pages as routing_pages
+    from patientline.routing import router as routing_router
+    from patientline.routing import staffing_pages
     from patientline.web import home, system
     from patientline.workorders import pages as workorders_pages
     from patientline.workorders import reports_router as workorder_reports
@@ -73,6 +76,9 @@ def routers() -> list[object]:
         workorders_pages.router,
         channels_router.router,
         channels_pages.router,
+        staffing_pages.router,
+        routing_router.router,
+        routing_pages.router,
         admin.router,
         admin_pages,
         home.router,

@@ -26,6 +26,9 @@ NAV: list[NavItem] = [
     NavItem("Department queue", "/workorders/department", Permission.HANDLE_DEPARTMENT_WORK, "Work", "g p"),
     NavItem("Supervision list", "/workorders/supervision", Permission.SUPERVISE, "Work", "g v"),
     NavItem("Work-order reports", "/workorders/reports", Permission.READ_WORK_ORDER_REPORTS, "Work", "g r"),
+    NavItem("Wallboard", "/routing/wallboard", Permission.SUPERVISE, "Work", "g b"),
+    NavItem("Queue report", "/routing/reports", Permission.SUPERVISE, "Work"),
+    NavItem("Staffing", "/routing/staffing", Permission.PLAN_WORKFORCE, "Work", "g f"),
     NavItem("Knowledge", "/kb", Permission.READ_KNOWLEDGE, "Knowledge", "g k"),
     NavItem("Knowledge editor", "/kb/edit", Permission.EDIT_KNOWLEDGE, "Knowledge", "g e"),
     NavItem("Review queue", "/kb/edit?status=in_review", Permission.REVIEW_KNOWLEDGE, "Knowledge"),
@@ -45,6 +48,7 @@ NAV: list[NavItem] = [
     NavItem("Jobs", "/admin/jobs", Permission.MANAGE_JOBS, "Administration"),
     NavItem("Work-order types", "/workorders/types", Permission.CONFIGURE_WORK_ORDERS, "Administration"),
     NavItem("Messages", "/messages", Permission.MANAGE_MESSAGING, "Administration"),
+    NavItem("Queues", "/routing/queues", Permission.CONFIGURE_ROUTING, "Administration"),
 ]
 
 

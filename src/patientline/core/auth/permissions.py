@@ -52,6 +52,7 @@ class Permission(StrEnum):
     READ_WORK_ORDER_REPORTS = "workorders:reports"
     LEADERSHIP_ESCALATIONS = "workorders:leadership"  # receives level-3 escalations
     MANAGE_MESSAGING = "messaging:manage"  # SMS templates, opt-outs, outbox
+    CONFIGURE_ROUTING = "routing:configure"  # queues, members, agents' routing profiles
 
 
 _EVERYONE = {Permission.READ_DIRECTORY, Permission.RECEIVE_NOTIFICATIONS, Permission.READ_KNOWLEDGE}
@@ -72,6 +73,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CREATE_WORK_ORDERS,
             Permission.READ_WORK_ORDER_REPORTS,
             Permission.MANAGE_MESSAGING,
+            Permission.PLAN_WORKFORCE,
         }
     ),
     Role.AGENT: frozenset(_EVERYONE | {Permission.HANDLE_CONTACTS, Permission.CREATE_WORK_ORDERS}),

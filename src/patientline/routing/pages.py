@@ -1,0 +1,5 @@
+"""Routing: being built."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
