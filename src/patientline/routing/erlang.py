@@ -138,15 +138,16 @@ def erlang_a(
             nb_log_term += math.log((alpha + 1.0 + j) / (j + 1.0)) + log_failure
         else:
             nb_log_term = -math.inf
-    p_wait = p_at_n * sum(waiting_weights)
-    p_within += 1.0 - p_wait
+    p_wait = min(1.0, p_at_n * sum(waiting_weights))
+    p_within = _probability(p_within + 1.0 - p_wait)
+    p_abandon = _probability(p_abandon)
     p_answered = 1.0 - p_abandon
     occupancy = arrival * p_answered * aht_s / agents if agents else 0.0
     return ErlangResult(
         agents=agents,
         traffic_erlangs=traffic,
         probability_wait=p_wait,
-        service_level=p_within / p_answered if p_answered > 0 else 0.0,
+        service_level=_probability(p_within / p_answered) if p_answered > 0 else 0.0,
         asa_s=wait_answered / p_answered if p_answered > 0 else math.inf,
         occupancy=min(occupancy, 1.0),
         abandon_rate=p_abandon,
@@ -231,6 +232,11 @@ def _waiting_state_weights(agents: int, arrival: float, service: float, abandon:
             return weights
         if j > _MAX_WAITING_STATES:
             raise ValueError("load too far above what the agents can handle before callers abandon")
+
+
+def _probability(value: float) -> float:
+    """Rounding can carry a sum of probabilities a hair past its bounds."""
+    return min(1.0, max(0.0, value))
 
 
 def _idle(agents: int) -> ErlangResult:
