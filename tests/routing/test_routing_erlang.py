@@ -115,7 +115,9 @@ def test_erlang_a_abandons_follow_littles_law() -> None:
     assert erlang_a(n, calls, aht, patience, 20).abandon_rate == pytest.approx(theta * mean_waiting / lam, rel=1e-9)
 
 
-def _simulate_mmn_m(n: int, calls_per_hour: float, aht: float, patience: float, t: float, calls: int) -> dict[str, float]:
+def _simulate_mmn_m(
+    n: int, calls_per_hour: float, aht: float, patience: float, t: float, calls: int
+) -> dict[str, float]:
     """FCFS queue with impatient callers: a caller reaches the first agent to free up unless their
     patience ends first; those who leave take no agent time."""
     rng = random.Random(20261122)
