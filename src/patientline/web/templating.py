@@ -23,6 +23,7 @@ TEMPLATE_DIRS = [
     Path(__file__).resolve().parent.parent / "knowledge" / "templates",
     Path(__file__).resolve().parent.parent / "channels" / "templates",
     Path(__file__).resolve().parent.parent / "workorders" / "templates",
+    Path(__file__).resolve().parent.parent / "routing" / "templates",
 ]
 
 templates = Jinja2Templates(directory=[str(p) for p in TEMPLATE_DIRS])

@@ -1,0 +1,206 @@
+/* The agent bar: presence with a timer, the ringing offer with its countdown, the tasks in hand.
+   Fed by GET /api/routing/me and the page's event stream (routing.offer, routing.offer_ended,
+   routing.agent); read again after every reconnect. Alt+R ready, Alt+N not ready, Alt+A accept,
+   Alt+X decline, Alt+C complete, Alt+W end wrap-up (app.js leaves Alt combinations alone). */
+(function () {
+  "use strict";
+
+  var API = "/api/routing";
+  var POLL_WHEN_NOT_LIVE_MS = 15000;
+
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+  function fill(template, values) {
+    return String(template || "").replace(/\{(\w+)\}/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
+  }
+  function duration(seconds) {
+    var s = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(s / 3600);
+    var text = pad(Math.floor((s % 3600) / 60)) + ":" + pad(s % 60);
+    return h ? h + ":" + text : text;
+  }
+  // The caller as the router gives it: a masked number and perhaps a name (a string in older payloads).
+  function callerText(caller) {
+    if (!caller) return "";
+    if (typeof caller === "string") return caller;
+    return [caller.name, caller.phone_masked || caller.phone].filter(Boolean).join(" · ");
+  }
+  // The server's clock minus this browser's, from the Date header (second precision: ignored when small).
+  function clockOffset(response) {
+    var date = Date.parse(response.headers.get("Date") || "");
+    if (isNaN(date)) return 0;
+    var offset = date - Date.now();
+    return Math.abs(offset) > 2000 ? offset : 0;
+  }
+  function onEvents(hook) {
+    if (window.plEvents) hook(window.plEvents);
+    else document.addEventListener("alpine:initialized", function () { if (window.plEvents) hook(window.plEvents); }, { once: true });
+  }
+
+
+
+  window.agentBar = function () {
+    var texts = JSON.parse(document.getElementById("rt-bar-texts").textContent);
+    return {
+      texts: texts,
+      userId: null,
+      status: "offline", reason: null, since: null, offer: null, tasks: [], handledToday: 0, wrapUpUntil: null,
+      loaded: false, live: false, busy: false, menu: false, now: Date.now(), offset: 0,
+      refreshTimer: null,
+
+      init: function () {
+        var self = this;
+        this.userId = Number(this.$el.dataset.userId);
+        this.refresh();
+        setInterval(function () { self.now = Date.now(); }, 1000);
+        setInterval(function () { if (!self.live) self.refresh(); }, POLL_WHEN_NOT_LIVE_MS);
+        document.addEventListener("keydown", function (event) { self.hotkey(event); });
+        onEvents(function (source) { self.listen(source); });
+      },
+
+      listen: function (source) {
+        var self = this;
+        var opened = source.readyState === 1;
+        this.live = opened;
+        source.addEventListener("open", function () {
+          self.live = true;
+          if (opened) self.refresh(); // a reconnect: what happened meanwhile is read again
+          opened = true;
+        });
+        source.addEventListener("error", function () { self.live = false; });
+        source.addEventListener("routing.offer", function (message) { self.offered(JSON.parse(message.data).payload); });
+        source.addEventListener("routing.offer_ended", function (message) { self.offerEnded(JSON.parse(message.data).payload); });
+        source.addEventListener("routing.agent", function (message) {
+          var p = JSON.parse(message.data).payload;
+          if (Number(p.user_id) !== self.userId) return;
+          self.status = p.status; self.reason = p.reason || null; self.since = p.since;
+          self.refreshSoon(); // tasks, wrap-up end and the day's count come with /me
+        });
+      },
+
+      refresh: async function () {
+        try {
+          var response = await fetch(API + "/me", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+          if (!response.ok) return;
+          this.offset = clockOffset(response);
+          this.apply(await response.json());
+        } catch (e) { /* offline: the next event or poll reads it again */ }
+      },
+      refreshSoon: function () {
+        var self = this;
+        clearTimeout(this.refreshTimer);
+        this.refreshTimer = setTimeout(function () { self.refresh(); }, 150);
+      },
+      apply: function (me) {
+        this.status = me.status || "offline";
+        this.reason = me.reason || null;
+        this.since = me.since || null;
+        this.offer = me.offer || null;
+        this.tasks = me.tasks || [];
+        this.handledToday = me.handled_today || 0;
+        this.wrapUpUntil = me.wrap_up_until || null;
+        this.loaded = true;
+        this.ring();
+      },
+      offered: function (offer) {
+        this.offer = offer;
+        this.status = "offered";
+        this.ring();
+      },
+      offerEnded: function (ended) {
+        if (this.offer && Number(this.offer.task_id) === Number(ended.task_id)) {
+          this.offer = null;
+          var note = this.texts.ended[ended.reason];
+          if (note) window.plToast(note, ended.reason === "timeout" ? "error" : "info");
+        }
+        this.ring();
+        this.refreshSoon();
+      },
+      // the tab's title rings too, for an agent looking at another window
+      ring: function () {
+        var mark = "☎ ";
+        var title = document.title.indexOf(mark) === 0 ? document.title.slice(mark.length) : document.title;
+        document.title = this.offer ? mark + title : title;
+      },
+
+      post: async function (url, body) {
+        if (this.busy) return false;
+        this.busy = true;
+        try {
+          var result = await window.plSend("POST", url, body);
+          if (!result.ok) { window.plToast(result.body.message || this.texts.error, "error"); }
+          return result.ok;
+        } finally {
+          this.busy = false;
+          this.refresh();
+        }
+      },
+      login: function () { return this.post(API + "/me/login"); },
+      logout: function () { return this.post(API + "/me/logout"); },
+      ready: function () { return this.post(API + "/me/ready"); },
+      notReady: function (reason) { this.menu = false; return this.post(API + "/me/not-ready", { reason: reason }); },
+      endWrapUp: function () { return this.post(API + "/me/wrap-up/end"); },
+      accept: function () { return this.offer && this.post(API + "/tasks/" + this.offer.task_id + "/accept"); },
+      decline: function () { return this.offer && this.post(API + "/tasks/" + this.offer.task_id + "/decline"); },
+      complete: function (task, wrapUp) {
+        return this.post(API + "/tasks/" + task.task_id + "/complete", { wrap_up: !!wrapUp });
+      },
+
+      openMenu: function () {
+        var self = this;
+        this.menu = true;
+        this.$nextTick(function () {
+          var first = self.$root.querySelector(".rt-menu button");
+          if (first) first.focus();
+        });
+      },
+      menuKey: function (event) {
+        var items = Array.from(this.$root.querySelectorAll(".rt-menu button"));
+        var at = items.indexOf(document.activeElement);
+        if (event.key === "ArrowDown") { event.preventDefault(); items[(at + 1) % items.length].focus(); }
+        if (event.key === "ArrowUp") { event.preventDefault(); items[(at - 1 + items.length) % items.length].focus(); }
+        if (event.key === "Escape") { this.menu = false; this.$refs.notReady.focus(); }
+      },
+
+      // what may be done now
+      canReady: function () { return this.status === "not_ready"; },
+      canNotReady: function () { return this.status !== "offline" && this.status !== "not_ready"; },
+      canChangeReason: function () { return this.status === "not_ready"; },
+
+      hotkey: function (event) {
+        if (!event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+        var actions = {
+          KeyR: this.canReady() ? this.ready : null,
+          KeyN: this.status !== "offline" ? this.openMenu : null,
+          KeyA: this.offer ? this.accept : null,
+          KeyX: this.offer ? this.decline : null,
+          KeyC: this.tasks.length ? function () { return this.complete(this.tasks[0], false); } : null,
+          KeyW: this.status === "wrap_up" ? this.endWrapUp : null,
+        };
+        var action = actions[event.code];
+        if (!action) return;
+        event.preventDefault();
+        action.call(this);
+      },
+
+      statusText: function () { return this.texts.status[this.status] || this.status; },
+      reasonText: function () { return this.reason ? (this.texts.reason[this.reason] || this.reason) : ""; },
+      channelText: function (channel) { return this.texts.channel[channel] || channel; },
+      callerText: callerText,
+      elapsed: function () {
+        if (!this.since) return "";
+        return duration((this.now + this.offset - Date.parse(this.since)) / 1000);
+      },
+      offerLeft: function () {
+        if (!this.offer || !this.offer.expires_at) return "";
+        var left = Math.max(0, Math.ceil((Date.parse(this.offer.expires_at) - this.now - this.offset) / 1000));
+        return fill(this.texts.rings_for, { seconds: left });
+      },
+      wrapUpLeft: function () {
+        if (this.status !== "wrap_up" || !this.wrapUpUntil) return "";
+        return fill(this.texts.wrap_up_left, { time: duration((Date.parse(this.wrapUpUntil) - this.now - this.offset) / 1000) });
+      },
+      incoming: function () { return this.offer ? fill(this.texts.incoming, { channel: this.channelText(this.offer.channel) }) : ""; },
+      handledText: function () { return fill(this.texts.handled, { count: this.handledToday }); },
+    };
+  };
+})();
