@@ -15,6 +15,7 @@ from patientline.core.config import Settings, get_settings
 from patientline.core.db import Database
 from patientline.core.events import make_bus
 from patientline.core.jobs import Worker
+from patientline.routing.engine import Engine
 from patientline.web import errors
 from patientline.web.middleware import EdgeMiddleware
 from patientline.web.state import AppState
@@ -100,11 +101,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if "worker" in settings.role_set:
             state.worker = Worker(state.db, settings=settings)
             state.worker.start()
+        if "router" in settings.role_set:
+            state.routing = await Engine(state.db, settings=settings, bus=state.bus).start()
         gc.collect()
         gc.freeze()  # what start-up made lives as long as the process: keep it out of every collection
         try:
             yield
         finally:
+            if state.routing is not None:
+                await state.routing.stop()
             if state.worker is not None:
                 await state.worker.stop()
             await state.bus.stop()

@@ -10,6 +10,7 @@ from patientline.core.jobs import Worker
 from patientline.core.readcache import ReadCache
 from patientline.directory.events import DirectoryChanged
 from patientline.knowledge.live_index import LiveSearch
+from patientline.routing.engine import Engine
 
 
 @dataclass
@@ -23,3 +24,4 @@ class AppState:
     )
     knowledge: LiveSearch = field(default_factory=LiveSearch)
     worker: Worker | None = None
+    routing: Engine | None = None  # the router role: the ACD engine (routing/engine.py)
