@@ -47,7 +47,7 @@ def routers() -> list[object]:
     from patientline.knowledge.quiz_router import router as quiz_api
     from patientline.routing import pages as routing_pages
     from patientline.routing import router as routing_router
-    from patientline.routing import staffing_pages
+    from patientline.routing import reports_pages, staffing_pages
     from patientline.web import home, system
     from patientline.workorders import pages as workorders_pages
     from patientline.workorders import reports_router as workorder_reports
@@ -78,6 +78,7 @@ def routers() -> list[object]:
         channels_router.router,
         channels_pages.router,
         staffing_pages.router,
+        reports_pages.router,
         routing_router.router,
         routing_pages.router,
         admin.router,
