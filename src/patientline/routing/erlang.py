@@ -179,15 +179,14 @@ def agents_needed(
     model = _model(calls_per_hour, aht_s, sl_seconds, patience_s)
     if calls_per_hour == 0:
         return Staffing(0, 0, model(0), Constraint.NONE)
-
-    def meets_service_level(n: int) -> bool:
-        return model(n).service_level_offered >= sl_target
-
-    def meets_occupancy(n: int) -> bool:
-        return max_occupancy is None or model(n).occupancy <= max_occupancy
-
-    for_service_level = _fewest(meets_service_level)
-    raw = max(for_service_level, _fewest(meets_occupancy))
+    traffic = calls_per_hour * aht_s / 3600.0
+    # fewer agents surely fail: Erlang C needs more than the traffic, and with abandons no more than
+    # n/AHT calls a second can be answered, so n < target × traffic answers too few in time
+    surely_short = math.floor(traffic) if patience_s is None else math.ceil(sl_target * traffic) - 1
+    for_service_level = _fewest(lambda n: model(n).service_level_offered >= sl_target, max(surely_short, 0))
+    raw = for_service_level
+    if max_occupancy is not None:  # occupancy falls as agents are added
+        raw = _fewest(lambda n: model(n).occupancy <= max_occupancy, for_service_level - 1)
     limited_by = Constraint.SERVICE_LEVEL if raw == for_service_level else Constraint.OCCUPANCY
     scheduled = math.ceil(round(raw / (1.0 - shrinkage), 9))
     return Staffing(raw, scheduled, model(raw), limited_by)
@@ -201,18 +200,20 @@ def _model(
     return lambda n: erlang_a(n, calls_per_hour, aht_s, patience_s, sl_seconds)
 
 
-def _fewest(meets: Callable[[int], bool]) -> int:
-    """The smallest n >= 1 for which a requirement that only gets easier with more agents holds."""
-    high = 1
+def _fewest(meets: Callable[[int], bool], above: int) -> int:
+    """The smallest n > `above` for which a requirement that only gets easier with more agents holds."""
+    step = 1
+    high = above + step
     while not meets(high):
-        high *= 2
-    low = high // 2  # fails (or is 0)
-    while high - low > 1:
-        middle = (low + high) // 2
+        above = high
+        step *= 2
+        high = above + step
+    while high - above > 1:
+        middle = (above + high) // 2
         if meets(middle):
             high = middle
         else:
-            low = middle
+            above = middle
     return high
 
 
