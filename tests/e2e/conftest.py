@@ -66,7 +66,7 @@ def _server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATIENTLINE_")}
     env |= {
         "PATIENTLINE_VAR_DIR": str(var_dir),
-        "PATIENTLINE_ROLES": "web,worker",
+        "PATIENTLINE_ROLES": "web,worker,router",
         "PATIENTLINE_DATABASE_URL": os.environ.get("PATIENTLINE_E2E_DATABASE_URL")
         or f"sqlite+aiosqlite:///{var_dir / 'patientline.db'}",
         "PATIENTLINE_LOG_LEVEL": "WARNING",

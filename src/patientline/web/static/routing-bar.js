@@ -46,6 +46,7 @@
       status: "offline", reason: null, since: null, offer: null, tasks: [], handledToday: 0, wrapUpUntil: null,
       loaded: false, live: false, busy: false, menu: false, now: Date.now(), offset: 0,
       refreshTimer: null,
+      queue: Promise.resolve(true),
 
       init: function () {
         var self = this;
@@ -122,16 +123,23 @@
         document.title = this.offer ? mark + title : title;
       },
 
-      post: async function (url, body) {
-        if (this.busy) return false;
+      // one step at a time, in the order given: a hotkey pressed while a step is on its way waits for it
+      post: function (url, body) {
+        var self = this;
+        var step = this.queue.then(function () { return self.send(url, body); });
+        this.queue = step.catch(function () { return false; });
+        return step;
+      },
+      send: async function (url, body) {
         this.busy = true;
         try {
           var result = await window.plSend("POST", url, body);
           if (!result.ok) { window.plToast(result.body.message || this.texts.error, "error"); }
+          if (result.ok && "status" in result.body && "tasks" in result.body) this.apply(result.body); // presence steps answer /me
           return result.ok;
         } finally {
           this.busy = false;
-          this.refresh();
+          this.refreshSoon();
         }
       },
       login: function () { return this.post(API + "/me/login"); },
@@ -142,7 +150,7 @@
       accept: function () { return this.offer && this.post(API + "/tasks/" + this.offer.task_id + "/accept"); },
       decline: function () { return this.offer && this.post(API + "/tasks/" + this.offer.task_id + "/decline"); },
       complete: function (task, wrapUp) {
-        return this.post(API + "/tasks/" + task.task_id + "/complete", { wrap_up: !!wrapUp });
+        return this.post(API + "/tasks/" + task.id + "/complete", { wrap_up: !!wrapUp });
       },
 
       openMenu: function () {
@@ -184,6 +192,7 @@
 
       statusText: function () { return this.texts.status[this.status] || this.status; },
       reasonText: function () { return this.reason ? (this.texts.reason[this.reason] || this.reason) : ""; },
+      statusLine: function () { return this.reason ? this.statusText() + " · " + this.reasonText() : this.statusText(); },
       channelText: function (channel) { return this.texts.channel[channel] || channel; },
       callerText: callerText,
       elapsed: function () {
