@@ -137,6 +137,7 @@
       name.textContent = shift.name;
       row.appendChild(name);
       cell(row, shift.start + "–" + shift.end);
+      row.lastChild.className = "nowrap";
       cell(row, decimal(shift.contacts, 0), true);
       cell(row, shift.raw_agents, true);
       cell(row, shift.scheduled_agents, true);
@@ -157,11 +158,17 @@
     var el = $("#st-chart");
     if (!chart) chart = window.echarts.init(el, null, { renderer: "svg" });
     var times = plan.intervals.map(function (i) { return i.start; });
-    var areas = plan.shifts.map(function (shift, index) {
-      var end = shift.end === "24:00" ? times[times.length - 1] : shift.end;
-      return [{ name: shift.name, xAxis: shift.start, itemStyle: { color: index % 2 ? "rgba(11,92,173,0.04)" : "rgba(11,92,173,0.09)" } },
-              { xAxis: end }];
-    }).filter(function (area) { return area[0].xAxis < area[1].xAxis; });
+    var areas = [];
+    plan.shifts.forEach(function (shift, index) {
+      // a shift covers the half-hours that start within it; one past midnight is drawn in two parts
+      var first = times.indexOf(shift.start);
+      var last = (times.indexOf(shift.end === "24:00" ? "00:00" : shift.end) + INTERVALS - 1) % INTERVALS;
+      var style = { color: index % 2 ? "rgba(11,92,173,0.04)" : "rgba(11,92,173,0.10)" };
+      var parts = first <= last ? [[first, last]] : [[first, INTERVALS - 1], [0, last]];
+      parts.forEach(function (part, n) {
+        areas.push([{ name: n ? "" : shift.name, xAxis: times[part[0]], itemStyle: style }, { xAxis: times[part[1]] }]);
+      });
+    });
     chart.setOption({
       aria: { enabled: true },
       animation: false,
