@@ -44,7 +44,7 @@
       texts: texts,
       userId: null,
       status: "offline", reason: null, since: null, offer: null, tasks: [], handledToday: 0, wrapUpUntil: null,
-      loaded: false, live: false, busy: false, menu: false, now: Date.now(), offset: 0,
+      loaded: false, unavailable: false, live: false, busy: false, menu: false, now: Date.now(), offset: 0,
       refreshTimer: null,
       queue: Promise.resolve(true),
 
@@ -53,7 +53,7 @@
         this.userId = Number(this.$el.dataset.userId);
         this.refresh();
         setInterval(function () { self.now = Date.now(); }, 1000);
-        setInterval(function () { if (!self.live) self.refresh(); }, POLL_WHEN_NOT_LIVE_MS);
+        setInterval(function () { if (!self.live || self.unavailable) self.refresh(); }, POLL_WHEN_NOT_LIVE_MS);
         document.addEventListener("keydown", function (event) { self.hotkey(event); });
         onEvents(function (source) { self.listen(source); });
       },
@@ -81,6 +81,7 @@
       refresh: async function () {
         try {
           var response = await fetch(API + "/me", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+          this.unavailable = response.status === 503; // a standby node, or the router restarting
           if (!response.ok) return;
           this.offset = clockOffset(response);
           this.apply(await response.json());

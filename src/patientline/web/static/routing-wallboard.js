@@ -191,9 +191,10 @@
       today: function (queue) { return queue.today || {}; },
       serviceLevel: function (queue) { return percent(this.today(queue).service_level); },
       target: function (queue) { return fill(texts.target, { target: percent(queue.sl_target), seconds: queue.sl_seconds }); },
-      slLow: function (queue) {
+      slClass: function (queue) {
         var sl = this.today(queue).service_level;
-        return sl !== null && sl !== undefined && sl < queue.sl_target;
+        if (sl === null || sl === undefined) return "";
+        return sl < queue.sl_target ? "rt-sl-low" : "rt-sl-ok";
       },
       asa: function (queue) {
         var asa = this.today(queue).asa_s;
