@@ -98,6 +98,8 @@ async def test_filters(supervisor: Client, queues: dict[str, int]) -> None:
     assert [i["label"] for i in enquiries["intervals"]] == ["11-22 10:00", "11-23 10:00"]
     today = (await supervisor.get("/api/routing/metrics")).json()  # the clock says 12:00 that day
     assert today["start"] == DAY and today["interval"] == 30 and len(today["queues"]) == 2
+    form = await supervisor.get(f"/api/routing/metrics?start={DAY}&end=&queue_id=")  # the page's form, "all"
+    assert form.status_code == 200 and len(form.json()["queues"]) == 2
     quiet = (await supervisor.get("/api/routing/metrics?start=2026-11-20")).json()
     assert quiet["queues"] == []
     asked = (await supervisor.get(f"/api/routing/metrics?start=2026-11-20&queue_id={queues['experts']}")).json()
@@ -112,6 +114,8 @@ async def test_filters(supervisor: Client, queues: dict[str, int]) -> None:
         ("start=2026-10-01&end=2026-11-23", {"end"}),
         ("start=yesterday", {"query.start"}),
         ("queue_id=0", {"query.queue_id"}),
+        ("start=0001-01-01", {"start"}),
+        ("end=9999-12-31", {"end"}),
     ],
 )
 async def test_bad_filters(supervisor: Client, query: str, fields: set[str]) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,7 @@ from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import InvalidInput
 from patientline.core.i18n import N_, gettext
+from patientline.core.validation import MAX_ID
 from patientline.routing import metrics
 from patientline.routing.models import RoutingQueue
 from patientline.web.deps import CurrentActor, Session, app_state
@@ -30,6 +31,7 @@ from patientline.web.templating import localtime, render
 router = APIRouter(tags=["routing reports"])
 
 MAX_DAYS = 31
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)  # far from the calendar's ends, where time zones overflow
 DEFAULT_RULES = {"sl_seconds": 20, "short_abandon_s": 5}  # a queue no longer configured
 CSV_COLUMNS = (
     (N_("Queue"), "queue"),
@@ -67,7 +69,7 @@ def _interval_minutes(value: int) -> int:
 StartDay = Annotated[date | None, BeforeValidator(_empty_is_none), Query(description="first day (default today)")]
 EndDay = Annotated[date | None, BeforeValidator(_empty_is_none), Query(description="last day, included")]
 Minutes = Annotated[int, AfterValidator(_interval_minutes), Query(description="15, 30 or 60")]
-QueueFilter = Annotated[int | None, BeforeValidator(_empty_is_none), Query(ge=1, le=2**31 - 1)]
+QueueFilter = Annotated[Annotated[int, Field(ge=1, le=MAX_ID)] | None, BeforeValidator(_empty_is_none), Query()]
 
 
 @dataclass(frozen=True)
@@ -97,20 +99,23 @@ class QueueReport:
         }  # fmt: skip
 
 
+def _problem(field: str, problem: str, message: str) -> InvalidInput:
+    return InvalidInput(
+        "Some fields are missing or not valid.", details=[{"field": field, "problem": problem, "message": message}]
+    )
+
+
 def make_range(today: date, first: date | None, last: date | None, minutes: int, queue_id: int | None) -> Range:
+    for field, day in (("start", first), ("end", last)):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            message = gettext("Choose a day from {first} to {last}.").format(first=EARLIEST, last=LATEST)
+            raise _problem(field, "out_of_range", message)
     first = first or last or today
     last = last or first
     if last < first:
-        raise InvalidInput(
-            "Some fields are missing or not valid.",
-            details=[{"field": "end", "problem": "before_start", "message": gettext("The end is before the start.")}],
-        )
+        raise _problem("end", "before_start", gettext("The end is before the start."))
     if (last - first).days >= MAX_DAYS:
-        message = gettext("Choose at most {days} days.").format(days=MAX_DAYS)
-        raise InvalidInput(
-            "Some fields are missing or not valid.",
-            details=[{"field": "end", "problem": "too_long", "message": message}],
-        )
+        raise _problem("end", "too_long", gettext("Choose at most {days} days.").format(days=MAX_DAYS))
     return Range(first, last, minutes, queue_id)
 
 

@@ -18,7 +18,7 @@ from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import InvalidInput
 from patientline.core.i18n import N_, gettext
-from patientline.core.validation import StrictModel
+from patientline.core.validation import MAX_ID, StrictModel
 from patientline.routing import metrics, staffing
 from patientline.routing.models import RoutingQueue
 from patientline.web.deps import CurrentActor, Session, app_state
@@ -203,7 +203,7 @@ async def staffing_csv(body: StaffingIn, actor: CurrentActor) -> Response:
 
 Weekday = Annotated[int, Query(ge=0, le=6, description="0 = Monday")]
 Weeks = Annotated[int, Query(ge=1, le=26)]
-QueueFilter = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
+QueueFilter = Annotated[Annotated[int, Field(ge=1, le=MAX_ID)] | None, Query()]
 
 
 @router.get("/api/routing/staffing/history", summary="Contacts that entered per half-hour, averaged for a weekday")
