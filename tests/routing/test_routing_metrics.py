@@ -127,6 +127,22 @@ def test_agent_seen_without_login_was_logged_in_from_the_start_and_chats_overlap
     assert figures.aht_s == 900.0
 
 
+def test_an_agent_passing_a_call_on_is_busy_until_then() -> None:
+    """As the router logs it: the call completes in its queue, then is transferred by the agent."""
+    log = [
+        line(0, "login", agent_id=5),
+        line(0, "pause", agent_id=5, reason="other"),
+        line(10, "unpause", agent_id=5, duration_s=600),
+        line(20, "accept", queue_id=1, task_id=1, agent_id=5, wait_s=0),
+        line(30, "complete", queue_id=1, task_id=1, agent_id=5, duration_s=600),
+        line(30, "transfer", queue_id=1, task_id=1, agent_id=5, wait_s=1800, reason="agent"),
+        line(30, "enter", queue_id=2, task_id=1),
+    ]
+    figures = summarise(log, queue_id=1, period=(START, END), **RULES)
+    assert figures.occupancy == pytest.approx(10 / 50)  # paused 10 min, busy 10 of the other 50
+    assert (figures.handled, figures.transferred_out, figures.aht_s) == (1, 0, 600.0)
+
+
 def test_a_pause_still_open_and_a_call_still_going_at_the_end() -> None:
     log = [
         line(0, "login", agent_id=5),

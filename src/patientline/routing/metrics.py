@@ -287,7 +287,7 @@ def _timeline(lines: Sequence[LogLine], start: float, end: float) -> tuple[list[
             login_since = None
         elif event == "accept":
             accepted_at[line.task_id] = at
-        elif event == "complete" or (event == "transfer" and line.reason == "agent"):
+        elif event == "complete":  # an agent's transfer logs a complete first
             since = accepted_at.pop(line.task_id, start)
             busy.append((at - duration if duration is not None else since, at))
         elif event == "wrap_end" and duration is not None:
