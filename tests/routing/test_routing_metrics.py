@@ -217,3 +217,49 @@ async def test_contacts_per_interval_averages_each_weekday(db: Any) -> None:
     assert queue_one[0][17] == 0.0
     assert sum(sum(row) for weekday, row in all_queues.items() if weekday) == 0
     assert len(hourly[0]) == 24 and hourly[0][8] == 1.5  # two weeks: 08:15 and 08:35 last Monday, 08:15 before
+
+
+def test_the_figures_of_a_log_the_router_core_wrote() -> None:
+    """The real core's lines for a known half-hour: two calls answered (10 s and 30 s) with 30 s of
+    mandatory wrap-up, a break, a meeting with two callers giving up (after 3 s and 40 s), a logout."""
+    from patientline.routing import core
+
+    router = core.Router(core.RouterConfig())
+    effects: list[core.Effect] = []
+    effects += router.set_queue(core.QueueConfig(id=1, wrap_up=core.WrapUpPolicy.MANDATORY, wrap_up_s=30), 0)
+    effects += router.login(core.AgentProfile(id=7, capacities={"voice": 1}, queues={1: 1}), 0)
+    steps = [
+        (60, lambda t: router.ready(7, t)),
+        (100, lambda t: router.submit(core.TaskSpec(1, 1, "voice"), t)),
+        (110, lambda t: router.accept(1, 7, t)),
+        (290, lambda t: router.complete(1, t)),
+        (320, router.tick),
+        (400, lambda t: router.submit(core.TaskSpec(2, 1, "voice"), t)),
+        (430, lambda t: router.accept(2, 7, t)),
+        (550, lambda t: router.complete(2, t)),
+        (580, router.tick),
+        (600, lambda t: router.not_ready(7, core.Reason.BREAK, t)),
+        (900, lambda t: router.ready(7, t)),
+        (1000, lambda t: router.not_ready(7, core.Reason.MEETING, t)),
+        (1000, lambda t: router.submit(core.TaskSpec(3, 1, "voice"), t)),
+        (1003, lambda t: router.abandon(3, t)),
+        (1010, lambda t: router.submit(core.TaskSpec(4, 1, "voice"), t)),
+        (1050, lambda t: router.abandon(4, t)),
+        (1100, lambda t: router.ready(7, t)),
+        (1200, lambda t: router.logout(7, t)),
+    ]
+    for moment, step in steps:
+        effects += step(moment)
+    log = [
+        Entry(at=START + timedelta(seconds=e.at), event=e.event, queue_id=e.queue, task_id=e.task, agent_id=e.agent,
+              channel=e.channel, wait_s=e.wait_s, duration_s=e.duration_s, reason=e.reason, by_id=e.by)
+        for e in effects
+        if isinstance(e, core.Logged)
+    ]  # fmt: skip
+    figures = summarise(log, queue_id=1, period=(START, START + timedelta(minutes=30)), **RULES)
+    assert (figures.entered, figures.offered, figures.answered, figures.answered_in_time) == (4, 4, 2, 1)
+    assert (figures.abandoned, figures.short_abandoned, figures.handled) == (2, 1, 2)
+    assert (figures.service_level, figures.service_level_with_abandons) == (0.5, pytest.approx(1 / 3))
+    assert (figures.asa_s, figures.aht_s, figures.avg_wrap_s, figures.longest_wait_s) == (20, 180, 30, 40)
+    # logged in 1200 s; paused 60 + 300 + 100; busy 210 + 150 (talk and wrap-up); idle the other 380
+    assert figures.occupancy == pytest.approx(360 / (360 + 380))
