@@ -3,8 +3,9 @@
 - an agent logs in to the queues from the bar and goes ready with Alt+R; a call submitted through the
   API rings in the bar (queue, masked number, subject, countdown); the agent accepts with Alt+A,
   completes, sees the wrap-up with its timer and ends it; then takes a break from the reason menu;
-- the supervisor's wallboard shows the queue's waiting count change as calls arrive and leave, without
-  a reload, forces the agent not ready (the agent's bar follows) and goes to the big screen;
+- the supervisor's wallboard shows the queues' waiting counts change as calls arrive, move and leave,
+  without a reload; raises a waiting call's priority and moves another to a second queue; forces the
+  agent not ready and ready again (the agent's bar follows) and goes to the big screen;
 - the administrator creates a queue: the API's problems appear next to the fields, are put right, and
   the queue is saved with a member; a stale save is refused with the reason."""
 
@@ -168,10 +169,23 @@ def test_the_wallboard_follows_the_queues_and_forces_an_agent_not_ready(
         expect(waiting_rows).to_have_count(2)
         expect(waiting_rows.first).to_contain_text("136****1111")
 
-        abandoned = admin_api.post(f"/api/routing/tasks/{first}/abandon")
-        assert abandoned.status_code in (200, 204), abandoned.text
+        second_row = waiting_rows.nth(1)
+        expect(second_row).to_contain_text("改约时间")
+        second_row.get_by_role("spinbutton").fill("10")
+        second_row.get_by_role("button", name="Set").click()
+        expect(waiting_rows.first).to_contain_text("改约时间")  # the higher priority goes first
+
+        first_row = board.locator(f'#rt-waiting tr[data-task-id="{first}"]')
+        first_row.get_by_role("combobox").select_option(label="门诊咨询 (e2e)")
+        first_row.get_by_role("button", name="Move").click()
+        clinic = board.locator(f'[data-testid=queue-tile][data-queue-id="{ids["clinic"]}"]')
         expect(waiting).to_have_text("1")
+        expect(clinic.get_by_test_id("waiting")).to_have_text("1")  # no one is in that queue now
         expect(waiting_rows).to_have_count(1)
+
+        abandoned = admin_api.post(f"/api/routing/tasks/{first}/abandon")
+        assert abandoned.status_code == 200, abandoned.text
+        expect(clinic.get_by_test_id("waiting")).to_have_text("0")
 
         row.get_by_role("button", name=re.compile("Force ready")).click()
         expect(waiting).to_have_text("0")  # the agent is offered the call that waited
