@@ -36,8 +36,6 @@
     else document.addEventListener("alpine:initialized", function () { if (window.plEvents) hook(window.plEvents); }, { once: true });
   }
 
-
-
   window.agentBar = function () {
     var texts = JSON.parse(document.getElementById("rt-bar-texts").textContent);
     return {

@@ -59,6 +59,7 @@
       f: formOf(data.queue),
       members: data.members.map(function (m) { return { uid: ++uid, user_id: String(m.user_id), tier: String(m.tier) }; }),
       agents: data.agents,
+      savedMembers: JSON.stringify(data.members.map(function (m) { return { user_id: m.user_id, tier: m.tier }; })),
       busy: false, message: "", stale: false, errors: {}, memberErrors: {},
 
       err: function (field) {
@@ -113,11 +114,16 @@
         this.focusFirstError();
         return false;
       },
+      memberList: function () {
+        return this.members.filter(function (m) { return m.user_id !== ""; })
+          .map(function (m) { return { user_id: Number(m.user_id), tier: Number(m.tier) }; });
+      },
+      // only when they changed: every save of members is audited and reloads the agents' profiles
       saveMembers: async function () {
-        var chosen = this.members.filter(function (m) { return m.user_id !== ""; });
-        var body = chosen.map(function (m) { return { user_id: Number(m.user_id), tier: Number(m.tier) }; });
+        var body = this.memberList();
+        if (JSON.stringify(body) === this.savedMembers) return true;
         var result = await window.plSend("PUT", API + "/queues/" + this.id + "/members", body);
-        if (result.ok) return true;
+        if (result.ok) { this.savedMembers = JSON.stringify(body); return true; }
         this.message = result.body.message || this.$root.dataset.error;
         this.memberErrors = errorMap(result.body);
         if (!this.$root.dataset.editing) {
