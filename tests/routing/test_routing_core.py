@@ -9,8 +9,8 @@ from patientline.routing.core import (
     AgentProfile,
     Effect,
     Logged,
-    OfferEnded,
     Offered,
+    OfferEnded,
     QueueConfig,
     Reason,
     Router,
@@ -625,7 +625,7 @@ def test_restore_puts_agents_and_tasks_back_without_logging() -> None:
     assert (view.status, view.since, view.handled_today, view.missed, view.active) == (Status.BUSY, 100, 7, 1, (1,))
     effects = core.restore_task(TaskSpec(2, 1, VOICE, entered_at=150), now=200)
     assert offers(effects) == [] and core.task(2).state is TaskState.WAITING
-    assert not logged(core.complete(1, 210), "complete")[0].duration_s != 150
+    assert logged(core.complete(1, 210), "complete")[0].duration_s == 150
     assert core.agent(1).offer == 2
     core.ready(2, 220)
     assert core.agent(2).status is Status.READY
