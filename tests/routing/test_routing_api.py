@@ -23,7 +23,6 @@ from rt_engine_base import (
     submit,
     user_id,
 )
-
 from sqlalchemy import select
 
 from helpers import Client, assert_error

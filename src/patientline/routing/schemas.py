@@ -145,8 +145,6 @@ class ProfileRead(ReadModel):
 
 # --- work ------------------------------------------------------------------------------------------
 
-ClientKey = Annotated[str, Field(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
-
 
 class Caller(StrictModel):
     """Who is waiting, as the agent sees it when the offer rings; the number is kept masked only."""
@@ -166,8 +164,7 @@ class TaskCreate(StrictModel):
     vip: bool = False
     caller: Caller = Caller()
     subject: Annotated[str, Field(max_length=200)] = ""
-    external_ref: Annotated[str, Field(min_length=1, max_length=100)] | None = None
-    client_key: ClientKey | None = None
+    external_ref: Annotated[str, Field(min_length=1, max_length=100)] | None = None  # the call's or chat's id
 
 
 class NotReadyIn(StrictModel):
