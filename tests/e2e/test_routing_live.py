@@ -6,8 +6,9 @@
 - the supervisor's wallboard shows the queues' waiting counts change as calls arrive, move and leave,
   without a reload; raises a waiting call's priority and moves another to a second queue; forces the
   agent not ready and ready again (the agent's bar follows) and goes to the big screen;
-- the administrator creates a queue: the API's problems appear next to the fields, are put right, and
-  the queue is saved with a member; a stale save is refused with the reason."""
+- the administrator edits an agent's capacities in place, then creates a queue: the API's problems
+  appear next to the fields, are put right, and the queue is saved with a member; a stale save is
+  refused with the reason."""
 
 from __future__ import annotations
 
@@ -217,6 +218,22 @@ def test_an_administrator_creates_a_queue_and_puts_its_problems_right(
 ) -> None:
     setup(server, admin_api)
     admin.goto("/routing/queues")
+
+    # an agent's capacities, edited in place; a bad extension is refused next to the field
+    profile = admin.locator("tr[data-agent-id]", has_text="rt.wallagent")
+    profile.get_by_role("button", name="Edit").click()
+    profile.get_by_label("Chats: Rt.Wallagent").fill("5")
+    profile.get_by_label("Extension: Rt.Wallagent").fill("80a1")
+    profile.get_by_role("button", name="Save").click()
+    expect(profile.get_by_label("Extension: Rt.Wallagent")).to_have_attribute("aria-invalid", "true")
+    expect(profile.locator(".field-error", has_text=re.compile(".+")).first).to_be_visible()
+    profile.get_by_label("Extension: Rt.Wallagent").fill("8001")
+    profile.get_by_role("button", name="Save").click()
+    expect(profile.get_by_role("button", name="Edit")).to_be_visible()
+    expect(profile).to_contain_text("8001")
+    saved = admin_api.get(f"/api/routing/agents/{server.state['rt']['wall_agent']}/profile").json()
+    assert saved["capacities"]["chat"] == 5 and saved["extension"] == "8001"
+
     admin.get_by_role("link", name="New queue").click()
     expect(admin).to_have_url(re.compile(r"/routing/queues/new$"))
 
