@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from functools import cache
+from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -51,20 +52,37 @@ class WorkOrderChanged(events.Event):
     change: str
 
 
+class OrderRef(Protocol):
+    """What a tray line or a change event tells of an order (a `WorkOrder`, or the sweep's lighter copy)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def reference(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def department_id(self) -> int | None: ...
+
+
+@cache
 def department_audience(department_id: int | None) -> Audience:
+    """One (frozen) audience per department, shared by the events addressed to it."""
     return Audience(permission=Permission.HANDLE_DEPARTMENT_WORK.value, department_id=department_id)
 
 
-def _link(order: WorkOrder) -> str:
+def _link(order: OrderRef) -> str:
     return f"/workorders/{order.id}"
 
 
-def tray(session: AsyncSession, order: WorkOrder, title: str, audience: Audience, *, level: str = "info") -> None:
+def tray(session: AsyncSession, order: OrderRef, title: str, audience: Audience, *, level: str = "info") -> None:
     body = f"{order.reference} · {order.subject}"
     events.record(session, Notification(title=title, body=body, link=_link(order), level=level, audience=audience))
 
 
-def changed(session: AsyncSession, order: WorkOrder, change: str) -> None:
+def changed(session: AsyncSession, order: OrderRef, change: str) -> None:
     audiences = [CENTRE] + ([department_audience(order.department_id)] if order.department_id else [])
     for audience in audiences:
         events.record(
@@ -211,12 +229,11 @@ def replied_to_owner(session: AsyncSession, order: WorkOrder) -> None:
         tray(session, order, N_("A department replied to your work order"), Audience(user_id=order.owner_id))
 
 
-async def alert(
-    session: AsyncSession, order: WorkOrder, kind: WorkOrderType, *, alert_kind: str, level: int,
-    contacts: Contacts | None = None,
-) -> None:  # fmt: skip
-    """Due soon and overdue go to the department; each escalation level climbs: 1 the department
-    (and its head), 2 the centre's supervisors, 3 the hospital's leadership."""
+def alert(session: AsyncSession, order: OrderRef, *, alert_kind: str, level: int, contacts: Contacts) -> None:
+    """The tray lines of an alert: due soon and overdue go to the department; each escalation level
+    climbs: 1 the department (and its head), 2 the centre's supervisors, 3 the hospital's leadership.
+    A first escalation also goes to the department's contact by text or email
+    (`messages_contact`, `escalation_to_contact`)."""
     department = department_audience(order.department_id)
     if alert_kind.startswith("warn_"):
         tray(session, order, N_("A work order is due soon"), department, level="warning")
@@ -226,14 +243,28 @@ async def alert(
     else:
         title = N_("A work order was escalated")
         audiences = {1: [department], 2: [SUPERVISORS], 3: [LEADERSHIP]}[min(level, 3)]
-        contact = await _contact(session, order.department_id, contacts)
+        contact = contacts.get(order.department_id) if order.department_id else None
         if level == 1 and contact is not None and contact.head_user_id is not None:
             audiences.append(Audience(user_id=contact.head_user_id))
         for audience in audiences:
             tray(session, order, title, audience, level="error")
-        if level == 1:
-            key = f"escalate:{order.reopen_count}:{level}"
-            await to_department_contact(session, order, kind, template="dept_escalation", key=key, contacts=contacts)
+
+
+def messages_contact(order: OrderRef, *, alert_kind: str, level: int, contacts: Contacts) -> bool:
+    """Whether this alert also goes to the department's contact: a first escalation, when the
+    department has a number or an address."""
+    if alert_kind != "escalate" or level != 1 or not order.department_id:
+        return False
+    contact = contacts.get(order.department_id)
+    return contact is not None and bool(contact.sms_phone or contact.email)
+
+
+async def escalation_to_contact(
+    session: AsyncSession, order: WorkOrder, kind: WorkOrderType, *, level: int, contacts: Contacts
+) -> None:
+    """The department contact's text and email of an escalation (the order as it is at that level)."""
+    key = f"escalate:{order.reopen_count}:{level}"
+    await to_department_contact(session, order, kind, template="dept_escalation", key=key, contacts=contacts)
 
 
 def extension_requested(session: AsyncSession, order: WorkOrder) -> None:

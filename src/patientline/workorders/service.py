@@ -133,7 +133,7 @@ async def timeline(session: AsyncSession, order_id: int) -> list[TimelineEntry]:
 
 
 def timeline_values(
-    order: WorkOrder,
+    order: notify.OrderRef,
     *,
     actor: Actor,
     action: str,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -117,6 +118,73 @@ def next_alert(order: WorkOrder, policy: DeadlinePolicy) -> datetime | None:
 def due_alerts(order: WorkOrder, policy: DeadlinePolicy, now: datetime | None = None) -> list[PendingAlert]:
     moment = now or clock.now()
     return sorted((a for a in pending_alerts(order, policy) if a.at <= moment), key=lambda a: a.at)
+
+
+class AlertState(Protocol):
+    """What an order's alerts depend on (a `WorkOrder`, or the sweep's lighter copy of its columns)."""
+
+    @property
+    def is_open(self) -> bool: ...
+    @property
+    def paused_at(self) -> datetime | None: ...
+    @property
+    def clock_started_at(self) -> datetime: ...
+    @property
+    def replied_at(self) -> datetime | None: ...
+    @property
+    def reply_due_at(self) -> datetime | None: ...
+    @property
+    def resolved_at(self) -> datetime | None: ...
+    @property
+    def resolve_due_at(self) -> datetime | None: ...
+    @property
+    def alerts_raised(self) -> list[str]: ...
+    @property
+    def escalation_level(self) -> int: ...
+
+
+def alerts_in_turn(
+    order: AlertState, policy: DeadlinePolicy, moment: datetime, *, limit: int
+) -> tuple[list[PendingAlert], datetime | None]:
+    """The alerts a sweep at `moment` raises on this order, one at a time as `due_alerts` gives them
+    (the earliest first; raising one escalation level makes the next one pending), at most `limit`,
+    and the order's next alert once they are raised (`next_alert`). The same as taking the first of
+    `due_alerts`, marking it on the order and asking again, without changing the order and with each
+    warning moment worked out once."""
+    if not order.is_open or order.paused_at is not None:
+        return [], None
+    steps: list[tuple[str, datetime]] = []  # (kind, moment) in `pending_alerts`' order
+    open_dues: list[datetime] = []
+    for warn, breach, done_at, due in (
+        ("warn_reply", "breach_reply", order.replied_at, order.reply_due_at),
+        ("warn_resolve", "breach_resolve", order.resolved_at, order.resolve_due_at),
+    ):
+        if done_at is not None or due is None:
+            continue
+        open_dues.append(due)
+        steps += [(warn, warning_at(order.clock_started_at, due, policy.warn_at)), (breach, due)]
+    raised = set(order.alerts_raised or [])
+    level = order.escalation_level
+    first_due = min(open_dues, default=None)
+    escalations = policy.escalate_after_hours
+    raising: list[PendingAlert] = []
+    while True:
+        # the earliest pending alert, the first of equals (as a stable sort of `pending_alerts`)
+        kind, at, next_level = "", None, 0
+        for step_kind, step_at in steps:
+            if step_kind not in raised and (at is None or step_at < at):
+                kind, at = step_kind, step_at
+        if first_due is not None and level < len(escalations):
+            escalate_at = first_due + timedelta(hours=escalations[level])
+            if at is None or escalate_at < at:
+                kind, at, next_level = "escalate", escalate_at, level + 1
+        if at is None or at > moment or len(raising) == limit:
+            return raising, at
+        raising.append(PendingAlert(kind, at, next_level))
+        if kind == "escalate":
+            level = next_level
+        else:
+            raised.add(kind)
 
 
 async def explain_deadlines(session: AsyncSession, order: WorkOrder, order_type: WorkOrderType) -> list[Explanation]:
