@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import math
 from datetime import date, datetime, time
+from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -18,6 +20,8 @@ app = typer.Typer(help="PatientLine: patient-service contact centre for hospital
 calendar_app = typer.Typer(help="The working-day calendar.", no_args_is_help=True)
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(kb_app, name="kb")
+routing_app = typer.Typer(help="The router (ACD): simulation of a queue.", no_args_is_help=True)
+app.add_typer(routing_app, name="routing")
 
 
 @app.command()
@@ -172,3 +176,65 @@ def _parse_start(text: str, timezone: str) -> datetime:
 
 if __name__ == "__main__":
     app()
+
+
+class OutputFormat(StrEnum):
+    JSON = "json"
+    TEXT = "text"
+
+
+@routing_app.command("simulate")
+def routing_simulate(
+    agents: Annotated[int, typer.Option(min=1, help="agents ready for the queue")],
+    calls_per_hour: Annotated[float, typer.Option(min=0.001, help="mean arrival rate (Poisson)")],
+    aht: Annotated[float, typer.Option(min=0.001, help="mean handling time in seconds (exponential)")],
+    hours: Annotated[float, typer.Option(min=0.001, help="simulated hours measured (after the warm-up)")],
+    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same figures")] = 1,
+    patience: Annotated[
+        float | None, typer.Option(min=0.001, help="mean patience in seconds (exponential); none: nobody hangs up")
+    ] = None,
+    sl_seconds: Annotated[float, typer.Option(min=0, help="service-level threshold T in seconds")] = 20.0,
+    warmup_hours: Annotated[float, typer.Option(min=0, help="simulated first, not counted")] = 1.0,
+    answer_after: Annotated[float, typer.Option(min=0, help="seconds an offer rings before it is answered")] = 0.0,
+    output: Annotated[OutputFormat, typer.Option("--format", help="json: one object; text: a table")] = (
+        OutputFormat.JSON
+    ),
+) -> None:
+    """Simulate one queue through the real router, with Erlang C (or A, with patience) alongside."""
+    from patientline.routing.erlang import erlang_a, erlang_c
+    from patientline.routing.simulate import Scenario, simulate
+
+    scenario = Scenario(agents, calls_per_hour, aht, hours, seed, patience, sl_seconds, warmup_hours, answer_after)
+    outcome = simulate(scenario).to_dict()
+    if patience is None:
+        model, erlang = "erlang_c", erlang_c(agents, calls_per_hour, aht, sl_seconds)
+    else:
+        model, erlang = "erlang_a", erlang_a(agents, calls_per_hour, aht, patience, sl_seconds)
+    predicted = {key: getattr(erlang, key) for key in _ERLANG_FIGURES}
+    outcome[model] = predicted
+    if output is OutputFormat.JSON:
+        typer.echo(json.dumps(_finite(outcome), ensure_ascii=False))
+        return
+    typer.echo(f"{'':24}{'simulated':>12}{model.replace('_', ' ').title():>12}")
+    for key in _ERLANG_FIGURES:
+        typer.echo(f"{key:24}{_figure(outcome[key]):>12}{_figure(predicted[key]):>12}")
+    for key in ("offered", "answered", "abandoned", "aht_measured_s"):
+        typer.echo(f"{key:24}{_figure(outcome[key]):>12}")
+
+
+_ERLANG_FIGURES = ("service_level", "service_level_offered", "asa_s", "abandon_rate", "occupancy")
+
+
+def _finite(value: object) -> object:
+    """JSON has no NaN or infinity: those become null."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _figure(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if math.isfinite(value) else "-"
+    return str(value)
