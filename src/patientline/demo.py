@@ -17,6 +17,7 @@ from patientline.core.db import Database
 from patientline.directory import service as directory
 from patientline.directory.imports import LAYOUTS
 from patientline.knowledge.demo import load_demo_knowledge
+from patientline.routing.demo import load_demo_routing
 from patientline.workorders.demo import load_demo_workorders
 
 DEMO_PASSWORD = "Demo-8585-2026"  # noqa: S105 - the published password of the demo accounts
@@ -313,7 +314,8 @@ async def load_demo(session: AsyncSession, settings: Settings) -> str:
     )
     channels = await load_demo_channels(session)
     workorders = await load_demo_workorders(session)
-    return f"{hospital}; {knowledge}; {channels}; {workorders}; password {DEMO_PASSWORD}"
+    routing = await load_demo_routing(session)
+    return f"{hospital}; {knowledge}; {channels}; {workorders}; {routing}; password {DEMO_PASSWORD}"
 
 
 async def seed(settings: Settings) -> str:

@@ -3,6 +3,7 @@ members with tiers and agents' profiles; a saved change reaches the running rout
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from rt_engine_base import (
@@ -22,6 +23,10 @@ from rt_engine_base import (
 )
 
 from helpers import Client, assert_error
+from patientline.core import clock
+from patientline.routing import metrics
+from patientline.routing.demo import load_demo_routing
+from patientline.routing.engine import Engine
 
 
 def edited(queue: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -159,3 +164,40 @@ async def test_members_and_profiles_are_checked_and_reach_the_running_router(
         assert profiles[0]["target_id"] == str(second_id)
         assert_error(await first.put(f"/api/routing/agents/{first_id}/profile", json={"capacities": {}}), 403)
         assert_error(await first.get(f"/api/routing/agents/{first_id}/profile"), 403)
+
+
+async def test_the_demo_loads_queues_and_a_plausible_month_once(app: Any, admin: Client, make_user: Any) -> None:
+    await ok(await admin.post("/api/directory/sites", json={"code": "MAIN", "name": "院本部"}), 201)
+    for code in ("HOTLINE", "EXPERT", "INSURANCE"):
+        await ok(await admin.post("/api/directory/teams", json={"code": code, "name": code}), 201)
+    for code in ("GENERAL", "BOOKING", "COMPLAINT", "INSURANCE"):
+        await ok(await admin.post("/api/directory/skills", json={"code": code, "name": code}), 201)
+    for number in range(1, 13):
+        await make_user(f"agent{number:02d}", ["agent"])
+    await make_user("supervisor1", ["supervisor"])
+    db = app.state.pl.db
+    async with db.sessions() as session, session.begin():
+        loaded = await load_demo_routing(session)
+    assert loaded.startswith("6 routing queues")
+    async with db.sessions() as session, session.begin():
+        assert await load_demo_routing(session) == "routing already loaded"
+
+    queues = {q["code"]: q for q in await ok(await admin.get("/api/routing/queues"))}
+    assert queues["XNK-SEATS"]["overflow_queue_id"] == queues["GENERAL"]["id"]
+    members = await ok(await admin.get(f"/api/routing/queues/{queues['COMPLAINT']['id']}/members"))
+    assert sorted(m["tier"] for m in members) == [1, 1, 1, 2]
+    async with db.sessions() as session:
+        start = metrics.local_day_start(clock.today("Asia/Shanghai") - timedelta(days=7), "Asia/Shanghai")
+        week = await metrics.load_entries(session, start, start + timedelta(days=7))
+    general = queues["GENERAL"]
+    figures = metrics.summarise(week, sl_seconds=20, short_abandon_s=5, queue_id=general["id"])
+    assert figures.entered > 700 and 0.6 < (figures.service_level or 0) <= 1
+    assert (figures.abandon_rate or 1) < 0.25 and 0.1 < (figures.occupancy or 0) < 0.9
+
+    await engine_of(app).stop()
+    app.state.pl.routing = await Engine(db, settings=app.state.pl.settings).start()
+    live = await ok(await admin.get("/api/routing/live"))
+    assert next(q for q in live["queues"] if q["code"] == "GENERAL")["today"]["entered"] > 0
+    assert live["agents"] == []  # the history ends with everyone logged out
+    task = await submit(admin, general["id"])  # new tasks are numbered after the history's
+    assert task["id"] > max(line.task_id or 0 for line in week)

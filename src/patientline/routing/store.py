@@ -112,6 +112,7 @@ class LiveTask:
 
 
 _tasks = cast(Table, RoutingTask.__table__)
+_log = cast(Table, QueueLogEntry.__table__)
 UPDATE_TASK = (
     update(_tasks)
     .where(_tasks.c.id == bindparam("_id"))
@@ -137,7 +138,8 @@ async def write_lines(session: AsyncSession, lines: list[metrics.Entry]) -> None
     if lines:
         columns = ("at", "event", "queue_id", "task_id", "agent_id", "channel", "wait_s", "duration_s", "reason",
                    "by_id")  # fmt: skip
-        await session.execute(insert(QueueLogEntry), [{key: getattr(line, key) for key in columns} for line in lines])
+        rows = [{key: getattr(line, key) for key in columns} for line in lines]
+        await session.execute(insert(_log), rows)  # the table, not the ORM class: one batch, Nones and all
 
 
 async def write_tasks(
