@@ -66,6 +66,7 @@ bench: setup migrate
 	$(PY) bench/knowledge.py
 	$(PY) bench/knowledge_cluster.py
 	$(PY) bench/workorders.py
+	$(PY) bench/routing.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) var
