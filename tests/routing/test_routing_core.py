@@ -646,3 +646,34 @@ def test_queue_stats_count_members_by_status() -> None:
     assert (stats.waiting, stats.ringing, stats.active, stats.longest_wait_s) == (2, 1, 1, 7)
     assert stats.agents[Status.BUSY] == 1 and stats.agents[Status.OFFERED] == 1
     assert stats.agents[Status.NOT_READY] == 1 and stats.agents[Status.READY] == 0
+
+
+def test_logging_in_again_only_updates_the_profile() -> None:
+    core = router(QueueConfig(1), QueueConfig(2))
+    ready_agent(core, 1, 0)
+    effects = core.login(AgentProfile(1, {VOICE: 1}, queues={2: 1}), 5)
+    assert not logged(effects, "login") and core.agent(1).status is Status.READY
+    assert offers(submit(core, 1, 6, queue=2)) == [(1, 1)]
+
+
+def test_another_pause_reason_closes_the_pause_and_opens_another() -> None:
+    core = router()
+    ready_agent(core, 1, 0)
+    core.not_ready(1, Reason.BREAK, 10)
+    assert core.not_ready(1, Reason.BREAK, 11) == []
+    effects = core.not_ready(1, Reason.MEAL, 40)
+    assert [(e.event, e.reason, e.duration_s) for e in effects if isinstance(e, Logged)] == [
+        ("unpause", "break", 30), ("pause", "meal", None)]  # fmt: skip
+    assert effects[-1] == AgentChanged(1, Status.NOT_READY, Reason.MEAL, 40)
+    logout = core.logout(1, 100)
+    assert [(e.event, e.duration_s) for e in logout if isinstance(e, Logged)] == [("unpause", 60), ("logout", None)]
+
+
+def test_a_callback_needs_the_agent_alone_like_a_call() -> None:
+    core = router()
+    ready_agent(core, 1, 0, capacities={"callback": 1, "chat": 2})
+    submit(core, 1, 1, channel="chat")
+    core.accept(1, 1, 2)
+    submit(core, 2, 3, channel="callback")
+    assert core.agent(1).offer is None
+    assert offers(core.complete(1, 4)) == [(2, 1)]
