@@ -66,35 +66,12 @@ class Swept:
             self.alerts_raised = [*(self.alerts_raised or []), alert.kind]
 
 
-_READ = tuple(getattr(WorkOrder, column.name) for column in fields(Swept))
+_READ = tuple(getattr(WorkOrder, field_.name) for field_ in fields(Swept))
 
 
 def _key(order: Swept, alert: PendingAlert) -> str:
     suffix = f"{alert.kind}:{alert.level}" if alert.kind == "escalate" else alert.kind
     return f"{order.id}:{order.reopen_count}:{suffix}"
-
-
-async def _claim_alerts(session: AsyncSession, alerts: list[tuple[Swept, PendingAlert, str]], at: datetime) -> set[str]:
-    """The keys of the alerts this sweep records first; a repeat (or a racing node) gets none of them.
-    One INSERT ... ON CONFLICT DO NOTHING RETURNING for all of them (on PostgreSQL from arrays, in order)."""
-    if not alerts:
-        return set()
-    if session.get_bind().dialect.name == "postgresql":
-        arrays = {
-            "keys": [key for _, _, key in alerts],
-            "order_ids": [order.id for order, _, _ in alerts],
-            "kinds": [alert.kind for _, alert, _ in alerts],
-            "levels": [alert.level for _, alert, _ in alerts],
-            "raised_at": at,
-        }
-        return set(await session.scalars(_PG_CLAIM, arrays))
-    table = cast(Table, Alert.__table__)
-    rows = [
-        {"key": key, "order_id": order.id, "kind": alert.kind, "level": alert.level, "raised_at": at}
-        for order, alert, key in alerts
-    ]
-    statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
-    return set(await session.scalars(statement, rows))
 
 
 # The sweep's bulk writes without SQLAlchemy's work per row (thousands of rows a pass): on SQLite an
@@ -134,6 +111,29 @@ _PG_SAVE = text(
 )
 
 
+async def _claim_alerts(session: AsyncSession, alerts: list[tuple[Swept, PendingAlert, str]], at: datetime) -> set[str]:
+    """The keys of the alerts this sweep records first; a repeat (or a racing node) gets none of them.
+    One INSERT ... ON CONFLICT DO NOTHING RETURNING for all of them (on PostgreSQL from arrays, in order)."""
+    if not alerts:
+        return set()
+    if session.get_bind().dialect.name == "postgresql":
+        arrays = {
+            "keys": [key for _, _, key in alerts],
+            "order_ids": [order.id for order, _, _ in alerts],
+            "kinds": [alert.kind for _, alert, _ in alerts],
+            "levels": [alert.level for _, alert, _ in alerts],
+            "raised_at": at,
+        }
+        return set(await session.scalars(_PG_CLAIM, arrays))
+    table = cast(Table, Alert.__table__)
+    rows = [
+        {"key": key, "order_id": order.id, "kind": alert.kind, "level": alert.level, "raised_at": at}
+        for order, alert, key in alerts
+    ]
+    statement = sqlite_insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+    return set(await session.scalars(statement, rows))
+
+
 def _processor(column: ColumnElement[Any], dialect: Dialect) -> Callable[[Any], Any]:
     """What SQLAlchemy does to a value bound to this column on this database."""
     return column.type.dialect_impl(dialect).bind_processor(dialect) or _same
@@ -149,10 +149,10 @@ async def _insert_timeline(session: AsyncSession, lines: list[dict[str, Any]]) -
         return
     connection = await session.connection()
     table = cast(Table, TimelineEntry.__table__)
-    at, details = _processor(table.c.at, connection.dialect), _processor(table.c.details, connection.dialect)
+    bind_at, bind_details = (_processor(table.c[name], connection.dialect) for name in ("at", "details"))
     rows = [
-        (line["order_id"], at(line["at"]), line["actor_id"], line["actor_name"], line["action"],
-         line["from_status"], line["to_status"], line["note"], details(line["details"]))
+        (line["order_id"], bind_at(line["at"]), line["actor_id"], line["actor_name"], line["action"],
+         line["from_status"], line["to_status"], line["note"], bind_details(line["details"]))
         for line in lines
     ]  # fmt: skip
     if connection.dialect.name == "postgresql":
@@ -182,23 +182,23 @@ async def _save(session: AsyncSession, changed: list[Swept], at: datetime) -> No
     connection = await session.connection()
     dialect = connection.dialect
     table = cast(Table, WorkOrder.__table__)
-    stamp, raised_json = _processor(table.c.updated_at, dialect), _processor(table.c.alerts_raised, dialect)
+    bind_time, bind_json = (_processor(table.c[name], dialect) for name in ("updated_at", "alerts_raised"))
     if dialect.name == "postgresql":
         arrays = {
             "ids": [order.id for order in changed],
             "versions": [order.version for order in changed],
-            "next_alert_at": [stamp(order.next_alert_at) for order in changed],
-            "alerts_raised": [raised_json(order.alerts_raised) for order in changed],
+            "next_alert_at": [bind_time(order.next_alert_at) for order in changed],
+            "alerts_raised": [bind_json(order.alerts_raised) for order in changed],
             "escalation_level": [order.escalation_level for order in changed],
-            "escalated_at": [stamp(order.escalated_at) for order in changed],
-            "updated_at": stamp(at),
+            "escalated_at": [bind_time(order.escalated_at) for order in changed],
+            "updated_at": bind_time(at),
         }
         result = cast("CursorResult[Any]", await connection.execute(_PG_SAVE, arrays))
     else:
-        updated_at = stamp(at)
+        updated_at = bind_time(at)
         rows = [
-            (stamp(order.next_alert_at), raised_json(order.alerts_raised), order.escalation_level,
-             stamp(order.escalated_at), order.version + 1, updated_at, order.id, order.version)
+            (bind_time(order.next_alert_at), bind_json(order.alerts_raised), order.escalation_level,
+             bind_time(order.escalated_at), order.version + 1, updated_at, order.id, order.version)
             for order in changed
         ]  # fmt: skip
         result = await connection.exec_driver_sql(_SQLITE_SAVE, rows)
@@ -227,7 +227,7 @@ async def sweep(session: AsyncSession, *, now: datetime | None = None, batch: in
     Per batch, the orders' columns are read in one query, the alerts claimed in one statement, the
     departments' contacts read in one query, the timeline lines written in one statement and the
     orders in one; each order still gets its alerts in turn, as if raised one by one (a notification
-    sees the order as it was then)."""
+    sees the order as it was then). What the batch writes is stamped with one moment."""
     moment = now or clock.now()
     stamp = clock.now()
     types = {row.id: (row, DeadlinePolicy.of(row.policy)) for row in await session.scalars(select(WorkOrderType))}
