@@ -31,7 +31,11 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 def server_env(var_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PATIENTLINE_")}
-    env |= {"PATIENTLINE_VAR_DIR": str(var_dir), "PATIENTLINE_ROLES": "web,worker", "PATIENTLINE_LOG_LEVEL": "WARNING"}
+    env |= {
+        "PATIENTLINE_VAR_DIR": str(var_dir),
+        "PATIENTLINE_ROLES": "web,worker,router",
+        "PATIENTLINE_LOG_LEVEL": "WARNING",
+    }
     return env
 
 
