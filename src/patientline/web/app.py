@@ -46,8 +46,8 @@ def routers() -> list[object]:
     from patientline.knowledge.quiz_pages import router as quiz_pages
     from patientline.knowledge.quiz_router import router as quiz_api
     from patientline.routing import pages as routing_pages
-    from patientline.routing import router as routing_router
     from patientline.routing import reports_pages, staffing_pages
+    from patientline.routing import router as routing_router
     from patientline.web import home, system
     from patientline.workorders import pages as workorders_pages
     from patientline.workorders import reports_router as workorder_reports
