@@ -214,6 +214,7 @@ class Engine:
             await self.try_to_lead()
         if self.core is not None:
             await self.tick()
+            self._figures_due.update(await self.today.refresh(list(self.queues.values()), clock.now()))
             await self._send_figures()
 
     def _sleep_seconds(self) -> float:
@@ -367,16 +368,18 @@ class Engine:
             else:
                 self._figures_due.add(queue_id)
 
-    async def _send_figures(self) -> None:
+    def _figures_ready(self) -> list[int]:
         at = clock.monotonic()
-        due = [q for q in self._figures_due if at - self._figures_sent.get(q, 0.0) >= FIGURES_EVERY_S]
-        if due:
+        return [q for q in self._figures_due if at - self._figures_sent.get(q, 0.0) >= FIGURES_EVERY_S]
+
+    async def _send_figures(self) -> None:
+        if self._figures_ready():
             async with self.unit() as unit:
-                self._queue_figures(unit, due)
+                self._queue_figures(unit, self._figures_ready())  # again under the lock: a command may have sent them
 
     def queue_json(self, router: core.Router, queue_id: int, now: float) -> dict[str, Any]:
         info = self.queues[queue_id]
-        return views.queue_json(info, router.queue_stats(queue_id, now), self.today.figures(info, clock.now()))
+        return views.queue_json(info, router.queue_stats(queue_id, now), self.today.figures(queue_id))
 
     # ---- rebuilding -------------------------------------------------------------------------------
 
@@ -467,8 +470,10 @@ class Engine:
                 await self.apply(unit, lambda r, now: r.remove_queue(queue_id, now))
             self.queues.pop(queue_id, None)
             return
-        self.queues[queue_id] = QueueInfo.of(row)
-        self.today.forget(queue_id)
+        info, known = QueueInfo.of(row), self.queues.get(queue_id)
+        if known is None or (known.sl_seconds, known.short_abandon_s) != (info.sl_seconds, info.short_abandon_s):
+            self.today.forget(queue_id)  # today's figures follow the queue's thresholds
+        self.queues[queue_id] = info
         config = service.queue_config(row)
         await self.apply(unit, lambda r, now: r.set_queue(config, now))
 
@@ -641,8 +646,10 @@ class Engine:
             "wrap_up_until": iso(view.wrap_up_until),
         }
 
-    def live(self) -> dict[str, Any]:
-        """The wallboard: every queue with today's figures and alerts, every agent logged in."""
+    async def live(self) -> dict[str, Any]:
+        """The wallboard: every queue with today's figures (up to date) and alerts, every agent logged in."""
+        self.require_core()
+        await self.today.refresh(list(self.queues.values()), clock.now(), max_age=0)
         router = self.require_core()
         now = clock.now().timestamp()
         order = sorted(self.queues.values(), key=lambda info: info.code)

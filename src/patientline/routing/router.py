@@ -151,7 +151,7 @@ async def keep_place(task_id: PathId, actor: CurrentActor, engine: RoutingEngine
 @router.get("/live", summary="Queues and agents now, with today's figures and alerts")
 async def live(actor: CurrentActor, engine: RoutingEngine) -> Response:
     actor.require(Permission.SUPERVISE)
-    return FastJSONResponse(engine.live())
+    return FastJSONResponse(await engine.live())
 
 
 @router.get("/queues/{queue_id}/waiting", summary="A queue's waiting tasks, next first")

@@ -3,6 +3,7 @@ wallboard with today's figures and the alerts that call for a supervisor."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -76,13 +77,18 @@ def alerts(info: QueueInfo, stats: core.QueueView, today: metrics.QueueMetrics) 
 
 class Today:
     """The day's queue-log lines in memory (the leader writes every line, so it has them all) and each
-    queue's figures from them, computed again only when lines were added or a second passed."""
+    queue's figures from them. The figures are computed in a thread, apart from the commands, and again
+    only when lines were added (at most every `REFRESH_S`) or a minute passed (the agents' time)."""
+
+    REFRESH_S = 5.0
+    DRIFT_S = 60.0
 
     def __init__(self, day: date, timezone: str, lines: list[metrics.Entry] | None = None) -> None:
         self.day = day
         self.timezone = timezone
         self.lines: list[metrics.Entry] = lines or []
-        self._figures: dict[int, tuple[tuple[int, int], metrics.QueueMetrics]] = {}
+        self._figures: dict[int, tuple[float, int, metrics.QueueMetrics]] = {}  # at, lines seen, figures
+        self._refreshing = asyncio.Lock()
 
     @property
     def start(self) -> datetime:
@@ -110,13 +116,38 @@ class Today:
     def forget(self, queue_id: int) -> None:
         self._figures.pop(queue_id, None)
 
-    def figures(self, info: QueueInfo, now: datetime) -> metrics.QueueMetrics:
-        key = (len(self.lines), int(now.timestamp()))
-        cached = self._figures.get(info.id)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        period = (self.start, max(now, self.start) + LINE_RESOLUTION)  # the lines written this instant count
-        figures = metrics.summarise(self.lines, sl_seconds=info.sl_seconds, short_abandon_s=info.short_abandon_s,
-                                    queue_id=info.id, period=period)  # fmt: skip
-        self._figures[info.id] = (key, figures)
-        return figures
+    def figures(self, queue_id: int) -> metrics.QueueMetrics:
+        """The latest figures computed (empty before the first)."""
+        known = self._figures.get(queue_id)
+        return known[2] if known is not None else metrics.QueueMetrics()
+
+    def _stale(self, queue_id: int, at: float, max_age: float) -> bool:
+        known = self._figures.get(queue_id)
+        if known is None:
+            return True
+        age = at - known[0]
+        return (known[1] != len(self.lines) and age >= max_age) or age >= self.DRIFT_S
+
+    async def refresh(self, queues: list[QueueInfo], now: datetime, *, max_age: float = REFRESH_S) -> list[int]:
+        """Computes again the figures that are out of date; returns the queues whose figures were."""
+        at = now.timestamp()
+        async with self._refreshing:  # one at a time: a second caller finds the figures fresh
+            due = [info for info in queues if self._stale(info.id, at, max_age)]
+            if not due:
+                return []
+            lines = list(self.lines)
+            period = (self.start, max(now, self.start) + LINE_RESOLUTION)  # the lines written this instant count
+            results = await asyncio.to_thread(_summarise, lines, due, period)
+            for info, figures in zip(due, results, strict=True):
+                self._figures[info.id] = (at, len(lines), figures)
+            return [info.id for info in due]
+
+
+def _summarise(
+    lines: list[metrics.Entry], queues: list[QueueInfo], period: tuple[datetime, datetime]
+) -> list[metrics.QueueMetrics]:
+    figures = []
+    for info in queues:
+        rules = {"sl_seconds": info.sl_seconds, "short_abandon_s": info.short_abandon_s}
+        figures.append(metrics.summarise(lines, queue_id=info.id, period=period, **rules))
+    return figures
