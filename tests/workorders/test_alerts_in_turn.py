@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from patientline.workorders.policy import DeadlinePolicy
@@ -29,18 +29,18 @@ class Order:
     is_open: bool = True
 
 
-hours = st.integers(min_value=1, max_value=400).map(lambda h: START + timedelta(hours=h))
+hours = st.integers(min_value=1, max_value=300).map(lambda h: START + timedelta(hours=h))
 maybe_hours = st.none() | hours
 orders = st.builds(
     Order,
     reply_due_at=maybe_hours,
     resolve_due_at=maybe_hours,
-    replied_at=maybe_hours,
-    resolved_at=st.none() | hours,
-    paused_at=st.none() | st.just(START),
+    replied_at=st.none() | st.none() | hours,
+    resolved_at=st.none() | st.none() | hours,
+    paused_at=st.sampled_from([None, None, None, START]),
     alerts_raised=st.lists(st.sampled_from(KINDS), unique=True),
     escalation_level=st.integers(min_value=0, max_value=3),
-    is_open=st.booleans(),
+    is_open=st.sampled_from([True, True, True, False]),
 )
 policies = st.builds(
     DeadlinePolicy,
@@ -61,6 +61,13 @@ def one_at_a_time(order: Order, policy: DeadlinePolicy, moment: datetime, limit:
     return raised
 
 
+@settings(max_examples=300)
+@example(  # level 1 comes due with the breach itself: the breach is raised first
+    Order(reply_due_at=START + timedelta(hours=10)),
+    DeadlinePolicy(escalate_after_hours=[0, 24, 72]),
+    START + timedelta(hours=20),
+    8,
+)
 @given(orders, policies, hours, st.integers(min_value=1, max_value=8))
 def test_alerts_in_turn_matches_raising_due_alerts_one_at_a_time(
     order: Order, policy: DeadlinePolicy, moment: datetime, limit: int
