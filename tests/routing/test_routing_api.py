@@ -167,6 +167,9 @@ async def test_agents_cannot_act_for_others_nor_supervise(app: Any, admin: Clien
         assert refused["details"] == {"code": "not_yours"}
         refused = assert_error(await first.post("/api/routing/me/logout"), 409)
         assert refused["details"] == {"code": "busy"}
+        refused = assert_error(await admin.post(f"/api/routing/tasks/{task['id']}/keep-place"), 409)
+        assert refused["details"] == {"code": "not_waiting"}
+        assert not (await me(first))["tasks"][0]["kept_place"]
 
         assert_error(await second.get("/api/routing/live"), 403, "permission_denied")
         assert_error(await second.post(f"/api/routing/agents/{first_id}/logout"), 403)

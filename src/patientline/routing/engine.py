@@ -598,8 +598,13 @@ class Engine:
             task = self.tasks.get(task_id)
             if task is None:
                 raise refused("unknown_task")
-            task.kept_place = True
-            await self.apply(unit, lambda r, now: r.keep_place(task_id, now), task=task_id)
+
+            def keep_place(router: core.Router, now: float) -> list[core.Effect]:
+                effects = router.keep_place(task_id, now)
+                task.kept_place = True  # only once the router agreed
+                return effects
+
+            await self.apply(unit, keep_place, task=task_id)
             return self._answer(unit, task_id)
 
     async def move(self, task_id: int, queue_id: int, *, by: Actor) -> dict[str, Any]:
