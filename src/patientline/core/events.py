@@ -404,12 +404,17 @@ class Subscription:
     """A bounded queue fed by the bus. A reader that falls too far behind is marked `overflowed`
     and should end its stream: the browser reconnects with Last-Event-ID and replays from the log."""
 
-    def __init__(self, bus: Bus, maxsize: int = 1000) -> None:
+    def __init__(self, bus: Bus, maxsize: int = 1000, wanted: Callable[[Published], bool] | None = None) -> None:
         self.queue: asyncio.Queue[Published] = asyncio.Queue(maxsize=maxsize)
         self.overflowed = False
+        self._wanted = wanted
         self._unsubscribe = bus.subscribe(self._put)
 
     def _put(self, item: Published) -> None:
+        """Runs for every event on the bus: what the reader does not want never wakes it (with hundreds
+        of streams open, waking each for every event costs more than the events themselves)."""
+        if self._wanted is not None and not self._wanted(item):
+            return
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:

@@ -106,7 +106,13 @@ async def event_stream(
             after = await events.last_event_id(session)
 
     async def body() -> AsyncIterator[bytes]:
-        subscription = events.Subscription(state.bus)  # before the replay, so nothing falls between
+        def ends_stream(item: events.Published) -> bool:
+            return item.type == SessionsChanged.type and item.payload["user_id"] == actor.user_id
+
+        def wanted(item: events.Published) -> bool:
+            return ends_stream(item) or visible_to(actor, item)
+
+        subscription = events.Subscription(state.bus, wanted=wanted)  # before the replay: nothing falls between
         SSE_CLIENTS.inc()
         replayed: set[int] = set()
         ends_at = clock.monotonic() + SSE_MAX_SECONDS
@@ -123,9 +129,9 @@ async def event_stream(
                 except TimeoutError:
                     yield b": keepalive\n\n"
                     continue
-                if item.type == SessionsChanged.type and item.payload["user_id"] == actor.user_id:
+                if ends_stream(item):
                     break  # logged out, disabled or given other rights: reconnecting checks again
-                if item.id not in replayed and visible_to(actor, item):
+                if item.id not in replayed:
                     EVENTS_DELIVERED.inc()
                     yield item.sse_frame
         finally:
