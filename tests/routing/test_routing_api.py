@@ -54,6 +54,7 @@ async def test_an_agent_takes_a_call_from_offer_to_wrap_up(app: Any, admin: Clie
         assert accepted["state"] == "active"
         busy = await me(agent)
         assert busy["status"] == "busy" and [t["id"] for t in busy["tasks"]] == [task["id"]]
+        assert busy["tasks"][0]["wrap_up"] == "mandatory"  # the bar offers "with wrap-up" only for on_request
         assert busy["handled_today"] == 1
 
         await advance(engine, 95)

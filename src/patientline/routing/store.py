@@ -45,12 +45,13 @@ class QueueInfo:
     short_abandon_s: int
     max_wait_s: int | None
     alert_waiting: int | None
+    wrap_up: str  # none, mandatory, on_request: whether the bar offers "complete with wrap-up"
 
     @classmethod
     def of(cls, row: RoutingQueue) -> QueueInfo:
         return cls(row.id, row.code, row.name, WorkingHours.parse(row.hours), row.working_days_only, row.is_active,
                    row.vip_priority, row.sl_seconds, row.sl_target, row.short_abandon_s, row.max_wait_s,
-                   row.alert_waiting)  # fmt: skip
+                   row.alert_waiting, row.wrap_up)  # fmt: skip
 
     def open_at(self, local: datetime, calendar: workcal.WorkCalendar | None) -> bool:
         """Active, on a working day if it keeps to them, and within its hours (local time)."""

@@ -24,6 +24,7 @@ def offer_json(task: LiveTask, queue: QueueInfo | None, expires_at: float | None
 def task_json(task: LiveTask, queue: QueueInfo | None, *, position: int | None = None) -> dict[str, Any]:
     return {
         "id": task.id, "queue_id": task.queue_id, "queue_name": queue.name if queue else "",
+        "wrap_up": queue.wrap_up if queue else "none",
         "channel": task.channel, "state": task.state, "priority": task.priority, "is_vip": task.is_vip,
         "entered_at": task.entered_at.isoformat(), "agent_id": task.agent_id,
         "accepted_at": task.accepted_at.isoformat() if task.accepted_at else None,
