@@ -279,10 +279,12 @@ async def discard_dead(session: AsyncSession, *, actor: Actor, job_id: int) -> J
 
 
 class LeaderLock:
-    """PostgreSQL advisory lock on a dedicated connection; always held on SQLite (one process)."""
+    """PostgreSQL advisory lock on a dedicated connection; always held on SQLite (one process). The
+    worker's leadership by default; another `key` for another single-active role (the router)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, key: int = LEADER_LOCK_KEY) -> None:
         self.db = db
+        self.key = key
         self._connection: AsyncConnection | None = None
         self.held = False
 
@@ -293,7 +295,7 @@ class LeaderLock:
         if self.held and self._connection is not None:
             return await self._still_alive()
         connection = await self.db.engine.connect()
-        got = bool(await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY}))
+        got = bool(await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}))
         await connection.commit()
         if got:
             self._connection, self.held = connection, True
@@ -307,14 +309,14 @@ class LeaderLock:
             await self._connection.scalar(text("SELECT 1"))
             await self._connection.commit()
         except Exception:
-            log.warning("leader lock connection lost")
+            log.warning("advisory lock connection lost", extra={"lock_key": self.key})
             await self.release()
         return self.held
 
     async def release(self) -> None:
         if self._connection is not None:
             with contextlib.suppress(Exception):
-                await self._connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LEADER_LOCK_KEY})
+                await self._connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
                 await self._connection.commit()
             with contextlib.suppress(Exception):
                 await self._connection.close()

@@ -20,10 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from patientline.core import audit, clock, events, workcal
+from patientline.core import audit, clock, events, jobs, workcal
 from patientline.core.auth.actor import Actor
 from patientline.core.config import Settings
 from patientline.core.db import Database
@@ -80,49 +79,6 @@ def refused(code: str) -> DomainError:
     return Conflict(message, details={"code": code}, error_id="routing_refused")
 
 
-class RouterLock:
-    """PostgreSQL advisory lock on a connection of its own; always held on SQLite (one process)."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._connection: AsyncConnection | None = None
-        self.held = False
-
-    async def try_acquire(self) -> bool:
-        if self.db.is_sqlite:
-            self.held = True
-            return True
-        if self._connection is not None:
-            return await self._still_held()
-        connection = await self.db.engine.connect()
-        got = bool(await connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": ROUTER_LOCK_KEY}))
-        await connection.commit()
-        if got:
-            self._connection, self.held = connection, True
-        else:
-            await connection.close()
-        return got
-
-    async def _still_held(self) -> bool:
-        assert self._connection is not None  # noqa: S101
-        try:
-            await self._connection.scalar(text("SELECT 1"))
-            await self._connection.commit()
-        except Exception:
-            log.warning("router lock connection lost")
-            await self.release()
-        return self.held
-
-    async def release(self) -> None:
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ROUTER_LOCK_KEY})
-                await self._connection.commit()
-            with contextlib.suppress(Exception):
-                await self._connection.close()
-        self._connection, self.held = None, False
-
-
 @dataclass
 class Unit:
     """One command's work: the session it writes in, its moment, and what it settled."""
@@ -143,7 +99,7 @@ class Engine:
         self.bus = bus
         self.config = config or core.RouterConfig()
         self.zone = ZoneInfo(settings.timezone)
-        self.lock = RouterLock(db)
+        self.lock = jobs.LeaderLock(db, key=ROUTER_LOCK_KEY)
         self.core: core.Router | None = None
         self.queues: dict[int, QueueInfo] = {}
         self.tasks: dict[int, LiveTask] = {}
