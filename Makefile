@@ -15,7 +15,7 @@ run: setup migrate seed
 	@echo "  Log in as admin, supervisor1, agent01 or handler-xnk with password Demo-8585-2026"
 	@echo "  Knowledge panel: /kb   Knowledge editor: /kb/edit   Patient FAQ (no login): /faq"
 	@echo ""
-	$(VENV)/bin/patientline serve
+	PATIENTLINE_DEMO_TRAFFIC=1 $(VENV)/bin/patientline serve
 
 setup: $(VENV)/.synced assets
 

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 10 * 1024 * 1024  # evidence attached to work orders
     hotline_number: str = Field(default="", max_length=20, description="the number patients call, for SMS texts")
+    demo_traffic: bool = Field(default=False, description="made-up callers queue up (the demo: make run)")
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     lockout_failures: int = 5

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -400,7 +400,11 @@ class Engine:
             what, id_ = item.payload["what"], int(item.payload["id"])
         if what == "members":
             return  # each member whose tier changed is announced as a `profile`
-        task = asyncio.create_task(self.reconfigure(what, id_))
+        self.run_beside(self.reconfigure(what, id_))
+
+    def run_beside(self, work: Coroutine[Any, Any, None]) -> None:
+        """Background work that lives as long as the engine (stopped with it)."""
+        task = asyncio.create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

@@ -15,6 +15,7 @@ from patientline.core.config import Settings, get_settings
 from patientline.core.db import Database
 from patientline.core.events import make_bus
 from patientline.core.jobs import Worker
+from patientline.routing.demo_traffic import DemoTraffic
 from patientline.routing.engine import Engine
 from patientline.web import errors
 from patientline.web.middleware import EdgeMiddleware
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.worker.start()
         if "router" in settings.role_set:
             state.routing = await Engine(state.db, settings=settings, bus=state.bus).start()
+            if settings.demo_traffic:
+                state.routing.run_beside(DemoTraffic(state.routing).run())
         gc.collect()
         gc.freeze()  # what start-up made lives as long as the process: keep it out of every collection
         try:
