@@ -14,6 +14,7 @@ run: setup migrate seed
 	@echo "  PatientLine demo — http://127.0.0.1:8000"
 	@echo "  Log in as admin, supervisor1, agent01 or handler-xnk with password Demo-8585-2026"
 	@echo "  Knowledge panel: /kb   Knowledge editor: /kb/edit   Patient FAQ (no login): /faq"
+	@echo "  Calls ring in agent01's bar (press Ready); supervisor1's wallboard: /routing/wallboard"
 	@echo ""
 	PATIENTLINE_DEMO_TRAFFIC=1 $(VENV)/bin/patientline serve
 
