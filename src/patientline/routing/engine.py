@@ -70,6 +70,9 @@ class RouterUnavailable(DomainError):
     status_code = 503
     error_id = "router_unavailable"
 
+    def __init__(self) -> None:
+        super().__init__(N_("Routing is not available on this server right now; try again shortly."))
+
 
 def refused(code: str) -> DomainError:
     """A core refusal in the house error shape: 404 for unknown ids, else 409; the code in details."""
@@ -201,7 +204,7 @@ class Engine:
 
     def require_core(self) -> core.Router:
         if self.core is None:
-            raise RouterUnavailable("Routing is not available on this server right now; try again shortly.")
+            raise RouterUnavailable
         return self.core
 
     @asynccontextmanager

@@ -36,7 +36,7 @@ router = APIRouter(prefix="/api/routing", tags=["routing"])
 def running_engine(request: Request) -> Engine:
     engine = app_state(request).routing
     if engine is None:
-        raise RouterUnavailable("Routing is not available on this server right now; try again shortly.")
+        raise RouterUnavailable
     return engine
 
 
