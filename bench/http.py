@@ -35,6 +35,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
+from measures import percentile
+
 # `python bench/http.py` puts bench/ first on sys.path, where this file would shadow the standard
 # library's `http` package for anything imported later.
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
@@ -58,14 +60,6 @@ TARGETS: dict[str, tuple[str, float, str]] = {
 }
 
 now = time.perf_counter
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an already sorted list (nan when empty)."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 # ---- a minimal HTTP/1.1 client --------------------------------------------------------------------

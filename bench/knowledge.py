@@ -32,6 +32,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from measures import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 EVAL = ROOT.parent / "shared" / "data" / "eval"
 NOISY = ROOT / "tests" / "knowledge" / "data" / "faq_noisy.jsonl"
@@ -65,13 +67,6 @@ TARGETS: dict[str, tuple[str, float, str]] = {
 SITES = ["总院", "东院区", "西院区", "南院区", "北院区", "儿童医院院区"]
 PREFIXES = ["", "请问", "想咨询", "关于", "患者常问：", "【门诊】", "【住院】", "【医保】"]
 SUFFIXES = ["", "（{site}）", "——{site}适用", "，{site}怎么办理", "？{site}"]
-
-
-def percentile(sorted_values: Sequence[float], p: float) -> float:
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def rss_mb() -> float:

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import platform
 import random
 import sys
 import time
@@ -41,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import routing_sse
+from measures import machine, percentile
 
 from patientline.routing.core import (
     AgentProfile,
@@ -57,24 +56,6 @@ PG = os.environ.get("PATIENTLINE_BENCH_DATABASE_URL", "postgresql+asyncpg://post
 TARGET_DECISION_P99_MS = 2.0
 TARGET_ASSIGNMENTS_PER_S = 5_000.0
 SKILLS = ("cardiology", "paediatrics", "oncology", "obstetrics", "pharmacy", "billing", "english", "cantonese")
-
-
-def percentile(sorted_values: Sequence[float], p: float) -> float:
-    """Nearest rank."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
-def machine() -> str:
-    load = os.getloadavg()
-    memory = ""
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            memory = f", {int(line.split()[1]) / 1024 / 1024:.0f} GB RAM"
-    return (f"{os.cpu_count()} CPUs{memory}, Python {platform.python_version()}, "
-            f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
 
 
 # ---- part: core ----------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from measures import percentile
+
 # bench/http.py would shadow the standard library's `http` package that httpx imports: look past this folder
 _HERE = Path(__file__).resolve().parent
 _PATH = sys.path[:]
@@ -57,13 +59,6 @@ BENCH_DIR = ROOT / "var" / "bench"
 TARGET_P99_MS = 100.0
 CHANNEL = "channel-bench"
 now = time.perf_counter
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    if not sorted_values:
-        return math.nan
-    index = min(len(sorted_values) - 1, max(0, math.ceil(p / 100 * len(sorted_values)) - 1))
-    return sorted_values[index]
 
 
 # ---- the database and the server ------------------------------------------------------------------

@@ -40,18 +40,18 @@ import asyncio
 import functools
 import itertools
 import json
-import math
 import os
-import platform
 import random
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from measures import machine, percentile
 
 # bench/http.py would shadow the standard library's `http` package for the imports below
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
@@ -122,24 +122,6 @@ DESCRIPTIONS = ["患者来电反映情况，请科室核实处理并回复。", 
                 "来电人情绪较急，已安抚，请优先处理。", "患者提供了就诊时间和医生姓名，详见表单。"]  # fmt: skip
 SURNAMES = "李王张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 CHANNELS = (["phone"] * 70) + (["wechat"] * 15) + (["web"] * 8) + (["sms"] * 4) + (["walk_in"] * 3)
-
-
-def percentile(sorted_values: Sequence[float], p: float) -> float:
-    """Nearest rank."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
-
-
-def machine() -> str:
-    load = os.getloadavg()
-    memory = ""
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            memory = f", {int(line.split()[1]) / 1024 / 1024:.0f} GB RAM"
-    return (f"{os.cpu_count()} CPUs{memory}, Python {platform.python_version()}, "
-            f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
 
 
 # ---- databases --------------------------------------------------------------------------------
