@@ -26,6 +26,13 @@ PG_URL = os.environ.get("PATIENTLINE_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser journeys run last: after a call, Playwright's sync API leaves its own loop set as the
+    thread's running loop, and an async test after it could not start its event loop."""
+    items.sort(key=lambda item: Path(item.path).parent.name == "e2e")
+
+
 def _plain(url: str) -> str:
     return url.replace("postgresql+asyncpg", "postgresql")
 
@@ -111,6 +118,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         roles="web",
         redis_url="",
         worker_poll_seconds=0.05,
+        his_simulator_latency_ms=0,  # the simulated HIS answers at once in tests
         _env_file=None,
     )  # type: ignore[call-arg]
 
