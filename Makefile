@@ -14,9 +14,10 @@ run: setup migrate seed
 	@echo "  PatientLine demo — http://127.0.0.1:8000"
 	@echo "  Log in as admin, supervisor1, agent01 or handler-xnk with password Demo-8585-2026"
 	@echo "  Knowledge panel: /kb   Knowledge editor: /kb/edit   Patient FAQ (no login): /faq"
-	@echo "  Calls ring in agent01's bar (press Ready); supervisor1's wallboard: /routing/wallboard"
+	@echo "  Calls ring in agent01's bar (press Ready) and open the caller in the workbench: /workbench"
+	@echo "  supervisor1: wallboard /routing/wallboard, the simulated HIS (slow it down, make it fail): /admin/his"
 	@echo ""
-	PATIENTLINE_DEMO_TRAFFIC=1 $(VENV)/bin/patientline serve
+	PATIENTLINE_DEMO_TRAFFIC=1 PATIENTLINE_HL7_LISTEN=127.0.0.1:2575 $(VENV)/bin/patientline serve
 
 setup: $(VENV)/.synced assets
 
@@ -68,6 +69,7 @@ bench: setup migrate
 	$(PY) bench/knowledge_cluster.py
 	$(PY) bench/workorders.py
 	$(PY) bench/routing.py
+	$(PY) bench/patients.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) var

@@ -15,11 +15,13 @@ import typer
 
 from patientline.core.config import get_settings
 from patientline.knowledge.cli import kb_app
+from patientline.patients.cli import patients_app
 
 app = typer.Typer(help="PatientLine: patient-service contact centre for hospitals.", no_args_is_help=True)
 calendar_app = typer.Typer(help="The working-day calendar.", no_args_is_help=True)
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(kb_app, name="kb")
+app.add_typer(patients_app, name="patients")
 routing_app = typer.Typer(help="The router (ACD): simulation of a queue.", no_args_is_help=True)
 app.add_typer(routing_app, name="routing")
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.channels.demo import load_demo_channels
+from patientline.contacts.demo import load_demo_contacts
 from patientline.core.auth.actor import SYSTEM
 from patientline.core.auth.service import create_user
 from patientline.core.config import Settings
@@ -17,6 +18,7 @@ from patientline.core.db import Database
 from patientline.directory import service as directory
 from patientline.directory.imports import LAYOUTS
 from patientline.knowledge.demo import load_demo_knowledge
+from patientline.patients.demo import load_demo_patients
 from patientline.routing.demo import load_demo_routing
 from patientline.workorders.demo import load_demo_workorders
 
@@ -315,7 +317,10 @@ async def load_demo(session: AsyncSession, settings: Settings) -> str:
     channels = await load_demo_channels(session)
     workorders = await load_demo_workorders(session)
     routing = await load_demo_routing(session)
-    return f"{hospital}; {knowledge}; {channels}; {workorders}; {routing}; password {DEMO_PASSWORD}"
+    patients = await load_demo_patients(session)
+    contacts = await load_demo_contacts(session)
+    return (f"{hospital}; {knowledge}; {channels}; {workorders}; {routing}; {patients}; {contacts}; "
+            f"password {DEMO_PASSWORD}")  # fmt: skip
 
 
 async def seed(settings: Settings) -> str:

@@ -1,4 +1,5 @@
-"""The demo hospital's SMS templates: what work orders tell patients and departments. Loading twice
+"""The demo hospital's SMS templates: what work orders tell patients and departments, and the notice that a
+result is ready (patients/results.py; it never says what the result is). Loading twice
 changes nothing (templates that exist are kept as they are)."""
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ TEMPLATES = {
         "回电未接通",
         "patient",
         "我们就编号{reference}的{type}给您回电未能接通，将于{next_try}再次联系您，也可致电{hotline}。",
+    ),
+    "result_ready": (
+        "报告已出通知",
+        "patient",
+        "您的{kind}报告（单号{order_number}）已出，请凭就诊卡到自助机打印或在医院APP查看。",
     ),
     "dept_new_order": ("科室新工单", "staff", "{department}：新{type}工单{reference}待处理，请于{deadline}前答复。"),
     "dept_escalation": (

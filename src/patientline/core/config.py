@@ -71,6 +71,18 @@ class Settings(BaseSettings):
     email_smtp_starttls: bool = False
     email_smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     email_max_attempts: int = Field(default=5, ge=1, le=20)
+    # the hospital's systems (patients/): which HIS adapter, its limits, the HL7 v2 listener; docs/PATIENTS.md
+    his_adapter: Literal["off", "simulator", "fhir"] = "simulator"
+    his_fhir_url: str = Field(default="", description="FHIR R4 base URL, e.g. https://his.example/fhir")
+    his_fhir_token: SecretStr = SecretStr("")
+    his_timeout_seconds: float = Field(default=1.5, gt=0, le=30, description="one HIS call; then cached data")
+    his_breaker_failures: int = Field(default=3, ge=1, description="failures in a row that open the breaker")
+    his_breaker_seconds: float = Field(default=30.0, gt=0, description="how long an open breaker waits")
+    his_simulator_latency_ms: int = Field(default=80, ge=0, le=60_000)
+    his_simulator_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    hl7_listen: str = Field(default="", description="host:port of the HL7 v2 MLLP listener; empty: off")
+    results_show_content: bool = Field(default=False, description="agents see results, not only their status")
+    contact_retention_days: int = Field(default=1095, ge=30, description="contacts older than this are anonymised")
 
     @classmethod
     def settings_customise_sources(

@@ -13,10 +13,12 @@ from patientline.core.db import Base
 def all_models() -> type[Base]:
     """Import every domain's models so `Base.metadata` knows all tables."""
     from patientline.channels import models as channels_models  # noqa: F401
+    from patientline.contacts import models as contacts_models  # noqa: F401
     from patientline.core import audit, events, jobs, workcal  # noqa: F401
     from patientline.core.auth import models as auth_models  # noqa: F401
     from patientline.directory import models as directory_models  # noqa: F401
     from patientline.knowledge import models as knowledge_models  # noqa: F401
+    from patientline.patients import models as patients_models  # noqa: F401
     from patientline.routing import models as routing_models  # noqa: F401
     from patientline.workorders import models as workorders_models  # noqa: F401
 

@@ -12,6 +12,7 @@ import random
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 
 from patientline.core import clock
 from patientline.core.errors import DomainError
@@ -22,16 +23,36 @@ from patientline.routing.schemas import Caller, TaskCreate
 log = logging.getLogger(__name__)
 
 REF_PREFIX = "demo-"
-CALLERS = (
-    ("王女士", "13812345678", "挂号：心内科专家号还有吗"),
-    ("李先生", "13911112222", "检查报告什么时候能取"),
-    ("张阿姨", "13700001111", "复诊预约改时间"),
-    ("刘先生", "15800002222", "医保报销比例咨询"),
-    ("陈女士", "18600003333", "投诉：候诊时间太长"),
-    ("赵先生", "13500004444", "住院押金怎么交"),
-    ("孙女士", "13600005555", "儿科周末有门诊吗"),
-    ("周先生", "15900006666", "停车场在哪里"),
+SUBJECTS = (
+    "挂号：心内科专家号还有吗",
+    "检查报告什么时候能取",
+    "复诊预约改时间",
+    "医保报销比例咨询",
+    "投诉：候诊时间太长",
+    "住院押金怎么交",
+    "儿科周末有门诊吗",
+    "停车场在哪里",
 )
+STRANGERS = (("周先生", "+8615900006666"), ("孙女士", "+8613600005555"))  # numbers nobody in the index has
+
+
+@cache
+def demo_callers() -> tuple[tuple[str, str], ...]:
+    """Who rings: families sharing a mobile, the VIP, the flagged caller, people registered by phone, and
+    strangers — so the screen pop shows each case the workbench handles."""
+    from patientline.patients.demo import ABUSIVE, PROSPECTIVE, VIP
+    from patientline.patients.simulator import population
+
+    people = population()
+    families = {p.family: p.record for p in people if p.family is not None}
+    chosen = [*list(families.values())[:3], people[VIP].record, people[ABUSIVE].record]
+    known = tuple((_addressed(r.name, r.sex), r.phones[0]) for r in chosen)
+    registered = tuple((_addressed(name, sex), phone) for name, sex, _, phone in PROSPECTIVE[:2])
+    return known + registered + STRANGERS
+
+
+def _addressed(name: str, sex: str) -> str:
+    return name[0] + ("先生" if sex == "male" else "女士")
 
 
 @dataclass(frozen=True)
@@ -77,7 +98,8 @@ class DemoTraffic:
         waiting = Counter(queue_id for _, queue_id, _ in self._waiting())
         roomy = sorted(q.id for q in self.engine.queues.values() if q.is_active and waiting[q.id] < self.max_waiting)
         self.rng.shuffle(roomy)
-        name, phone, subject = self.rng.choice(CALLERS)
+        name, phone = self.rng.choice(demo_callers())
+        subject = self.rng.choice(SUBJECTS)
         channel = "chat" if self.rng.random() < self.chat_share else "voice"
         for queue_id in roomy:
             task = TaskCreate(queue_id=queue_id, channel=channel, caller=Caller(name=name, phone=phone),

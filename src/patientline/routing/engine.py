@@ -494,7 +494,7 @@ class Engine:
             priority = max(-200, min(200, data.priority + (info.vip_priority if data.vip else 0)))
             row = RoutingTask(channel=data.channel, queue_id=info.id, priority=priority, is_vip=data.vip,
                               entered_at=moment(unit.now), caller=data.caller.shown(), subject=data.subject,
-                              external_ref=data.external_ref)  # fmt: skip
+                              caller_phone=data.caller.phone, external_ref=data.external_ref)  # fmt: skip
             unit.session.add(row)
             await unit.session.flush()
             task = self.tasks[row.id] = LiveTask.of(row)

@@ -104,6 +104,7 @@ class RoutingTask(IdMixin, TimestampMixin, VersionMixin, Base):
     kept_place: Mapped[bool] = mapped_column(Boolean, default=False)  # the patient hung up; call back
     external_ref: Mapped[str | None] = mapped_column(String(100))  # the channel's id (call, conversation)
     caller: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # masked number, patient id, name
+    caller_phone: Mapped[str | None] = mapped_column(String(20))  # E.164, for the screen pop's lookup
     subject: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (

@@ -3,16 +3,19 @@ view and forced steps, and the configuration of queues, members and agents' prof
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
+from patientline.core.errors import DomainError
 from patientline.core.validation import MAX_ID, PathId
 from patientline.routing import service
 from patientline.routing.core import Reason
 from patientline.routing.engine import Engine, RouterUnavailable
+from patientline.routing.models import RoutingTask
 from patientline.routing.schemas import (
     CompleteIn,
     MemberIn,
@@ -31,6 +34,7 @@ from patientline.web.deps import CurrentActor, Session, app_state
 from patientline.web.responses import FastJSONResponse
 
 router = APIRouter(prefix="/api/routing", tags=["routing"])
+log = logging.getLogger(__name__)
 
 
 def running_engine(request: Request) -> Engine:
@@ -100,9 +104,27 @@ async def end_wrap_up(actor: CurrentActor, engine: RoutingEngine) -> Response:
     return FastJSONResponse(await engine.me(user_id))
 
 
-@router.post("/tasks/{task_id}/accept", summary="Take the task ringing for me")
-async def accept(task_id: PathId, actor: CurrentActor, engine: RoutingEngine) -> Response:
-    return FastJSONResponse(await engine.accept(task_id, _agent(actor)))
+@router.post("/tasks/{task_id}/accept", summary="Take the task ringing for me (answers the screen pop's contact_id)")
+async def accept(task_id: PathId, actor: CurrentActor, engine: RoutingEngine, session: Session) -> Response:
+    answer = await engine.accept(task_id, _agent(actor))
+    answer["contact_id"] = await _open_contact(session, actor, task_id)
+    return FastJSONResponse(answer)
+
+
+async def _open_contact(session: Session, actor: Actor, task_id: int) -> int | None:
+    """The accepted task's contact record (made once), which the agent bar opens in the workbench; the
+    task stays accepted even if the record cannot be made (the agent can still search by hand)."""
+    from patientline.contacts import service as contacts
+
+    try:
+        async with session.begin():
+            task = await session.get(RoutingTask, task_id)
+            if task is None:
+                return None
+            return (await contacts.open_for_task(session, actor=actor, task=task)).id
+    except DomainError as exc:
+        log.warning("no contact record for an accepted task", extra={"task_id": task_id, "error_id": exc.error_id})
+        return None
 
 
 @router.post("/tasks/{task_id}/decline", summary="Refuse the task ringing for me")
@@ -112,10 +134,22 @@ async def decline(task_id: PathId, actor: CurrentActor, engine: RoutingEngine) -
 
 @router.post("/tasks/{task_id}/complete", summary="Finish my task (wrap-up per the queue's policy)")
 async def complete(
-    task_id: PathId, actor: CurrentActor, engine: RoutingEngine, body: CompleteIn | None = None
+    task_id: PathId, actor: CurrentActor, engine: RoutingEngine, session: Session, body: CompleteIn | None = None
 ) -> Response:
     wrap_up = body.wrap_up if body is not None else False
-    return FastJSONResponse(await engine.complete(task_id, _agent(actor), wrap_up=wrap_up))
+    answer = await engine.complete(task_id, _agent(actor), wrap_up=wrap_up)
+    await _end_contact(session, task_id)
+    return FastJSONResponse(answer)
+
+
+async def _end_contact(session: Session, task_id: int) -> None:
+    from patientline.contacts import service as contacts
+
+    try:
+        async with session.begin():
+            await contacts.end_for_task(session, task_id=task_id)
+    except DomainError as exc:
+        log.warning("the contact's end was not recorded", extra={"task_id": task_id, "error_id": exc.error_id})
 
 
 @router.post("/tasks/{task_id}/transfer", summary="Pass my task on to another queue")

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from patientline.core.i18n import gettext
+from patientline.core.masking import mask_phone
 from patientline.core.validation import Code, DbId, Name, Phone, ReadModel, StrictModel, Version
 from patientline.core.workcal import InvalidCalendarInput, WorkingHours
-from patientline.workorders.schemas import mask_phone
 
 ChannelName = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[a-z][a-z0-9_]*$")]
 QueueKindName = Literal["skill_group", "department_seats", "expert_centre"]

@@ -15,6 +15,8 @@ from patientline.core.config import Settings, get_settings
 from patientline.core.db import Database
 from patientline.core.events import make_bus
 from patientline.core.jobs import Worker
+from patientline.patients import gateway as his_gateway
+from patientline.patients import sweeps as patient_sweeps  # noqa: F401 - results of waiting subscriptions
 from patientline.routing.demo_traffic import DemoTraffic
 from patientline.routing.engine import Engine
 from patientline.web import errors
@@ -28,6 +30,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 def routers() -> list[object]:
     from patientline.channels import pages as channels_pages
     from patientline.channels import router as channels_router
+    from patientline.contacts import pages as contacts_pages
+    from patientline.contacts import router as contacts_router
     from patientline.core import admin
     from patientline.core.auth import pages as auth_pages
     from patientline.core.auth import router as auth_router
@@ -46,6 +50,8 @@ def routers() -> list[object]:
     from patientline.knowledge import router as knowledge_router
     from patientline.knowledge.quiz_pages import router as quiz_pages
     from patientline.knowledge.quiz_router import router as quiz_api
+    from patientline.patients import his_pages, results_router, workbench_pages
+    from patientline.patients import router as patients_router
     from patientline.routing import pages as routing_pages
     from patientline.routing import reports_pages, staffing_pages
     from patientline.routing import router as routing_router
@@ -82,6 +88,12 @@ def routers() -> list[object]:
         reports_pages.router,
         routing_router.router,
         routing_pages.router,
+        patients_router.router,
+        results_router.router,
+        workbench_pages.router,
+        his_pages.router,
+        contacts_router.router,
+        contacts_pages.router,
         admin.router,
         admin_pages,
         home.router,
@@ -92,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     bus = make_bus(settings.redis_url)
     state = AppState(settings=settings, db=Database(settings.effective_database_url, bus=bus), bus=bus)
+    state.his = his_gateway.HisGateway.from_settings(settings)
     bus.subscribe(state.sessions.on_event)
     bus.subscribe(state.directory_cache.on_event)
     state.knowledge.attach(state.db, timezone=settings.timezone)
@@ -100,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.bus.start()
+        his_gateway.install(state.his)
         if "worker" in settings.role_set:
             state.worker = Worker(state.db, settings=settings)
             state.worker.start()
@@ -107,16 +121,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.routing = await Engine(state.db, settings=settings, bus=state.bus).start()
             if settings.demo_traffic:
                 state.routing.run_beside(DemoTraffic(state.routing).run())
+        if settings.hl7_listen and "worker" in settings.role_set:
+            from patientline.patients.mllp import start_listener
+
+            state.hl7 = await start_listener(state.db, settings)
+        if settings.demo_traffic and "worker" in settings.role_set and state.his.simulator is not None:
+            from patientline.patients.demo import DemoResults
+
+            state.his.run_beside(DemoResults(state.db, state.his, settings).run())  # results turn ready
         gc.collect()
         gc.freeze()  # what start-up made lives as long as the process: keep it out of every collection
         try:
             yield
         finally:
+            if state.hl7 is not None:
+                await state.hl7.stop()
             if state.routing is not None:
                 await state.routing.stop()
             if state.worker is not None:
                 await state.worker.stop()
             await state.bus.stop()
+            await state.his.close()
             await state.db.dispose()
 
     app = FastAPI(

@@ -20,6 +20,9 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("Home", "/", None, "Work", "g h"),
+    NavItem("Workbench", "/workbench", Permission.READ_PATIENTS, "Work", "g i"),
+    NavItem("Contact records", "/contacts", Permission.HANDLE_CONTACTS, "Work", "g l"),
+    NavItem("Shift handover", "/contacts/handover", Permission.HANDLE_CONTACTS, "Work", "g o"),
     NavItem("Work orders", "/workorders", Permission.CREATE_WORK_ORDERS, "Work", "g w"),
     NavItem("New work order", "/workorders/new", Permission.CREATE_WORK_ORDERS, "Work", "g n"),
     NavItem("Callbacks due", "/workorders/callbacks", Permission.CREATE_WORK_ORDERS, "Work", "g c"),
@@ -49,10 +52,12 @@ NAV: list[NavItem] = [
     NavItem("Work-order types", "/workorders/types", Permission.CONFIGURE_WORK_ORDERS, "Administration"),
     NavItem("Messages", "/messages", Permission.MANAGE_MESSAGING, "Administration"),
     NavItem("Queues", "/routing/queues", Permission.CONFIGURE_ROUTING, "Administration"),
+    NavItem("Dispositions", "/contacts/dispositions", Permission.CONFIGURE_CONTACTS, "Administration"),
+    NavItem("Hospital systems", "/admin/his", Permission.MANAGE_PATIENTS, "Administration"),
 ]
 
 
-EXACT = frozenset({"/", "/kb", "/workorders"})  # prefixes of other entries
+EXACT = frozenset({"/", "/kb", "/workorders", "/contacts"})  # prefixes of other entries
 
 
 def navigation(actor: Actor, path: str) -> list[NavItem]:

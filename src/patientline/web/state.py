@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from patientline.core.auth.cache import SessionCache
 from patientline.core.config import Settings
@@ -10,7 +11,11 @@ from patientline.core.jobs import Worker
 from patientline.core.readcache import ReadCache
 from patientline.directory.events import DirectoryChanged
 from patientline.knowledge.live_index import LiveSearch
+from patientline.patients.gateway import HisGateway
 from patientline.routing.engine import Engine
+
+if TYPE_CHECKING:
+    from patientline.patients.mllp import MllpServer
 
 
 @dataclass
@@ -25,3 +30,5 @@ class AppState:
     knowledge: LiveSearch = field(default_factory=LiveSearch)
     worker: Worker | None = None
     routing: Engine | None = None  # the router role: the ACD engine (routing/engine.py)
+    hl7: MllpServer | None = None  # the worker role with hl7_listen set: the HL7 v2 listener (patients/mllp.py)
+    his: HisGateway = field(default_factory=lambda: HisGateway(None))  # the HIS port (patients/gateway.py)

@@ -24,6 +24,8 @@ TEMPLATE_DIRS = [
     Path(__file__).resolve().parent.parent / "channels" / "templates",
     Path(__file__).resolve().parent.parent / "workorders" / "templates",
     Path(__file__).resolve().parent.parent / "routing" / "templates",
+    Path(__file__).resolve().parent.parent / "contacts" / "templates",
+    Path(__file__).resolve().parent.parent / "patients" / "templates",
 ]
 
 templates = Jinja2Templates(directory=[str(p) for p in TEMPLATE_DIRS])

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patientline.contacts import service as contacts
 from patientline.core import audit, clock
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
@@ -187,6 +188,7 @@ async def record_attempt(
     policy = DeadlinePolicy.of(kind.policy)
     now = clock.now()
     session.add(CallbackAttempt(order_id=order.id, at=now, agent_id=actor.user_id, outcome=outcome, note=note))
+    await contacts.record_callback_attempt(session, actor=actor, order=order, outcome=outcome.value, note=note)
     order.callback_attempts += 1
     details = {"outcome": outcome.value, "attempt": order.callback_attempts}
     service.add_timeline(session, order, actor=actor, action="callback_attempt", note=note, details=details)

@@ -21,7 +21,8 @@ from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import PermissionDenied
 from patientline.core.i18n import N_
-from patientline.core.validation import PathId
+from patientline.core.masking import mask_name, mask_phone
+from patientline.core.validation import MAX_ID, PathId
 from patientline.directory import service as directory
 from patientline.directory.pages import FilterId
 from patientline.web.deps import CurrentActor, Session
@@ -43,7 +44,6 @@ from patientline.workorders.labels import (
 )
 from patientline.workorders.models import Status, WorkOrder, WorkOrderType
 from patientline.workorders.policy import DeadlinePolicy, Unit
-from patientline.workorders.schemas import mask_phone
 
 router = APIRouter(include_in_schema=False)
 
@@ -166,9 +166,21 @@ async def new_order(
     phone: Annotated[str | None, Query(max_length=30)] = None,
     contact: Annotated[str | None, Query(max_length=64)] = None,
     name: Annotated[str | None, Query(max_length=100)] = None,
+    patient: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    contact_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
-    """`?type=complaint&phone=...&contact=...&name=...` prefill the form (the contact screen links here)."""
+    """`?type=complaint&phone=...&contact=...&name=...` prefill the form (the contact screen links here);
+    the workbench passes ids only (`patient`, `contact_id`): the caller's number stays on the server and
+    is shown masked."""
     actor.require(Permission.CREATE_WORK_ORDERS)
+    prefill = {
+        "phone": (phone or "").strip(),
+        "contact": contact if contact and CONTACT_REF.match(contact) else "",
+        "name": (name or "").strip(),
+    }
+    if patient is not None or contact_id is not None:
+        async with session.begin():  # the patient's read is audited
+            prefill |= await _workbench_prefill(session, actor, patient, contact_id)
     types = [_type_view(row) for row in await config.list_types(session, active_only=True)]
     chosen = next((view["row"] for view in types if view["row"].code == type), None)
     if chosen is None and types:
@@ -176,15 +188,35 @@ async def new_order(
     context = {
         "types": types,
         "chosen": chosen,
-        "prefill": {
-            "phone": (phone or "").strip(),
-            "contact": contact if contact and CONTACT_REF.match(contact) else "",
-            "name": (name or "").strip(),
-        },
+        "prefill": prefill,
         "departments": await directory.department_choices(session),
         "texts": client_texts(),
     }
     return render(request, "workorders/order_new.html", context)
+
+
+async def _workbench_prefill(
+    session: AsyncSession, actor: Actor, patient_id: int | None, contact_id: int | None
+) -> dict[str, Any]:
+    """The workbench's patient (read through patients.access) and contact: the patient's id, the caller's
+    number (masked on screen) and name, and the contact's reference."""
+    from patientline.contacts import service as contacts
+    from patientline.patients import access as patient_access
+
+    found: dict[str, Any] = {}
+    contact = await contacts.read(session, actor=actor, contact_id=contact_id) if contact_id else None
+    if contact is not None:
+        found["contact"] = contact.reference
+        if contact.phone:
+            found |= {"phone": contact.phone, "phone_masked": mask_phone(contact.phone)}
+        if contact.caller_name:
+            found["name"] = contact.caller_name
+    if patient_id is not None:
+        purpose = f"contact:{contact_id}" if contact_id else "workorder"
+        patient = await patient_access.read(session, actor=actor, patient_id=patient_id, purpose=purpose)
+        found |= {"patient_id": patient.id, "patient_label": f"#{patient.id} {mask_name(patient.name)}"}
+        found.setdefault("name", patient.name)
+    return found
 
 
 # --- the detail ------------------------------------------------------------------------------------

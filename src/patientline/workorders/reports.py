@@ -27,10 +27,10 @@ from patientline.core import clock
 from patientline.core.db import UTCDateTime
 from patientline.core.errors import InvalidInput
 from patientline.core.i18n import N_, gettext
+from patientline.core.masking import mask_phone
 from patientline.directory import service as directory
 from patientline.workorders import config
 from patientline.workorders.models import Status, WorkOrder
-from patientline.workorders.schemas import mask_phone
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366

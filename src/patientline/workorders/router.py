@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import NotFound, PermissionDenied
+from patientline.core.masking import mask_phone
 from patientline.core.validation import MAX_ID, PathId, QueryId, display_phone
 from patientline.web.deps import CurrentActor, Session
 from patientline.web.responses import FastJSONResponse
@@ -47,7 +48,6 @@ from patientline.workorders.schemas import (
     TypeRead,
     TypeUpdate,
     Versioned,
-    mask_phone,
 )
 
 router = APIRouter(prefix="/api/workorders", tags=["work orders"])

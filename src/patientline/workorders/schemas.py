@@ -27,16 +27,6 @@ ClientKey = Annotated[str, Field(min_length=8, max_length=100, pattern=r"^[A-Za-
 CloseReason = Literal["answered", "no_evaluation", "withdrawn", "unreachable", "wrong_number", "duplicate", "other"]
 
 
-def mask_phone(e164: str | None) -> str:
-    """+8613812345678 -> 138****5678: enough to recognise, not enough to dial."""
-    if not e164:
-        return ""
-    digits = e164[3:] if e164.startswith("+86") else e164.lstrip("+")
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return f"{digits[:3]}****{digits[-4:]}"
-
-
 # --- types -----------------------------------------------------------------------------------------
 
 

@@ -53,6 +53,10 @@ class Permission(StrEnum):
     LEADERSHIP_ESCALATIONS = "workorders:leadership"  # receives level-3 escalations
     MANAGE_MESSAGING = "messaging:manage"  # SMS templates, opt-outs, outbox
     CONFIGURE_ROUTING = "routing:configure"  # queues, members, agents' routing profiles
+    READ_PATIENTS = "patients:read"  # search the index, open a patient card (every read audited)
+    WRITE_PATIENTS = "patients:write"  # register, verify, edit contact preferences, flag a caller
+    MANAGE_PATIENTS = "patients:manage"  # merge, VIP profiles, clear flags, export one patient's data
+    CONFIGURE_CONTACTS = "contacts:configure"  # disposition codes, retention
 
 
 _EVERYONE = {Permission.READ_DIRECTORY, Permission.RECEIVE_NOTIFICATIONS, Permission.READ_KNOWLEDGE}
@@ -74,9 +78,20 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ_WORK_ORDER_REPORTS,
             Permission.MANAGE_MESSAGING,
             Permission.PLAN_WORKFORCE,
+            Permission.READ_PATIENTS,
+            Permission.WRITE_PATIENTS,
+            Permission.MANAGE_PATIENTS,
         }
     ),
-    Role.AGENT: frozenset(_EVERYONE | {Permission.HANDLE_CONTACTS, Permission.CREATE_WORK_ORDERS}),
+    Role.AGENT: frozenset(
+        _EVERYONE
+        | {
+            Permission.HANDLE_CONTACTS,
+            Permission.CREATE_WORK_ORDERS,
+            Permission.READ_PATIENTS,
+            Permission.WRITE_PATIENTS,
+        }
+    ),
     Role.HANDLER: frozenset(_EVERYONE | _KNOWLEDGE_EDITOR | {Permission.HANDLE_DEPARTMENT_WORK}),
     Role.QA: frozenset(_EVERYONE | {Permission.REVIEW_QUALITY}),
     Role.WORKFORCE: frozenset(_EVERYONE | {Permission.PLAN_WORKFORCE}),

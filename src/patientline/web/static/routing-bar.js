@@ -1,7 +1,8 @@
 /* The agent bar: presence with a timer, the ringing offer with its countdown, the tasks in hand.
    Fed by GET /api/routing/me and the page's event stream (routing.offer, routing.offer_ended,
    routing.agent); read again after every reconnect. Alt+R ready, Alt+N not ready, Alt+A accept,
-   Alt+X decline, Alt+C complete, Alt+W end wrap-up (app.js leaves Alt combinations alone). */
+   Alt+X decline, Alt+C complete, Alt+W end wrap-up (app.js leaves Alt combinations alone). Accepting a
+   task opens its contact in the agent workbench (the screen pop), unless data-screen-pop="off". */
 (function () {
   "use strict";
 
@@ -123,18 +124,19 @@
       },
 
       // one step at a time, in the order given: a hotkey pressed while a step is on its way waits for it
-      post: function (url, body) {
+      post: function (url, body, then) {
         var self = this;
-        var step = this.queue.then(function () { return self.send(url, body); });
+        var step = this.queue.then(function () { return self.send(url, body, then); });
         this.queue = step.catch(function () { return false; });
         return step;
       },
-      send: async function (url, body) {
+      send: async function (url, body, then) {
         this.busy = true;
         try {
           var result = await window.plSend("POST", url, body);
           if (!result.ok) { window.plToast(result.body.message || this.texts.error, "error"); }
           if (result.ok && "status" in result.body && "tasks" in result.body) this.apply(result.body); // presence steps answer /me
+          if (result.ok && then) then.call(this, result.body);
           return result.ok;
         } finally {
           this.busy = false;
@@ -146,7 +148,12 @@
       ready: function () { return this.post(API + "/me/ready"); },
       notReady: function (reason) { this.menu = false; return this.post(API + "/me/not-ready", { reason: reason }); },
       endWrapUp: function () { return this.post(API + "/me/wrap-up/end"); },
-      accept: function () { return this.offer && this.post(API + "/tasks/" + this.offer.task_id + "/accept"); },
+      accept: function () { return this.offer && this.post(API + "/tasks/" + this.offer.task_id + "/accept", undefined, this.screenPop); },
+      // The screen pop: the accepted task's contact opens in the workbench (its id only: no caller data in the URL).
+      screenPop: function (task) {
+        if (!task || !task.contact_id || this.$root.dataset.screenPop === "off") return;
+        window.location.assign("/workbench/contacts/" + encodeURIComponent(task.contact_id));
+      },
       decline: function () { return this.offer && this.post(API + "/tasks/" + this.offer.task_id + "/decline"); },
       complete: function (task, wrapUp) {
         return this.post(API + "/tasks/" + task.id + "/complete", { wrap_up: !!wrapUp });

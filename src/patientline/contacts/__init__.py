@@ -1,0 +1,1 @@
+"""Contacts: one record per interaction on any channel, disposition codes, the shift handover log."""
