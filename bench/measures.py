@@ -1,12 +1,23 @@
-"""What the benchmarks share: nearest-rank percentiles and a line describing the machine."""
+"""What the benchmarks share: nearest-rank percentiles and a line describing the machine.
+
+Importing it also imports the standard library's `http` package with this folder off `sys.path`, where
+bench/http.py would shadow it for the product's imports that follow."""
 
 from __future__ import annotations
 
 import math
 import os
 import platform
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+_PATH = sys.path[:]
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+import http  # noqa: E402,F401
+
+sys.path[:] = _PATH
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:

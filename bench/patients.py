@@ -29,20 +29,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import patients_his
 import patients_lookup
+import patients_mllp
 from measures import machine
-
-# the other parts' modules, in this order: patients_mllp takes this folder off sys.path when imported
-try:
-    import patients_his
-except ImportError as exc:  # pragma: no cover - the module lands with the HIS work
-    patients_his = None  # type: ignore[assignment]
-    HIS_MISSING = str(exc)
-try:
-    import patients_mllp
-except ImportError as exc:  # pragma: no cover - the module lands with the HL7 work
-    patients_mllp = None  # type: ignore[assignment]
-    MLLP_MISSING = str(exc)
 
 from patientline.core.migrations import upgrade
 
@@ -70,9 +60,6 @@ def run_lookup(database_url: str) -> Callable[[argparse.Namespace], dict[str, An
 
 
 def run_screen_pop(args: argparse.Namespace) -> dict[str, Any]:
-    if patients_his is None:
-        return {"missed": [f"screen_pop: bench/patients_his.py cannot be imported ({HIS_MISSING})"]}
-
     async def run() -> dict[str, Any]:
         scratch = await patients_his.scratch_database("")
         try:
@@ -106,9 +93,6 @@ def show_screen_pop(figures: dict[str, Any]) -> None:
 
 def run_mllp(backend: str) -> Callable[[argparse.Namespace], dict[str, Any]]:
     def measure(args: argparse.Namespace) -> dict[str, Any]:
-        if patients_mllp is None:
-            return {"missed": [f"mllp: bench/patients_mllp.py cannot be imported ({MLLP_MISSING})"]}
-
         async def run() -> dict[str, Any]:
             url = await patients_mllp.create_database(backend)
             try:

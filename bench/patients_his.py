@@ -30,28 +30,18 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import asyncpg
 from measures import machine, percentile
 
-# bench/http.py would shadow the standard library's `http` package, which the app's imports need
-_HERE = Path(__file__).resolve().parent
-_PATH = sys.path[:]
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
-import http  # noqa: E402,F401
-
-sys.path[:] = _PATH
-
-import asyncpg  # noqa: E402
-
-from patientline.core.auth.actor import SYSTEM  # noqa: E402
-from patientline.core.db import Database  # noqa: E402
-from patientline.core.migrations import upgrade  # noqa: E402
-from patientline.patients import index  # noqa: E402
-from patientline.patients.gateway import HisGateway  # noqa: E402
-from patientline.patients.models import Patient  # noqa: E402
-from patientline.patients.simulator import SimulatedHis  # noqa: E402
+from patientline.core.auth.actor import SYSTEM
+from patientline.core.db import Database
+from patientline.core.migrations import upgrade
+from patientline.patients import index
+from patientline.patients.gateway import HisGateway
+from patientline.patients.models import Patient
+from patientline.patients.simulator import SimulatedHis
 
 TARGET_P95_MS = 300.0
 

@@ -49,28 +49,19 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from measures import machine, percentile
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from stdnum.cn import ric
 
-# bench/http.py would shadow the standard library's `http` package, which the app's imports need
-_HERE = Path(__file__).resolve().parent
-_PATH = sys.path[:]
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
-import http  # noqa: E402,F401
-
-sys.path[:] = _PATH
-
-import asyncpg  # noqa: E402
-from sqlalchemy import insert, text  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncConnection  # noqa: E402
-from stdnum.cn import ric  # noqa: E402
-
-from patientline.core.auth.actor import SYSTEM  # noqa: E402
-from patientline.core.auth.service import actor_for, create_user  # noqa: E402
-from patientline.core.config import Settings  # noqa: E402
-from patientline.core.db import Database  # noqa: E402
-from patientline.core.migrations import upgrade  # noqa: E402
-from patientline.patients import access, index  # noqa: E402
-from patientline.patients.models import IdentifierKind, Patient, PatientIdentifier, PatientPhone  # noqa: E402
+from patientline.core.auth.actor import SYSTEM
+from patientline.core.auth.service import actor_for, create_user
+from patientline.core.config import Settings
+from patientline.core.db import Database
+from patientline.core.migrations import upgrade
+from patientline.patients import access, index
+from patientline.patients.models import IdentifierKind, Patient, PatientIdentifier, PatientPhone
 
 PG = os.environ.get("PATIENTLINE_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 TARGET_P95_MS = 20.0
@@ -455,8 +446,9 @@ async def explain(url: str, backend: str, population: Population) -> dict[str, l
     statements = {
         "identifier by kind and value": ("SELECT patient_id FROM patient_identifiers WHERE kind = :k AND value = :v",
                                          {"k": "id_card", "v": card}),
-        "identifier by value (any kind)": ("SELECT patient_id FROM patient_identifiers WHERE value = :v LIMIT 20",
-                                           {"v": phone[3:]}),
+        "identifier of any kind": ("SELECT patient_id FROM patient_identifiers WHERE kind IN "
+                                   "('mrn', 'id_card', 'visit_card', 'health_card', 'insurance') AND value = :v "
+                                   "LIMIT 20", {"v": phone[3:]}),
         "patients by phone": ("SELECT patients.id FROM patients JOIN patient_phones ON patient_phones.patient_id = "
                               "patients.id WHERE patient_phones.phone = :p AND patients.merged_into_id IS NULL "
                               "ORDER BY patients.birth_date IS NULL, patients.birth_date, patients.id LIMIT 20",

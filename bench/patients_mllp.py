@@ -29,13 +29,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from measures import machine
-
-# bench/http.py would shadow the standard library's `http` package for the imports below
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    del sys.path[0]
-
 import asyncpg
+from measures import machine
 from stdnum.cn import ric
 
 from patientline.core.config import Settings
@@ -70,7 +65,9 @@ def build_messages(count: int, *, seed: int = 2575) -> list[str]:
         if len(messages) < count:
             obr = f"OBR|1|P{k}|L{k}|血常规^血常规^L|||20261123080000|||||||||||||||20261123093000+0800||HM|F"
             obx = "OBX|1|NM|718-7^血红蛋白^LN||135|g/L|115-150|N|||F"
-            messages.append(f"MSH|^~\\&|LIS|HOSP|PL|CC|20261123100000||ORU^R01^ORU_R01|R{k}|P|2.5\r{pid}\r{obr}\r{obx}\r")
+            messages.append(
+                f"MSH|^~\\&|LIS|HOSP|PL|CC|20261123100000||ORU^R01^ORU_R01|R{k}|P|2.5\r{pid}\r{obr}\r{obx}\r"
+            )
     return messages
 
 

@@ -140,7 +140,10 @@ async def find_by_phone(session: AsyncSession, e164: str) -> list[Patient]:
 async def find_by_any_identifier(session: AsyncSession, value: str) -> list[Patient]:
     """A number typed without saying which card it is: medical-record, visit, health or insurance number."""
     rows = await session.scalars(
-        select(PatientIdentifier.patient_id).where(PatientIdentifier.value == value).limit(CANDIDATE_LIMIT)
+        select(PatientIdentifier.patient_id)
+        # naming every kind lets the (kind, value) unique index serve the lookup instead of a full scan
+        .where(PatientIdentifier.kind.in_(IdentifierKind.ALL), PatientIdentifier.value == value)
+        .limit(CANDIDATE_LIMIT)
     )
     found: dict[int, Patient] = {}
     for patient_id in rows:
