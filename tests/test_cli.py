@@ -1,4 +1,5 @@
-"""The command line: migrate, seed-demo (idempotent), create-admin, calendar check and add-working-days."""
+"""The command line: migrate, seed-demo (idempotent), create-admin, calendar check and add-working-days,
+contacts retention."""
 
 from __future__ import annotations
 
@@ -64,3 +65,22 @@ def test_create_admin_and_seed_demo_once(env: dict[str, str], tmp_path: Path) ->
 
     expected = json.loads((Path(__file__).parent / "data" / "departments.json").read_text())
     assert set(expected["departments"]) <= names
+
+
+def test_contacts_retention_anonymises_what_is_past_the_period(env: dict[str, str], tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    recent = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S")
+    with sqlite3.connect(tmp_path / "patientline.db") as db:
+        for reference, started in (("C-OLD", "2020-01-02 03:04:05"), ("C-NEW", recent)):
+            db.execute(
+                "INSERT INTO contacts (reference, channel, direction, status, started_at, verified_by, phone, "
+                "caller_name, subject, notes, version, created_at, updated_at) "
+                "VALUES (?, 'call', 'inbound', 'closed', ?, '', '+8613900001234', '王小明', 'x', 'y', 1, ?, ?)",
+                (reference, started, started, started),
+            )
+    assert "anonymised 1 contact(s) older than 365 days" in cli(env, "contacts", "retention", "--days", "365")
+    with sqlite3.connect(tmp_path / "patientline.db") as db:
+        rows = dict(db.execute("SELECT reference, phone FROM contacts").fetchall())
+    assert rows == {"C-OLD": None, "C-NEW": "+8613900001234"}
+    assert run(env, "contacts", "retention", "--days", "7").returncode != 0  # below the 30-day floor
