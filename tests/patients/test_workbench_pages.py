@@ -296,9 +296,11 @@ async def test_an_unknown_caller_gets_the_register_form_prefilled_masked(app: An
 
 
 async def test_the_work_order_form_takes_the_patient_and_contact_by_id(as_user: Any, admin: Client) -> None:
+    types: dict[str, int] = {}
     for code, name in (("complaint", "投诉"), ("callback", "回电")):
         made = await admin.post("/api/workorders/types", json={"code": code, "name": name, "group": code})
         assert made.status_code == 201, made.text
+        types[code] = made.json()["id"]
     async with english(as_user, "agent01", ["agent"]) as agent:
         father, _, _ = await family(agent)
         contact = await hand_contact(agent)
@@ -306,6 +308,11 @@ async def test_the_work_order_form_takes_the_patient_and_contact_by_id(as_user: 
         assert form.status_code == 200, form.text
         assert f'name="patient_id" value="{father["id"]}"' in form.text
         assert "139****1111" in form.text and contact["reference"] in form.text
+        assert FAMILY_PHONE[-8:] not in form.text  # not even in a hidden field: the order takes it from the contact
+        order = await agent.post("/api/workorders", json={"type_id": types["complaint"], "subject": "投诉排队太久",
+                                                           "contact_ref": contact["reference"]})  # fmt: skip
+        assert order.status_code == 201, order.text
+        assert order.json()["caller_phone_masked"] == "139****1111"
         callback = await agent.get("/workorders/new",
                                    params={"type": "callback", "patient": father["id"]})  # fmt: skip
         assert callback.status_code == 200 and f'name="patient_id" value="{father["id"]}"' in callback.text

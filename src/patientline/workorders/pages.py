@@ -208,7 +208,7 @@ async def _workbench_prefill(
     if contact is not None:
         found["contact"] = contact.reference
         if contact.phone:
-            found |= {"phone": contact.phone, "phone_masked": mask_phone(contact.phone)}
+            found["phone_masked"] = mask_phone(contact.phone)  # the order takes the number from the contact
         if contact.caller_name:
             found["name"] = contact.caller_name
     if patient_id is not None:

@@ -222,6 +222,16 @@ async def _set_co_handlers(session: AsyncSession, order: WorkOrder, department_i
 # --- registration ----------------------------------------------------------------------------------
 
 
+async def _contact_phone(session: AsyncSession, contact_ref: str | None) -> str | None:
+    """The number of the contact an order comes from, so that the workbench's form never carries it."""
+    if not contact_ref:
+        return None
+    from patientline.contacts.service import find_by_reference  # contacts link to orders: imported when used
+
+    contact = await find_by_reference(session, contact_ref)
+    return contact.phone if contact is not None else None
+
+
 async def create(session: AsyncSession, *, actor: Actor, data: OrderCreate) -> WorkOrder:
     """Registers an order and, when a department is known, dispatches it. A repeated `client_key`
     returns the order the first call made."""
@@ -248,7 +258,8 @@ async def create(session: AsyncSession, *, actor: Actor, data: OrderCreate) -> W
         reference=await _next_reference(session, (await timing.load_calendar(session)).local_date(now)),
         client_key=data.client_key, type_id=kind.id, category=data.category, subject=data.subject,
         description=data.description, values=values, channel=data.channel, patient_id=data.patient_id,
-        caller_name=data.caller_name, caller_phone=data.caller_phone, contact_ref=data.contact_ref,
+        caller_name=data.caller_name, caller_phone=data.caller_phone or await _contact_phone(session, data.contact_ref),
+        contact_ref=data.contact_ref,
         callback_from=data.callback_from, callback_until=data.callback_until, owner_id=actor.user_id,
         created_by_id=actor.user_id, received_at=now, clock_started_at=now, status=Status.NEW.value,
         is_open=True, alerts_raised=[],
