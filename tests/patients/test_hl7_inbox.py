@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from hl7_build import ID_CARD, ID_CARD_2, SAMPLES, adt, msh, oru, pid
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from patientline.core.audit import AuditEntry
 from patientline.core.config import Settings
@@ -249,6 +249,47 @@ async def test_concurrent_resends_take_effect_once(inbox: Hl7Inbox, db: Any) -> 
     assert {a.code for a in answers} == {"AA"}
     assert len({a.ack for a in answers}) == 1
     assert await count(db, Hl7Message) == 1 and await count(db, Patient) == 1
+
+
+async def test_messages_arriving_together_share_a_commit_and_each_gets_its_ack(inbox: Hl7Inbox, db: Any) -> None:
+    commits: list[int] = []
+    event.listen(db.engine.sync_engine, "commit", lambda connection: commits.append(1))
+    messages = [adt("A01", f"T{k}", pid3=f"M9{k:02d}^^^HIS^MR", phones=f"1380013{k:04d}") for k in range(10)]
+    messages += [oru(f"TR{k}", order=f"LAB-9{k}", pid_segment=pid(pid3=f"M8{k:02d}^^^HIS^MR")) for k in range(6)]
+    answers = await asyncio.gather(*(inbox.receive(m.encode()) for m in messages))
+    assert [a.code for a in answers] == ["AA"] * 16
+    assert [segments(a)["MSA"][0][2] for a in answers] == [f"T{k}" for k in range(10)] + [f"TR{k}" for k in range(6)]
+    assert len(commits) < len(messages)  # written in rounds, not one transaction each
+    assert await count(db, Patient) == 16 and await count(db, PatientResult) == 6
+    assert await count(db, Hl7Message) == 16
+    for k in range(10):
+        found = await patient_by(db, "mrn", f"M9{k:02d}")
+        assert found is not None
+        async with db.sessions() as session:
+            assert [p.id for p in await index.find_by_phone(session, f"+861380013{k:04d}")] == [found.id]
+
+
+async def test_a_record_and_a_result_for_one_new_patient_arriving_together(inbox: Hl7Inbox, db: Any) -> None:
+    record = adt("A01", "NEW-1", pid3="M777^^^HIS^MR~" + ID_CARD + "^^^CHN^NNCHN", birth="19491231", sex="F")
+    result = oru("NEW-R1", order="LAB-777", pid_segment=pid(pid3="M777^^^HIS^MR"))
+    answers = await asyncio.gather(inbox.receive(record.encode()), inbox.receive(result.encode()))
+    assert [a.code for a in answers] == ["AA", "AA"]
+    assert await count(db, Patient) == 1  # one after the other: the result found the patient the record added
+    patient = await patient_by(db, "id_card", ID_CARD)
+    async with db.sessions() as session:
+        owner = await session.scalar(select(PatientResult.patient_id).where(PatientResult.order_number == "LAB-777"))
+    assert patient is not None and owner == patient.id
+
+
+async def test_a_resend_among_new_messages_spoils_none_of_them(inbox: Hl7Inbox, db: Any) -> None:
+    accepted = adt("A01", "OLD-1", pid3="M600^^^HIS^MR").encode()
+    first = await inbox.receive(accepted)
+    fresh = [adt("A01", f"FRESH-{k}", pid3=f"M61{k}^^^HIS^MR").encode() for k in range(5)]
+    answers = await asyncio.gather(*(inbox.receive(m) for m in [*fresh[:2], accepted, *fresh[2:]]))
+    assert [a.code for a in answers] == ["AA"] * 6
+    assert [a.replayed for a in answers] == [False, False, True, False, False, False]
+    assert answers[2].ack == first.ack
+    assert await count(db, Patient) == 6 and await count(db, Hl7Message) == 6
 
 
 # --- bad input: AR ------------------------------------------------------------------------------------------

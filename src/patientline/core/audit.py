@@ -14,10 +14,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from patientline.core import clock
 from patientline.core.auth.actor import Actor
-from patientline.core.db import Base
+from patientline.core.db import Base, BulkInsertMixin
 
 
-class AuditEntry(Base):
+class AuditEntry(BulkInsertMixin, Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=clock.now, index=True)

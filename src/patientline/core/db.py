@@ -11,7 +11,7 @@ from sqlalchemy import DateTime, Integer, MetaData, event
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, orm_insert_sentinel
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -62,6 +62,14 @@ class Base(DeclarativeBase):
 
 class IdMixin:
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class BulkInsertMixin:
+    """For tables that take many rows in one flush: SQLite numbers new rows in no promised order, so
+    SQLAlchemy inserts them one statement each unless a client-side sentinel lets it match the rows
+    RETURNING gives back to the objects; with it, one statement for the lot (PostgreSQL too)."""
+
+    _sentinel: Mapped[int | None] = orm_insert_sentinel()
 
 
 class TimestampMixin:

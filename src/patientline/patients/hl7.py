@@ -31,6 +31,7 @@ import hashlib
 import logging
 import re
 import secrets
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -38,7 +39,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import hl7  # type: ignore[import-untyped]
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core import clock
@@ -91,6 +92,9 @@ IMAGING_WORDS = re.compile(
 IMAGING_CODINGS = frozenset({"DCM", "RADLEX", "RSNA", "RID"})
 TEXT_VALUE_TYPES = frozenset({"NM", "SN", "ST", "TX", "FT", "CE", "CWE", "CNE", "CF", "NR", "DT", "TM", "DTM", "TS"})
 MAX_WARNINGS = 10
+MAX_ROUND = 64
+"""Messages written in one transaction at most."""
+GATHER_SECONDS = 0.002
 
 
 class Hl7Problem(Exception):
@@ -374,29 +378,59 @@ def _phones(pid: Seg, notes: list[Note]) -> list[str]:
     return list(dict.fromkeys(phones))
 
 
-# --- the effects -------------------------------------------------------------------------------------------------
+# --- what a message asks for --------------------------------------------------------------------------------
 
 
 @dataclass
-class Context:
-    session: AsyncSession
-    settings: Settings
+class Work:
+    """One message read and checked: what it asks the index to do, not done yet."""
+
     header: Header
     segments: list[Seg]
+    text: str
     notes: list[Note] = field(default_factory=list)
-    held: list[Any] = field(default_factory=list)
+    updates: list[HisPatient] = field(default_factory=list)  # ADT: the patients to refresh or add
+    owners: list[HisPatient] = field(default_factory=list)  # ORU: each PID, found or else added
+    results: list[tuple[int, ResultStatus]] = field(default_factory=list)  # ORU: (index into owners, status)
+    answer: asyncio.Future[Answer] | None = None
+
+    @property
+    def merges(self) -> bool:
+        return self.header.trigger == "A40" and self.header.message_type == "ADT"
+
+    @property
+    def sender(self) -> str:
+        return f"{self.header.get(3)}|{self.header.get(4)}"[:200]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The idempotency key: sender, control id and a digest of the content."""
+        body = self.text.split("\r", 1)[1] if "\r" in self.text else ""
+        digest = hashlib.sha256(f"{self.header.get(9)}\r{body}".encode()).hexdigest()
+        return self.sender, self.header.control_id, digest
+
+    def touches(self) -> set[tuple[str, str]]:
+        """The patients' ids and identifiers: messages sharing one are applied one after the other."""
+        people = self.updates + self.owners
+        return (
+            {("message", "|".join(self.key))}
+            | {("his", p.his_id) for p in people}
+            | {item for p in people for item in p.identifiers.items()}
+        )
 
 
-async def _apply(ctx: Context) -> None:
-    if ctx.header.message_type == "ORU":
-        await _results(ctx)
-    elif ctx.header.trigger == "A40":
-        await _merges(ctx)
-    elif ctx.header.trigger in ADT_UPDATES:
-        pid = _first(ctx.segments, "PID")
-        await index.upsert_from_his(ctx.session, actor=HL7_ACTOR, record=his_patient(pid, ctx.notes))
+def read_work(header: Header, segments: list[Seg], text: str, settings: Settings) -> Work:
+    """What the message asks for; an Hl7Problem or DomainError for content we answer AE (nothing done)."""
+    work = Work(header, segments, text)
+    if header.message_type == "ORU":
+        work.owners, work.results = _read_results(segments, settings, work.notes)
+    elif work.merges:
+        pass  # applied alone (`_merges`): each merge reads the index as the one before left it
+    elif header.trigger in ADT_UPDATES:
+        work.updates = [his_patient(_first(segments, "PID"), work.notes)]
     else:
-        ctx.notes.append(Note(f"ADT^{ctx.header.trigger} is accepted with no effect.", 0, severity="I"))
+        work.notes.append(Note(f"ADT^{header.trigger} is accepted with no effect.", 0, severity="I"))
+    return work
 
 
 def _first(segments: Sequence[Seg], name: str) -> Seg:
@@ -406,36 +440,57 @@ def _first(segments: Sequence[Seg], name: str) -> Seg:
     raise Hl7Problem(f"The {name} segment is missing.", code=100, where=name)
 
 
-async def _merges(ctx: Context) -> None:
+async def apply_works(session: AsyncSession, works: Sequence[Work], settings: Settings) -> None:
+    """The effects of several messages that touch different patients, in a handful of statements."""
+    for work in works:
+        if work.merges:
+            await _merges(session, work)
+    updates = [record for work in works for record in work.updates]
+    owners = [record for work in works for record in work.owners]
+    found = await index.match_many(session, [(record.his_id, record.identifiers) for record in owners])
+    unknown = [record for record, patient in zip(owners, found, strict=True) if patient is None]
+    added = iter(await index.upsert_many_from_his(session, actor=HL7_ACTOR, records=updates + unknown))
+    for _ in updates:
+        next(added)
+    owner_ids = [patient.id if patient is not None else next(added).id for patient in found]
+    statuses, offset = [], 0
+    for work in works:
+        statuses += [(owner_ids[offset + owner], status) for owner, status in work.results]
+        offset += len(work.owners)
+    await results.record_statuses(session, statuses=statuses, source="hl7", actor=HL7_ACTOR,
+                                  keep_content=settings.results_show_content)  # fmt: skip
+
+
+async def _merges(session: AsyncSession, work: Work) -> None:
     pid: Seg | None = None
     merged = 0
-    for seg in ctx.segments:
+    for seg in work.segments:
         if seg.name == "PID":
             pid = seg
         elif seg.name == "MRG":
             if pid is None:
                 raise Hl7Problem("MRG comes before any PID.", code=100, where="MRG")
-            await _merge(ctx, pid, seg)
+            await _merge(session, work.notes, pid, seg)
             pid, merged = None, merged + 1
     if pid is not None or not merged:
         raise Hl7Problem("ADT^A40 needs a PID and an MRG segment for each merge.", code=100, where="MRG")
 
 
-async def _merge(ctx: Context, pid: Seg, mrg: Seg) -> None:
+async def _merge(session: AsyncSession, notes: list[Note], pid: Seg, mrg: Seg) -> None:
     """PID is the survivor, MRG-1 the record that disappears: every identifier either had stays findable."""
     priors = [(component(rep, 5, 1, mrg).upper(), component(rep, 1, 1, mrg)) for rep in mrg.reps(1)]
     priors = [(code, value) for code, value in priors if value]
     if not priors:
         raise Hl7Problem("MRG-1 (prior patient identifier) is missing.", code=101, where="MRG^1^1")
-    prior = await _find_prior(ctx.session, priors)
-    kept = await _identifier_rows(ctx.session, prior.id) if prior is not None else []
-    survivor = await index.upsert_from_his(ctx.session, actor=HL7_ACTOR, record=his_patient(pid, ctx.notes))
+    prior = await _find_prior(session, priors)
+    kept = await _identifier_rows(session, prior.id) if prior is not None else []
+    survivor = await index.upsert_from_his(session, actor=HL7_ACTOR, record=his_patient(pid, notes))
     if prior is None:
-        ctx.notes.append(Note("The prior patient in MRG-1 is not in the index: nothing to merge.", 204, "MRG^1^1", "I"))
+        notes.append(Note("The prior patient in MRG-1 is not in the index: nothing to merge.", 204, "MRG^1^1", "I"))
     elif prior.id != survivor.id:
-        await index.merge(ctx.session, actor=HL7_ACTOR, survivor_id=survivor.id, merged_id=prior.id, source="hl7",
+        await index.merge(session, actor=HL7_ACTOR, survivor_id=survivor.id, merged_id=prior.id, source="hl7",
                           reason="ADT^A40")  # fmt: skip
-    await _restore(ctx.session, survivor.id, kept)
+    await _restore(session, survivor.id, kept)
 
 
 async def _find_prior(session: AsyncSession, priors: list[tuple[str, str]]) -> Patient | None:
@@ -477,47 +532,33 @@ class Order:
     observations: list[Seg] = field(default_factory=list)
 
 
-async def _results(ctx: Context) -> None:
-    patient_id: int | None = None
+def _read_results(
+    segments: Sequence[Seg], settings: Settings, notes: list[Note]
+) -> tuple[list[HisPatient], list[tuple[int, ResultStatus]]]:
+    """Each PID as a patient record, and each OBR's status with the index of the PID it follows."""
+    owners: list[HisPatient] = []
     orc: Seg | None = None
-    orders: list[tuple[int | None, Seg | None, Order]] = []
-    for seg in ctx.segments:
+    orders: list[tuple[int, Seg | None, Order]] = []
+    for seg in segments:
         if seg.name == "PID":
-            patient_id = await _result_owner(ctx, seg)
+            owners.append(his_patient(seg, notes))
         elif seg.name == "ORC":
             orc = seg
         elif seg.name == "OBR":
-            orders.append((patient_id, orc, Order(seg)))
+            orders.append((len(owners) - 1, orc, Order(seg)))
         elif seg.name == "OBX" and orders:
             orders[-1][2].observations.append(seg)
     if not orders:
         raise Hl7Problem("ORU^R01 holds no OBR segment.", code=100, where="OBR")
-    keep = ctx.settings.results_show_content
+    statuses: list[tuple[int, ResultStatus]] = []
     for number, (owner, order_control, order) in enumerate(orders, start=1):
-        if owner is None:
+        if owner < 0:
             raise Hl7Problem("An OBR comes before any PID.", code=100, where=f"OBR^{number}")
-        status = _result_status(order, order_control, ctx, number)
-        await results.record_status(ctx.session, patient_id=owner, status=status, source="hl7", actor=HL7_ACTOR,
-                                    keep_content=keep)  # fmt: skip
+        statuses.append((owner, _result_status(order, order_control, settings, number)))
+    return owners, statuses
 
 
-async def _result_owner(ctx: Context, pid: Seg) -> int:
-    """The patient an ORU speaks of: found by the HIS's id or an identifier as the index holds them (an ORU's
-    PID is often thin: demographics come from ADT), else added from the PID."""
-    record = his_patient(pid, ctx.notes)
-    patient = await ctx.session.scalar(select(Patient).where(Patient.his_id == record.his_id))
-    if patient is not None and patient.merged_into_id is not None:
-        patient = await index.resolve(ctx.session, patient.id)
-    for kind in (IdentifierKind.MRN, IdentifierKind.ID_CARD):
-        if patient is None and kind in record.identifiers:
-            patient = await index.find_by_identifier(ctx.session, kind, record.identifiers[kind])
-    if patient is None:
-        patient = await index.upsert_from_his(ctx.session, actor=HL7_ACTOR, record=record)
-    ctx.held.append(patient)  # kept in the session's identity map (weakly held) for record_status
-    return patient.id
-
-
-def _result_status(order: Order, orc: Seg | None, ctx: Context, number: int) -> ResultStatus:
+def _result_status(order: Order, orc: Seg | None, settings: Settings, number: int) -> ResultStatus:
     obr = order.obr
     order_number = obr.value(3) or obr.value(2) or (orc.value(3) or orc.value(2) if orc else "")
     if not order_number:
@@ -533,7 +574,7 @@ def _result_status(order: Order, orc: Seg | None, ctx: Context, number: int) -> 
     name = obr.value(4, comp=2) or obr.value(4, comp=9) or obr.value(4)
     return ResultStatus(
         order_number=order_number, name=name[:200], category=_category(obr), status=status,
-        issued_at=_timestamp(obr.value(22), ctx.settings.timezone), conclusion=_conclusion(order),
+        issued_at=_timestamp(obr.value(22), settings.timezone), conclusion=_conclusion(order),
     )  # fmt: skip
 
 
@@ -635,13 +676,20 @@ class Answer:
 
 
 class Hl7Inbox:
-    """What the MLLP listener hands each message to."""
+    """What the MLLP listener hands each message to.
+
+    Messages that arrive while others are being written wait, then go in together: one transaction and a
+    handful of statements for the lot (a statement costs far more than the work in it), so the more
+    connections send at once, the more each commit carries. Messages that touch the same patient go in
+    separate rounds, in the order they came. When a round fails (a resend, a conflict, an error), each of
+    its messages is retried alone, so one message never takes another down."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db, self.settings = db, settings
-        # SQLite takes one writer at a time: messages of several connections queue here rather than in
-        # SQLite's busy handler, which sleeps up to 100 ms a try
-        self._one_writer = asyncio.Lock() if db.is_sqlite else contextlib.nullcontext()
+        self._waiting: deque[Work] = deque()
+        self._writer: asyncio.Task[None] | None = None
+        self._last_round = 1
+        self._enough = asyncio.Event()  # as many waiting as the last round held
 
     async def receive(self, raw: bytes) -> Answer:
         header = Header()
@@ -652,32 +700,67 @@ class Hl7Inbox:
         except Hl7Problem as problem:
             return self._answer(header, "AR", [Note(problem.text, problem.code, problem.where)])
         segments = [Seg(segment, message.esc, header) for segment in message]
-        return await self._apply(header, segments, text)
+        try:
+            work = read_work(header, segments[1:], text, self.settings)
+        except (Hl7Problem, DomainError) as exc:
+            return await self._stored(Work(header, segments, text).key) or self._failed(header, exc)
+        work.answer = asyncio.get_running_loop().create_future()
+        self._waiting.append(work)
+        if len(self._waiting) >= self._last_round:
+            self._enough.set()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_waiting())
+        return await work.answer
 
-    async def _apply(self, header: Header, segments: list[Seg], text: str) -> Answer:
-        sender = f"{header.get(3)}|{header.get(4)}"[:200]
-        body = text.split("\r", 1)[1] if "\r" in text else ""
-        digest = hashlib.sha256(f"{header.get(9)}\r{body}".encode()).hexdigest()
-        key = (sender, header.control_id, digest)
-        async with self._one_writer, self.db.sessions() as session:
-            try:
-                async with session.begin():
-                    ctx = Context(session, self.settings, header, segments[1:])
-                    await _apply(ctx)
-                    answer = self._answer(header, "AA", ctx.notes)
-                    # written last, in the same transaction: a resend fails here (unique key) and is rolled
-                    # back whole, then answered from the first one's row
-                    session.add(Hl7Message(sender=sender, control_id=header.control_id, digest=digest,
-                                           message_type=f"{header.message_type}^{header.trigger}"[:16],
-                                           ack_code="AA", ack=answer.ack.decode(header.codec),
-                                           received_at=clock.now()))  # fmt: skip
-                    await session.flush()
-                return answer
-            except Exception as exc:  # an AE, unless the message is a resend of one accepted
-                stored = await self._stored(key)
-                if stored is not None:
-                    return stored
-                return self._failed(header, exc)
+    async def _write_waiting(self) -> None:
+        while self._waiting:
+            await self._gather()
+            works = self._next_round()
+            self._last_round = len(works)
+            await self._write(works)
+
+    async def _gather(self) -> None:
+        """The senders of the last round answer their ACKs at about the same moment: give them a moment to
+        arrive so that they share one commit rather than trickle into several."""
+        if len(self._waiting) >= self._last_round:
+            return
+        self._enough.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._enough.wait(), GATHER_SECONDS)
+
+    def _next_round(self) -> list[Work]:
+        """The longest run of waiting messages that touch different patients (a merge goes alone)."""
+        first = self._waiting.popleft()
+        works, touched = [first], first.touches()
+        while self._waiting and len(works) < MAX_ROUND and not first.merges and not self._waiting[0].merges:
+            following = self._waiting[0].touches()
+            if following & touched:
+                break
+            works.append(self._waiting.popleft())
+            touched |= following
+        return works
+
+    async def _write(self, works: list[Work]) -> None:
+        try:
+            answers = await self._commit(works)
+        except Exception as exc:  # each alone: an AE, unless the message is a resend of one accepted
+            if len(works) > 1:
+                for work in works:
+                    await self._write([work])
+                return
+            answers = [await self._stored(works[0].key) or self._failed(works[0].header, exc)]
+        for work, answer in zip(works, answers, strict=True):
+            if work.answer is not None and not work.answer.done():  # its sender may have gone
+                work.answer.set_result(answer)
+
+    async def _commit(self, works: list[Work]) -> list[Answer]:
+        async with self.db.sessions() as session, session.begin():
+            await apply_works(session, works, self.settings)
+            answers = [self._answer(work.header, "AA", work.notes) for work in works]
+            # written last, in the same transaction: a resend fails here (unique key) and is rolled back whole,
+            # then answered from the first one's row
+            await session.execute(insert(Hl7Message), [_logged(w, a) for w, a in zip(works, answers, strict=True)])
+        return answers
 
     def _failed(self, header: Header, exc: Exception) -> Answer:
         if isinstance(exc, Hl7Problem):
@@ -705,3 +788,12 @@ class Hl7Inbox:
     def _answer(self, header: Header, code: str, notes: list[Note]) -> Answer:
         text = build_ack(header, code, notes, self.settings)
         return Answer(code, text.encode(header.codec, errors="replace"))
+
+
+def _logged(work: Work, answer: Answer) -> dict[str, Any]:
+    sender, control_id, digest = work.key
+    return {
+        "sender": sender, "control_id": control_id, "digest": digest, "ack_code": answer.code,
+        "message_type": f"{work.header.message_type}^{work.header.trigger}"[:16],
+        "ack": answer.ack.decode(work.header.codec), "received_at": clock.now(),
+    }  # fmt: skip

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from pypinyin import Style, lazy_pinyin
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 from stdnum.cn import ric
@@ -409,15 +409,39 @@ async def _replace_phones(session: AsyncSession, patient_id: int, phones: Iterab
 
 
 async def upsert_from_his(session: AsyncSession, *, actor: Actor, record: HisPatient) -> Patient:
-    """The HIS is the source of truth for who a patient is: find them by the HIS's id, then by any of
-    their identifiers (a prospective patient becomes a real one), else add them; then refresh."""
-    identifiers = _checked_identifiers(record.identifiers)
-    patient = await _matching(session, record.his_id, identifiers)
-    created = patient is None
-    birth_date = check_birth_date(record.birth_date)
-    if patient is None:
-        patient = Patient(name=record.name, version=1)
-        session.add(patient)
+    return (await upsert_many_from_his(session, actor=actor, records=[record]))[0]
+
+
+async def upsert_many_from_his(session: AsyncSession, *, actor: Actor, records: Sequence[HisPatient]) -> list[Patient]:
+    """The HIS is the source of truth for who a patient is: each record finds its patient by the HIS's id, then
+    by any of its identifiers (a prospective patient becomes a real one), else adds them; then refreshes them.
+    A handful of statements for the lot; records that meet the same patient are applied one after another."""
+    checked = [(_checked_identifiers(r.identifiers), check_birth_date(r.birth_date)) for r in records]
+    found = await match_many(
+        session, [(r.his_id, identifiers) for r, (identifiers, _) in zip(records, checked, strict=True)]
+    )
+    if len(records) > 1 and not _apart(records, found):
+        return [(await upsert_many_from_his(session, actor=actor, records=[r]))[0] for r in records]
+    patients: list[Patient] = []
+    for record, (_, birth_date), patient in zip(records, checked, found, strict=True):
+        if patient is None:
+            patient = Patient(name=record.name, version=1)
+            session.add(patient)
+        _refresh(patient, record, birth_date)
+        patients.append(patient)
+    await flush_or_conflict(session)
+    await _take_identifiers(session, {p.id: identifiers for p, (identifiers, _) in zip(patients, checked, strict=True)})
+    await _add_phones(session, {p.id: r.phones for p, r in zip(patients, records, strict=True)})
+    await flush_or_conflict(session)
+    for patient, earlier in zip(patients, found, strict=True):
+        audit.record(
+            session, actor=actor, action="patients.synced", target_type="patient", target_id=patient.id,
+            after={"created": earlier is None},
+        )  # fmt: skip
+    return patients
+
+
+def _refresh(patient: Patient, record: HisPatient, birth_date: date | None) -> None:
     patient.his_id = record.his_id
     patient.name = record.name
     patient.name_pinyin = name_pinyin(record.name)
@@ -425,47 +449,102 @@ async def upsert_from_his(session: AsyncSession, *, actor: Actor, record: HisPat
     patient.birth_date = birth_date
     patient.prospective = False
     patient.his_synced_at = clock.now()
-    await flush_or_conflict(session)
-    await _take_identifiers(session, patient.id, identifiers)
-    await _add_phones(session, patient.id, record.phones)
-    await flush_or_conflict(session)
-    audit.record(
-        session, actor=actor, action="patients.synced", target_type="patient", target_id=patient.id,
-        after={"created": created},
-    )  # fmt: skip
-    return patient
 
 
-async def _matching(session: AsyncSession, his_id: str, identifiers: Mapping[str, str]) -> Patient | None:
-    patient_id = await session.scalar(select(Patient.id).where(Patient.his_id == his_id))
-    if patient_id is not None:
-        return await resolve(session, patient_id)
-    for kind in (IdentifierKind.MRN, IdentifierKind.ID_CARD, *IdentifierKind.ALL):
-        if kind in identifiers:
-            found = await find_by_identifier(session, kind, identifiers[kind])
-            if found is not None:
-                return found
-    return None
+def _apart(records: Sequence[HisPatient], found: Sequence[Patient | None]) -> bool:
+    """No two records share an id, an identifier or the patient they found."""
+    keys = [("his", r.his_id) for r in records] + [item for r in records for item in r.identifiers.items()]
+    matched = [p.id for p in found if p is not None]
+    return len(set(keys)) == len(keys) and len(set(matched)) == len(matched)
 
 
-async def _take_identifiers(session: AsyncSession, patient_id: int, identifiers: Mapping[str, str]) -> None:
-    """The HIS's identifiers win: one held by another record moves here (the HIS corrected a mix-up)."""
-    for kind, value in identifiers.items():
-        await session.execute(
-            delete(PatientIdentifier).where(
-                PatientIdentifier.kind == kind,
-                or_(PatientIdentifier.value == value, PatientIdentifier.patient_id == patient_id),
+MATCH_ORDER = tuple(dict.fromkeys((IdentifierKind.MRN, IdentifierKind.ID_CARD, *IdentifierKind.ALL)))
+
+
+async def match_many(session: AsyncSession, wanted: Sequence[tuple[str, Mapping[str, str]]]) -> list[Patient | None]:
+    """For each (HIS id, identifiers): the patient with that HIS id, else the one holding the first identifier
+    found (medical-record number, then ID card, then the rest); merged records answer as survivors."""
+    his_ids = [his_id for his_id, _ in wanted if his_id]
+    by_his = {p.his_id: p for p in await session.scalars(select(Patient).where(Patient.his_id.in_(his_ids)))}
+    pending = [identifiers for his_id, identifiers in wanted if his_id not in by_his]
+    holders = await _holders(session, pending)
+    owners = await _survivors(session, set(holders.values()))
+    matched: list[Patient | None] = []
+    for his_id, identifiers in wanted:
+        held = [(kind, identifiers[kind]) for kind in MATCH_ORDER if (kind, identifiers.get(kind)) in holders]
+        matched.append(by_his.get(his_id) or (owners[holders[held[0]]] if held else None))
+    return matched
+
+
+async def _holders(session: AsyncSession, pending: Sequence[Mapping[str, str]]) -> dict[tuple[str, str], int]:
+    """(kind, value) -> the patient holding it, for the identifiers asked."""
+    pairs = {item for identifiers in pending for item in identifiers.items()}
+    if not pairs:
+        return {}
+    rows = await session.execute(
+        select(PatientIdentifier.kind, PatientIdentifier.value, PatientIdentifier.patient_id).where(
+            PatientIdentifier.kind.in_({kind for kind, _ in pairs}),
+            PatientIdentifier.value.in_({value for _, value in pairs}),
+        )
+    )
+    return {(kind, value): patient_id for kind, value, patient_id in rows.tuples() if (kind, value) in pairs}
+
+
+async def _survivors(session: AsyncSession, patient_ids: set[int]) -> dict[int, Patient]:
+    if not patient_ids:
+        return {}
+    loaded = {p.id: p for p in await session.scalars(select(Patient).where(Patient.id.in_(patient_ids)))}
+    return {pid: await resolve(session, pid) if p.merged_into_id is not None else p for pid, p in loaded.items()}
+
+
+async def _take_identifiers(session: AsyncSession, wanted: Mapping[int, Mapping[str, str]]) -> None:
+    """The HIS's identifiers win: one held by another record moves here (the HIS corrected a mix-up), and
+    each patient keeps one identifier of each kind it is given."""
+    rows = [
+        {"patient_id": pid, "kind": kind, "value": value}
+        for pid, identifiers in wanted.items()
+        for kind, value in identifiers.items()
+    ]
+    if not rows:
+        return
+    taken = {(r["kind"], r["value"]) for r in rows}
+    replaced = {(r["kind"], r["patient_id"]) for r in rows}
+    # kind IN … AND value IN … OR patient_id IN …: both halves served by an index (row values are not)
+    candidates = await session.execute(
+        select(
+            PatientIdentifier.id, PatientIdentifier.kind, PatientIdentifier.value, PatientIdentifier.patient_id
+        ).where(
+            or_(
+                PatientIdentifier.kind.in_({kind for kind, _ in taken})
+                & PatientIdentifier.value.in_({value for _, value in taken}),
+                PatientIdentifier.patient_id.in_(list(wanted)),
             )
         )
-    await session.flush()
-    session.add_all(PatientIdentifier(patient_id=patient_id, kind=k, value=v) for k, v in identifiers.items())
-
-
-async def _add_phones(session: AsyncSession, patient_id: int, phones: Iterable[str]) -> None:
-    known = set(await session.scalars(select(PatientPhone.phone).where(PatientPhone.patient_id == patient_id)))
-    session.add_all(
-        PatientPhone(patient_id=patient_id, phone=p, label="mobile") for p in dict.fromkeys(phones) if p not in known
     )
+    doomed = [
+        row_id for row_id, kind, value, pid in candidates.tuples() if (kind, value) in taken or (kind, pid) in replaced
+    ]
+    if doomed:
+        await session.execute(delete(PatientIdentifier).where(PatientIdentifier.id.in_(doomed)))
+    await session.execute(insert(PatientIdentifier), rows)
+
+
+async def _add_phones(session: AsyncSession, wanted: Mapping[int, Iterable[str]]) -> None:
+    known = set(
+        (
+            await session.execute(
+                select(PatientPhone.patient_id, PatientPhone.phone).where(PatientPhone.patient_id.in_(list(wanted)))
+            )
+        ).tuples()
+    )
+    rows = [
+        {"patient_id": pid, "phone": phone, "label": "mobile"}
+        for pid, phones in wanted.items()
+        for phone in dict.fromkeys(phones)
+        if (pid, phone) not in known
+    ]
+    if rows:
+        await session.execute(insert(PatientPhone), rows)
 
 
 # --- merging duplicates -----------------------------------------------------------------------------
@@ -486,18 +565,20 @@ async def merge(
         raise Conflict(N_("This record was already merged into another patient."), error_id="already_merged")
     snapshot = await _snapshot(session, duplicate)
     await _move_identifiers(session, duplicate.id, survivor.id)
-    await _add_phones(session, survivor.id, [p["phone"] for p in snapshot["phones"]])
+    await _add_phones(session, {survivor.id: [p["phone"] for p in snapshot["phones"]]})
     await session.execute(delete(PatientPhone).where(PatientPhone.patient_id == duplicate.id))
     for table in (PatientFlag, ResultSubscription):
-        await session.execute(
-            update_rows(table).where(table.patient_id == duplicate.id).values(patient_id=survivor.id)
-        )
+        await session.execute(update_rows(table).where(table.patient_id == duplicate.id).values(patient_id=survivor.id))
     await _move_results(session, duplicate.id, survivor.id)
     _keep_better_facts(survivor, duplicate)
     duplicate.merged_into_id, duplicate.merged_at, duplicate.his_id = survivor.id, clock.now(), None
     session.add(
         PatientMerge(
-            survivor_id=survivor.id, merged_id=duplicate.id, by_id=actor.user_id, source=source, reason=reason,
+            survivor_id=survivor.id,
+            merged_id=duplicate.id,
+            by_id=actor.user_id,
+            source=source,
+            reason=reason,
             snapshot=snapshot,
         )
     )

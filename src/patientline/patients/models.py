@@ -10,7 +10,7 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patientline.core import clock
-from patientline.core.db import Base, IdMixin, TimestampMixin, VersionMixin
+from patientline.core.db import Base, BulkInsertMixin, IdMixin, TimestampMixin, VersionMixin
 
 
 class IdentifierKind:
@@ -28,7 +28,7 @@ class FlagKind:
     ALL = (ABUSIVE, SAFETY)
 
 
-class Patient(IdMixin, TimestampMixin, VersionMixin, Base):
+class Patient(IdMixin, BulkInsertMixin, TimestampMixin, VersionMixin, Base):
     __tablename__ = "patients"
     name: Mapped[str] = mapped_column(String(100), index=True)
     name_pinyin: Mapped[str] = mapped_column(String(200), default="", index=True)  # "wangxiaoming wxm"
@@ -90,7 +90,7 @@ class PatientMerge(IdMixin, Base):
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-class PatientResult(IdMixin, TimestampMixin, Base):
+class PatientResult(IdMixin, BulkInsertMixin, TimestampMixin, Base):
     """A lab or imaging order's status as the HIS/LIS reported it (ORU^R01 or FHIR DiagnosticReport)."""
 
     __tablename__ = "patient_results"

@@ -16,6 +16,7 @@ tells the caller at once rather than sending a text.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import ClassVar, Literal
 
@@ -82,61 +83,107 @@ async def record_status(
     actor: Actor = SYSTEM,
     keep_content: bool | None = None,
 ) -> PatientResult:
-    """Keeps the order's latest status for the patient (a merged record answers as its survivor). A report
+    rows = await record_statuses(
+        session, statuses=[(patient_id, status)], source=source, actor=actor, keep_content=keep_content
+    )
+    return rows[0]
+
+
+async def record_statuses(
+    session: AsyncSession,
+    *,
+    statuses: Sequence[tuple[int, ResultStatus]],
+    source: Literal["hl7", "fhir"],
+    actor: Actor = SYSTEM,
+    keep_content: bool | None = None,
+) -> list[PatientResult]:
+    """Keeps each order's latest status for its patient (a merged record answers as its survivor). A report
     older than the one held (by `issued_at`) changes nothing. `keep_content` (default: the setting
     `results_show_content`) says whether the conclusion is stored at all. Caller owns the transaction."""
+    checked = [(await index.resolve(session, patient_id), _checked(status)) for patient_id, status in statuses]
+    keys = [(patient.id, status.order_number) for patient, status in checked]
+    if len(set(keys)) < len(keys):  # the same order twice: one after the other, as they came
+        return [(await record_statuses(session, statuses=[item], source=source, actor=actor,
+                                       keep_content=keep_content))[0] for item in statuses]  # fmt: skip
+    if keep_content is None:
+        keep_content = get_settings().results_show_content
+    held = await _held(session, keys)
+    rows: list[PatientResult] = []
+    changes: list[tuple[Patient, PatientResult, str | None, bool]] = []  # patient, row, status before, was ready
+    for (patient, status), key in zip(checked, keys, strict=True):
+        row = held.get(key)
+        if row is not None and _older(status.issued_at, row.issued_at):
+            rows.append(row)
+            continue
+        if row is None:
+            row = PatientResult(patient_id=patient.id, order_number=status.order_number)
+            session.add(row)
+        changes.append((patient, row, row.status, row.status in READY_STATUSES))
+        _take(row, status, source, keep_content)
+        rows.append(row)
+    await session.flush()
+    ready = [(patient, row) for patient, row, _, was_ready in changes if row.status in READY_STATUSES and not was_ready]
+    for patient, row, before, _ in changes:
+        if before != row.status:
+            audit.record(
+                session, actor=actor, action="patients.result_status", target_type="patient",
+                target_id=patient.id, before={"status": before}, after={"result_id": row.id, "status": row.status},
+            )  # fmt: skip
+    for patient, row in ready:
+        events.record(session, ResultAvailable(patient_id=patient.id, result_id=row.id, audience=READERS))
+    await _notify(session, ready)
+    return rows
+
+
+def _checked(status: ResultStatus) -> ResultStatus:
     if status.status not in STATUSES:
         raise InvalidInput(N_("Unknown result status."), details={"status": status.status})
     order_number = status.order_number.strip()
     if not order_number or len(order_number) > 64:
         raise InvalidInput(N_("A result needs an order number of at most 64 characters."))
-    if keep_content is None:
-        keep_content = get_settings().results_show_content
-    patient = await index.resolve(session, patient_id)
-    row = await session.scalar(
-        select(PatientResult).where(PatientResult.patient_id == patient.id, PatientResult.order_number == order_number)
+    return status.model_copy(update={"order_number": order_number})
+
+
+async def _held(session: AsyncSession, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], PatientResult]:
+    rows = await session.scalars(
+        select(PatientResult).where(
+            PatientResult.patient_id.in_({pid for pid, _ in keys}),
+            PatientResult.order_number.in_({order for _, order in keys}),
+        )
     )
-    was_ready = row is not None and row.status in READY_STATUSES
-    if row is not None and _older(status.issued_at, row.issued_at):
-        return row
-    if row is None:
-        row = PatientResult(patient_id=patient.id, order_number=order_number)
-        session.add(row)
-    before = row.status
+    return {(row.patient_id, row.order_number): row for row in rows}
+
+
+def _take(row: PatientResult, status: ResultStatus, source: str, keep_content: bool) -> None:
     row.name = status.name[:200] or row.name
     row.category = status.category
     row.status = status.status
     row.issued_at = status.issued_at or row.issued_at
     row.conclusion = status.conclusion[:MAX_CONCLUSION] if keep_content else ""
     row.source = source
-    await session.flush()
-    if before != row.status:
-        audit.record(
-            session, actor=actor, action="patients.result_status", target_type="patient",
-            target_id=patient.id, before={"status": before}, after={"result_id": row.id, "status": row.status},
-        )  # fmt: skip
-    if row.status in READY_STATUSES and not was_ready:
-        events.record(session, ResultAvailable(patient_id=patient.id, result_id=row.id, audience=READERS))
-        await _notify(session, patient, row)
-    return row
 
 
 def _older(incoming: datetime | None, held: datetime | None) -> bool:
     return incoming is not None and held is not None and incoming < held
 
 
-async def _notify(session: AsyncSession, patient: Patient, result: PatientResult) -> None:
+async def _notify(session: AsyncSession, ready: Sequence[tuple[Patient, PatientResult]]) -> None:
+    """Texts everyone waiting for these results, now ready."""
+    if not ready:
+        return
+    by_key = {(patient.id, row.order_number): (patient, row) for patient, row in ready}
     waiting = await session.scalars(
         select(ResultSubscription)
         .where(
             ResultSubscription.status == Sub.WAITING,
-            ResultSubscription.patient_id == patient.id,
-            ResultSubscription.order_number == result.order_number,
+            ResultSubscription.patient_id.in_({pid for pid, _ in by_key}),
+            ResultSubscription.order_number.in_({order for _, order in by_key}),
         )
         .order_by(ResultSubscription.id)
     )
     for subscription in waiting:
-        await _text(session, patient, result, subscription)
+        if (found := by_key.get((subscription.patient_id, subscription.order_number))) is not None:
+            await _text(session, found[0], found[1], subscription)
 
 
 async def _text(session: AsyncSession, patient: Patient, result: PatientResult, row: ResultSubscription) -> None:
