@@ -234,8 +234,14 @@ class Seg:
     def __init__(self, segment: Any, esc: str, header: Header) -> None:
         self.segment, self.esc, self.header = segment, esc, header
         self.name = str(segment[0])
+        self._reps: dict[int, list[list[list[str]]]] = {}
 
     def reps(self, n: int) -> list[list[list[str]]]:
+        if n not in self._reps:
+            self._reps[n] = self._read_reps(n)
+        return self._reps[n]
+
+    def _read_reps(self, n: int) -> list[list[list[str]]]:
         if n >= len(self.segment):
             return []
         value = self.segment[n]

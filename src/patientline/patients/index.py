@@ -7,7 +7,7 @@ Reads for display go through `patients.access`, which audits them; this module d
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -430,8 +430,11 @@ async def upsert_many_from_his(session: AsyncSession, *, actor: Actor, records: 
         _refresh(patient, record, birth_date)
         patients.append(patient)
     await flush_or_conflict(session)
-    await _take_identifiers(session, {p.id: identifiers for p, (identifiers, _) in zip(patients, checked, strict=True)})
-    await _add_phones(session, {p.id: r.phones for p, r in zip(patients, records, strict=True)})
+    fresh = {patient.id for patient, earlier in zip(patients, found, strict=True) if earlier is None}
+    await _take_identifiers(
+        session, {p.id: identifiers for p, (identifiers, _) in zip(patients, checked, strict=True)}, fresh=fresh
+    )
+    await _add_phones(session, {p.id: r.phones for p, r in zip(patients, records, strict=True)}, fresh=fresh)
     await flush_or_conflict(session)
     for patient, earlier in zip(patients, found, strict=True):
         audit.record(
@@ -464,6 +467,8 @@ MATCH_ORDER = tuple(dict.fromkeys((IdentifierKind.MRN, IdentifierKind.ID_CARD, *
 async def match_many(session: AsyncSession, wanted: Sequence[tuple[str, Mapping[str, str]]]) -> list[Patient | None]:
     """For each (HIS id, identifiers): the patient with that HIS id, else the one holding the first identifier
     found (medical-record number, then ID card, then the rest); merged records answer as survivors."""
+    if not wanted:
+        return []
     his_ids = [his_id for his_id, _ in wanted if his_id]
     by_his = {p.his_id: p for p in await session.scalars(select(Patient).where(Patient.his_id.in_(his_ids)))}
     pending = [identifiers for his_id, identifiers in wanted if his_id not in by_his]
@@ -497,16 +502,24 @@ async def _survivors(session: AsyncSession, patient_ids: set[int]) -> dict[int, 
     return {pid: await resolve(session, pid) if p.merged_into_id is not None else p for pid, p in loaded.items()}
 
 
-async def _take_identifiers(session: AsyncSession, wanted: Mapping[int, Mapping[str, str]]) -> None:
+async def _take_identifiers(
+    session: AsyncSession, wanted: Mapping[int, Mapping[str, str]], *, fresh: Set[int] = frozenset()
+) -> None:
     """The HIS's identifiers win: one held by another record moves here (the HIS corrected a mix-up), and
-    each patient keeps one identifier of each kind it is given."""
+    each patient keeps one identifier of each kind it is given. `fresh` patients were just added because no
+    one held their identifiers: theirs go in as they are."""
     rows = [
         {"patient_id": pid, "kind": kind, "value": value}
         for pid, identifiers in wanted.items()
         for kind, value in identifiers.items()
     ]
-    if not rows:
-        return
+    if known := [r for r in rows if r["patient_id"] not in fresh]:
+        await _drop_replaced(session, known)
+    if rows:
+        await session.execute(insert(PatientIdentifier), rows)
+
+
+async def _drop_replaced(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     taken = {(r["kind"], r["value"]) for r in rows}
     replaced = {(r["kind"], r["patient_id"]) for r in rows}
     # kind IN … AND value IN … OR patient_id IN …: both halves served by an index (row values are not)
@@ -517,7 +530,7 @@ async def _take_identifiers(session: AsyncSession, wanted: Mapping[int, Mapping[
             or_(
                 PatientIdentifier.kind.in_({kind for kind, _ in taken})
                 & PatientIdentifier.value.in_({value for _, value in taken}),
-                PatientIdentifier.patient_id.in_(list(wanted)),
+                PatientIdentifier.patient_id.in_({r["patient_id"] for r in rows}),
             )
         )
     )
@@ -526,17 +539,15 @@ async def _take_identifiers(session: AsyncSession, wanted: Mapping[int, Mapping[
     ]
     if doomed:
         await session.execute(delete(PatientIdentifier).where(PatientIdentifier.id.in_(doomed)))
-    await session.execute(insert(PatientIdentifier), rows)
 
 
-async def _add_phones(session: AsyncSession, wanted: Mapping[int, Iterable[str]]) -> None:
-    known = set(
-        (
-            await session.execute(
-                select(PatientPhone.patient_id, PatientPhone.phone).where(PatientPhone.patient_id.in_(list(wanted)))
-            )
-        ).tuples()
-    )
+async def _add_phones(
+    session: AsyncSession, wanted: Mapping[int, Iterable[str]], *, fresh: Set[int] = frozenset()
+) -> None:
+    """Numbers the patients do not have yet (`fresh` ones have none)."""
+    held = [pid for pid in wanted if pid not in fresh]
+    query = select(PatientPhone.patient_id, PatientPhone.phone).where(PatientPhone.patient_id.in_(held))
+    known = set((await session.execute(query)).tuples()) if held else set()
     rows = [
         {"patient_id": pid, "phone": phone, "label": "mobile"}
         for pid, phones in wanted.items()

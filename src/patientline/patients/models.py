@@ -106,7 +106,7 @@ class PatientResult(IdMixin, BulkInsertMixin, TimestampMixin, Base):
 
 
 class ResultSubscription(IdMixin, TimestampMixin, Base):
-    """"Tell me when my result is ready": one SMS when the order's result becomes available."""
+    """One SMS when the order's result becomes available ("tell me when my result is ready")."""
 
     __tablename__ = "result_subscriptions"
     __table_args__ = (Index("ix_result_subscriptions_waiting", "status", "patient_id"),)

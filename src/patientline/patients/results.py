@@ -100,6 +100,8 @@ async def record_statuses(
     """Keeps each order's latest status for its patient (a merged record answers as its survivor). A report
     older than the one held (by `issued_at`) changes nothing. `keep_content` (default: the setting
     `results_show_content`) says whether the conclusion is stored at all. Caller owns the transaction."""
+    if not statuses:
+        return []
     checked = [(await index.resolve(session, patient_id), _checked(status)) for patient_id, status in statuses]
     keys = [(patient.id, status.order_number) for patient, status in checked]
     if len(set(keys)) < len(keys):  # the same order twice: one after the other, as they came
