@@ -38,7 +38,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import hl7  # type: ignore[import-untyped]
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -143,6 +142,10 @@ class Header:
     def repetition_sep(self) -> str:
         return self.encoding[1] if len(self.encoding) > 1 else "~"
 
+    @property
+    def subcomponent_sep(self) -> str:
+        return self.encoding[3] if len(self.encoding) > 3 else "&"
+
 
 def _peek_header(data: bytes, header: Header) -> None:
     """The MSH line read byte for byte (its fields are ASCII) to learn separators and the character set;
@@ -185,7 +188,8 @@ def decode(raw: bytes, header: Header) -> str:
     return text
 
 
-def _parse(text: str, header: Header) -> Any:
+def _parse(text: str, header: Header) -> list[Seg]:
+    """The segments, each line checked to be one; their fields are split when read."""
     lines = [line for line in text.split("\r") if line.strip()]
     for number, line in enumerate(lines, start=1):
         name = line.split(header.field_sep, 1)[0]
@@ -195,15 +199,11 @@ def _parse(text: str, header: Header) -> Any:
             raise _reject("Send one message per frame (a second MSH segment was found).", 100, f"MSH^{number}")
         if name in ("BHS", "FHS"):
             raise _reject("Batches are not taken; send each message on its own.", 100)
-    try:
-        return hl7.parse("\r".join(lines))
-    except Exception:  # python-hl7 raises several kinds on malformed input
-        raise _reject("The message could not be parsed.", 100) from None
+    return [Seg(line, header) for line in lines]
 
 
-def _check_header(message: Any, header: Header) -> None:
-    msh = Seg(message.segment("MSH"), message.esc, header)
-    header.raw = [str(part) for part in message.segment("MSH")]
+def _check_header(msh: Seg, header: Header) -> None:
+    header.raw = msh.fields
     header.message_type = msh.value(9).upper()
     header.trigger = msh.value(9, comp=2).upper()
     header.control_id = msh.value(10)
@@ -229,11 +229,18 @@ def _check_header(message: Any, header: Header) -> None:
 
 
 class Seg:
-    """One segment: fields as repetitions of components of subcomponents, values unescaped."""
+    """One segment: fields as repetitions of components of subcomponents, values unescaped.
 
-    def __init__(self, segment: Any, esc: str, header: Header) -> None:
-        self.segment, self.esc, self.header = segment, esc, header
-        self.name = str(segment[0])
+    The encoding rules (ER7) nest four separators, so a field is read by splitting it at each in turn, and
+    only when it is first asked for; escape sequences hold no separator, so values are unescaped after."""
+
+    def __init__(self, line: str, header: Header) -> None:
+        self.header = header
+        self.esc = header.encoding[2]
+        fields = line.split(header.field_sep)
+        self.name = fields[0]
+        # MSH-1 is the field separator itself: counted, so that fields[n] is field n in every segment
+        self.fields = [fields[0], header.field_sep, *fields[1:]] if self.name == "MSH" else fields
         self._reps: dict[int, list[list[list[str]]]] = {}
 
     def reps(self, n: int) -> list[list[list[str]]]:
@@ -242,18 +249,15 @@ class Seg:
         return self._reps[n]
 
     def _read_reps(self, n: int) -> list[list[list[str]]]:
-        if n >= len(self.segment):
-            return []
-        value = self.segment[n]
-        if isinstance(value, str):
-            return [[[value]]] if value else []
-        out: list[list[list[str]]] = []
-        for rep in value:
-            if isinstance(rep, str):
-                out.append([[rep]])
-            else:
-                out.append([[c] if isinstance(c, str) else [str(s) for s in c] for c in rep])
-        return [r for r in out if any(any(s for s in c) for c in r)]
+        text = self.fields[n] if n < len(self.fields) else ""
+        if self.name == "MSH" and n <= 2:  # the separators and encoding characters, as they are
+            return [[[text]]] if text else []
+        h = self.header
+        reps = [
+            [component.split(h.subcomponent_sep) for component in rep.split(h.component_sep)]
+            for rep in text.split(h.repetition_sep)
+        ]
+        return [r for r in reps if any(any(c) for c in r)]
 
     def value(self, n: int, rep: int = 1, comp: int = 1, sub: int = 1) -> str:
         reps = self.reps(n)
@@ -263,7 +267,7 @@ class Seg:
         if self.esc not in text:
             return text.strip()
         seps = {"F": self.header.field_sep, "S": self.header.component_sep, "R": self.header.repetition_sep,
-                "T": self.header.encoding[3] if len(self.header.encoding) > 3 else "&", "E": self.esc}  # fmt: skip
+                "T": self.header.subcomponent_sep, "E": self.esc}  # fmt: skip
 
         def replace(match: re.Match[str]) -> str:
             code = match.group(1)
@@ -701,11 +705,10 @@ class Hl7Inbox:
         header = Header()
         try:
             text = decode(raw, header)
-            message = _parse(text, header)
-            _check_header(message, header)
+            segments = _parse(text, header)
+            _check_header(segments[0], header)
         except Hl7Problem as problem:
             return self._answer(header, "AR", [Note(problem.text, problem.code, problem.where)])
-        segments = [Seg(segment, message.esc, header) for segment in message]
         try:
             work = read_work(header, segments[1:], text, self.settings)
         except (Hl7Problem, DomainError) as exc:
