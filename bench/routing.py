@@ -266,6 +266,7 @@ def print_core(figures: dict[str, Any]) -> None:
 
 # ---- parts ---------------------------------------------------------------------------------------
 
+
 # name -> (measure, print): each measure returns its figures with a "missed" list
 def run_sse(database_url: str) -> Callable[[argparse.Namespace], dict[str, Any]]:
     def measure(args: argparse.Namespace) -> dict[str, Any]:

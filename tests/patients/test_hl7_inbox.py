@@ -292,6 +292,19 @@ async def test_a_resend_among_new_messages_spoils_none_of_them(inbox: Hl7Inbox, 
     assert await count(db, Patient) == 6 and await count(db, Hl7Message) == 6
 
 
+async def test_closing_finishes_what_senders_left_behind(inbox: Hl7Inbox, db: Any) -> None:
+    messages = [adt("A01", f"LEFT-{k}", pid3=f"M70{k}^^^HIS^MR").encode() for k in range(3)]
+    senders = [asyncio.ensure_future(inbox.receive(m)) for m in messages]
+    await asyncio.sleep(0)  # each is read and waiting for its round
+    for sender in senders:
+        sender.cancel()  # the connections drop before their ACKs
+    await inbox.close()
+    assert all(sender.cancelled() for sender in senders)
+    assert await count(db, Hl7Message) == 3 and await count(db, Patient) == 3
+    again = await inbox.receive(messages[0])  # the interface engine sends it again
+    assert again.code == "AA" and again.replayed
+
+
 # --- bad input: AR ------------------------------------------------------------------------------------------
 
 PID_LINE = b"\rPID|1||M1||A^B"

@@ -94,6 +94,7 @@ MAX_WARNINGS = 10
 MAX_ROUND = 64
 """Messages written in one transaction at most."""
 GATHER_SECONDS = 0.002
+CLOSE_SECONDS = 10.0
 
 
 class Hl7Problem(Exception):
@@ -720,6 +721,12 @@ class Hl7Inbox:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_waiting())
         return await work.answer
+
+    async def close(self) -> None:
+        """Finishes the messages in hand (their senders may have gone: a resend will be answered the same)."""
+        if self._writer is not None and not self._writer.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._writer), CLOSE_SECONDS)
 
     async def _write_waiting(self) -> None:
         while self._waiting:

@@ -87,6 +87,7 @@ class FrameReader:
 
 
 Handler = Callable[[bytes], Awaitable[bytes]]
+Closing = Callable[[], Awaitable[None]]
 
 
 def oversize_ack(first_bytes: bytes, limit: int, settings: Settings) -> bytes:
@@ -99,10 +100,12 @@ def oversize_ack(first_bytes: bytes, limit: int, settings: Settings) -> bytes:
 
 
 class MllpServer:
+    """`closing` runs once the connections are gone: the inbox finishes what it had in hand."""
+
     def __init__(self, handler: Handler, *, settings: Settings, host: str = "127.0.0.1", port: int = 2575,
-                 limits: Limits | None = None) -> None:  # fmt: skip
+                 limits: Limits | None = None, closing: Closing | None = None) -> None:  # fmt: skip
         self.handler, self.settings, self.host, self.port = handler, settings, host, port
-        self.limits = limits or Limits()
+        self.limits, self.closing = limits or Limits(), closing
         self.server: asyncio.Server | None = None
         self.connections: set[asyncio.Task[None]] = set()
 
@@ -120,6 +123,8 @@ class MllpServer:
         for task in list(self.connections):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.closing is not None:
+            await self.closing()
         if self.server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.server.wait_closed(), timeout=5)
@@ -175,7 +180,8 @@ async def start_listener(db: Database, settings: Settings, *, limits: Limits | N
     async def handle(raw: bytes) -> bytes:
         return (await inbox.receive(raw)).ack
 
-    return await MllpServer(handle, settings=settings, host=host, port=port, limits=limits).start()
+    server = MllpServer(handle, settings=settings, host=host, port=port, limits=limits, closing=inbox.close)
+    return await server.start()
 
 
 # --- the client -----------------------------------------------------------------------------------------------
