@@ -6,7 +6,9 @@
 - the hospital system goes down (the simulated HIS fails every call): the card still opens at once, the
   HIS part shows a banner with the age of the copy it shows, and search and reveal still work;
 - a routed call with the caller's number rings in the agent bar; accepting it opens the workbench on
-  that caller's family (the screen pop), with nothing but the contact's id in the URL."""
+  that caller's family (the screen pop), with nothing but the contact's id in the URL;
+- a caller nobody knows is registered from their contact: the form offers their number masked, the page
+  never holds it in full, and the new patient has it and is attached to the contact."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ Server = Any
 AGENT, AGENT_PASSWORD = "wb.agent", "Finds-Callers-2026"
 SUPERVISOR, SUPERVISOR_PASSWORD = "wb.super", "Reads-Access-Logs-2026"
 FAMILY_PHONE = "13900007777"  # in the simulated HIS's block, but not one of its people
+UNKNOWN_PHONE = "13712342468"  # outside it: nobody anywhere
 SIMULATED_MRN = "M2020000"  # the simulated HIS's first made-up person (patients/simulator.py)
 
 
@@ -239,3 +242,25 @@ def test_accepting_a_routed_call_pops_the_callers_family(
         agent.get_by_test_id("agent-task").get_by_role("button", name="Complete", exact=True).click()
         expect(agent.get_by_test_id("agent-status")).to_have_text("Ready")
         agent_api.post("/api/routing/me/logout")
+
+
+def test_an_unknown_caller_is_registered_from_their_contact(
+    open_page: OpenPage, admin_api: httpx.Client, server: Server
+) -> None:
+    setup(server, admin_api)
+    with logged_in(server, open_page, AGENT, AGENT_PASSWORD) as (agent, agent_api):
+        made = agent_api.post("/api/contacts", json={"channel": "voice", "phone": UNKNOWN_PHONE})
+        assert made.status_code == 201, made.text
+        contact = made.json()
+        agent.goto(f"/workbench/contacts/{contact['id']}")
+        register = agent.locator("form[data-wb-register]")
+        expect(register).to_be_visible()  # nobody found: the form is open
+        expect(register.get_by_label("The caller's number (137****2468)")).to_be_checked()
+        assert UNKNOWN_PHONE not in agent.content()  # offered, never held
+        register.get_by_label("Full name").fill("钱新来")
+        register.get_by_role("button", name="Register").click()
+        expect(agent).to_have_url(re.compile(rf"/workbench/patients/\d+\?contact={contact['id']}$"))
+        expect(agent.locator("#wb-name")).to_have_text("钱新来")
+        attached = agent_api.get(f"/api/contacts/{contact['id']}").json()
+        patient = agent_api.get(f"/api/patients/{attached['patient_id']}").json()
+        assert [phone["masked"] for phone in patient["phones"]] == ["137****2468"]

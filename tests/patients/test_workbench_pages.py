@@ -288,11 +288,31 @@ async def test_an_unknown_caller_gets_the_register_form_prefilled_masked(app: An
         assert 'data-testid="wb-candidate"' not in pop.text and "data-wb-register" in pop.text
         assert "138****0000" in pop.text and "Nobody in the index or the hospital system" in pop.text
         assert_no_numbers_in_urls(pop.text, "13812340000")
+        assert "13812340000" not in pop.text  # the form offers the caller's number without holding it
+        assert 'name="contact_phone"' in pop.text
 
         withheld = await hand_contact(agent, phone=None)
         page = await agent.get(f"/workbench/contacts/{withheld['id']}")
-        assert page.status_code == 200 and "number withheld" in page.text
+        assert page.status_code == 200 and "number withheld" in page.text and 'name="contact_phone"' not in page.text
         assert (await agent.get("/workbench/contacts/999999")).status_code == 404
+
+        refused = [
+            (await agent.post("/api/patients", json={"name": "来电人", "contact_phone": True}), 422),
+            (await agent.post("/api/patients", json={"name": "来电人", "contact_id": withheld["id"],
+                                                     "contact_phone": True}), 422),
+            (await agent.post("/api/patients", json={"name": "来电人", "contact_id": 999999}), 404),
+        ]  # fmt: skip
+        for answer, status in refused:
+            assert_error(answer, status)
+        assert (await agent.post("/api/patients/search", json={"query": "来电人"})).json()["candidates"] == []
+
+        made = await agent.post("/api/patients", json={"name": "来电人", "contact_id": contact["id"],
+                                                       "contact_phone": True, "phones": ["13912340000"]})  # fmt: skip
+        assert made.status_code == 201, made.text
+        patient = made.json()
+        assert [p["masked"] for p in patient["phones"]] == ["138****0000", "139****0000"]
+        attached = (await agent.get(f"/api/contacts/{contact['id']}")).json()
+        assert attached["patient_id"] == patient["id"] and attached["verified_by"] == ""
 
 
 async def test_the_work_order_form_takes_the_patient_and_contact_by_id(as_user: Any, admin: Client) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
-from patientline.core.errors import NotFound
+from patientline.core.errors import InvalidInput, NotFound
 from patientline.core.i18n import N_
 from patientline.patients import access, callers, export, index, profile, views
 from patientline.patients.models import PatientIdentifier, PatientPhone
@@ -74,11 +74,14 @@ async def read(
 async def register(body: PatientIn, actor: CurrentActor, session: Session) -> Response:
     actor.require(Permission.WRITE_PATIENTS)
     async with session.begin():
+        phones = [*await _contact_phone(session, actor, body), *body.phones]
         person = index.Person(
-            name=body.name, sex=body.sex, birth_date=body.birth_date, phones=body.phones, identifiers=body.identifiers
+            name=body.name, sex=body.sex, birth_date=body.birth_date, phones=phones, identifiers=body.identifiers
         )
         details = {"sms_opt_in": body.sms_opt_in, "quiet_hours": body.quiet_hours, "language_note": body.language_note}
         patient = await index.register(session, actor=actor, person=person, details=details)
+        if body.contact_id is not None:
+            await _attach_to_contact(session, actor, body.contact_id, patient.id, method=None)
         card = await _card(session, patient.id)
     return FastJSONResponse(card, status_code=201)
 
@@ -115,14 +118,30 @@ async def verify(patient_id: int, body: VerifyIn, actor: CurrentActor, session: 
     return FastJSONResponse(answer)
 
 
-async def _attach_to_contact(session: Session, actor: Actor, contact_id: int, patient_id: int, method: str) -> None:
+async def _contact_phone(session: Session, actor: Actor, body: PatientIn) -> list[str]:
+    """The number of the contact the caller is on, when they said it is theirs."""
+    if not body.contact_phone or body.contact_id is None:
+        return []
+    from patientline.contacts import service as contacts
+
+    contact = await contacts.read(session, actor=actor, contact_id=body.contact_id)
+    if not contact.phone:
+        raise InvalidInput(N_("This contact has no caller number."), details={"field": "contact_phone"})
+    return [contact.phone]
+
+
+async def _attach_to_contact(
+    session: Session, actor: Actor, contact_id: int, patient_id: int, method: str | None
+) -> None:
+    """The contact is about this patient; `method` says how they were verified (None: not at all)."""
     from patientline.contacts import service as contacts
     from patientline.contacts.schemas import ContactUpdate
 
     contact = await contacts.read(session, actor=actor, contact_id=contact_id)
-    if contact.patient_id == patient_id and contact.verified_by == method:
+    if contact.patient_id == patient_id and contact.verified_by == (method or contact.verified_by):
         return
-    data = ContactUpdate.model_validate({"version": contact.version, "patient_id": patient_id, "verified_by": method})
+    fields = {"version": contact.version, "patient_id": patient_id} | ({"verified_by": method} if method else {})
+    data = ContactUpdate.model_validate(fields)
     await contacts.update(session, actor=actor, contact_id=contact.id, data=data)
 
 

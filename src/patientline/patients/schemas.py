@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from patientline.core.masking import mask_identifier, mask_name, mask_phone
 from patientline.core.validation import DbId, ReadModel, StrictModel, Version, normalise_phone
@@ -62,6 +62,14 @@ class PatientIn(StrictModel):
     sms_opt_in: bool = True
     quiet_hours: QuietHours = ""
     language_note: Annotated[str, Field(max_length=100)] = ""
+    contact_id: DbId | None = None  # the contact the caller is on: the new patient is attached to it
+    contact_phone: bool = False  # and that contact's number is one of theirs (the page never holds it)
+
+    @model_validator(mode="after")
+    def _contact_phone_needs_contact(self) -> PatientIn:
+        if self.contact_phone and self.contact_id is None:
+            raise ValueError("contact_phone needs contact_id")
+        return self
 
 
 class PatientPatch(StrictModel):

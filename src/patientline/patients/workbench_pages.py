@@ -341,7 +341,6 @@ async def contact_page(request: Request, contact_id: PathId, actor: CurrentActor
         candidates = await views.candidates(session, found.patients) if found else []
     context = _base_context(actor) | {
         "contact": _contact_view(contact),
-        "caller_phone": contact.phone or "",
         "candidates": candidates,
         "his_searched": bool(found and found.his_searched),
         "his_problem": found.his_problem if found else None,

@@ -162,19 +162,14 @@
     var body = { name: "", sex: "unknown", phones: [], identifiers: {} };
     form.querySelectorAll("[name]").forEach(function (input) {
       var value = (input.value || "").trim();
-      if (input.name === "use_caller_phone") { if (input.checked) body.phones.push(input.dataset.callerPhone); return; }
+      if (input.name === "contact_phone") { body.contact_phone = input.checked; return; }
       if (input.name === "phone") { if (value) body.phones.push(value); return; }
       if (input.name.indexOf("identifiers.") === 0) { if (value) body.identifiers[input.name.slice(12)] = value; return; }
       if (value === "" && input.hasAttribute("data-omit-empty")) return;
       body[input.name] = value;
     });
+    if (form.dataset.contactId) body.contact_id = Number(form.dataset.contactId);  // attached, with its number
     return body;
-  }
-
-  async function attach(contactId, patientId) {
-    var contact = await send("GET", "/api/contacts/" + encodeURIComponent(contactId));
-    if (!contact.ok) return contact;
-    return send("PATCH", "/api/contacts/" + encodeURIComponent(contactId), { version: contact.body.version, patient_id: patientId });
   }
 
   async function register(form) {
@@ -185,10 +180,6 @@
       var result = await send("POST", "/api/patients", registration(form));
       if (!result.ok) { showErrors(form, result.body); return; }
       var contactId = form.dataset.contactId || null;
-      if (contactId) {
-        var attached = await attach(contactId, result.body.id);
-        if (!attached.ok) toast(attached.body.message || t("error", "Something went wrong."), "error");
-      }
       sessionStorage.setItem("pl-flash", t("registered", "Registered."));
       window.location.assign(withContact("/workbench/patients/" + result.body.id, contactId));
     } catch (e) {
