@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from hl7_build import ID_CARD, ID_CARD_2, SAMPLES, adt, msh, oru, pid
 from sqlalchemy import event, func, select
 
+from patientline.core import clock, jobs
 from patientline.core.audit import AuditEntry
 from patientline.core.config import Settings
-from patientline.patients import index
+from patientline.patients import index, sweeps  # noqa: F401 - registers the sweepers
 from patientline.patients.hl7 import Answer, Hl7Inbox
 from patientline.patients.models import Hl7Message, Patient, PatientMerge, PatientResult
 
@@ -303,6 +305,22 @@ async def test_closing_finishes_what_senders_left_behind(inbox: Hl7Inbox, db: An
     assert await count(db, Hl7Message) == 3 and await count(db, Patient) == 3
     again = await inbox.receive(messages[0])  # the interface engine sends it again
     assert again.code == "AA" and again.replayed
+
+
+async def test_accepted_messages_are_forgotten_after_the_retention_period(
+    inbox: Hl7Inbox, db: Any, settings: Settings
+) -> None:
+    old, recent = adt("A01", "OLD", pid3="M801^^^HIS^MR").encode(), adt("A01", "NEW", pid3="M802^^^HIS^MR").encode()
+    await inbox.receive(old)
+    clock.set_now(clock.now() + timedelta(days=31))
+    await inbox.receive(recent)
+    sweep = jobs.SWEEPERS["patients.hl7_retention"]
+    async with db.sessions() as session, session.begin():
+        await sweep.run(session, settings)
+    async with db.sessions() as session:
+        assert list(await session.scalars(select(Hl7Message.control_id))) == ["NEW"]
+    assert await count(db, Patient) == 2  # only the memory of the message goes, never its effects
+    assert (await inbox.receive(recent)).replayed and not (await inbox.receive(old)).replayed
 
 
 # --- bad input: AR ------------------------------------------------------------------------------------------

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     his_simulator_latency_ms: int = Field(default=80, ge=0, le=60_000)
     his_simulator_failure_rate: float = Field(default=0.0, ge=0, le=1)
     hl7_listen: str = Field(default="", description="host:port of the HL7 v2 MLLP listener; empty: off")
+    hl7_retention_days: int = Field(
+        default=30, ge=1, description="accepted HL7 messages are remembered (to answer resends) this long"
+    )
     results_show_content: bool = Field(default=False, description="agents see results, not only their status")
     contact_retention_days: int = Field(default=1095, ge=30, description="contacts older than this are anonymised")
 

@@ -1,18 +1,21 @@
 """The worker's side of the patients domain: patients waiting for a result ("tell me when it is ready")
 have their result statuses fetched from the HIS every minute, so a status that became final over FHIR
-(without an HL7 ORU^R01) still sends their text."""
+(without an HL7 ORU^R01) still sends their text; and the HL7 messages accepted longer ago than
+`hl7_retention_days` are forgotten (their rows only serve to answer a resend the same)."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patientline.core import clock
 from patientline.core.config import Settings
 from patientline.core.jobs import sweeper
 from patientline.patients import gateway as his_gateway
-from patientline.patients.models import HisSnapshot, Patient, ResultSubscription
+from patientline.patients.models import HisSnapshot, Hl7Message, Patient, ResultSubscription
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +53,9 @@ async def sweep_waiting_results(session: AsyncSession, settings: Settings) -> No
     gateway = his_gateway.current()
     if gateway is not None:
         await refresh_waiting_results(session, gateway)
+
+
+@sweeper("patients.hl7_retention", every_seconds=3600)
+async def forget_old_hl7_messages(session: AsyncSession, settings: Settings) -> None:
+    cutoff = clock.now() - timedelta(days=settings.hl7_retention_days)
+    await session.execute(delete(Hl7Message).where(Hl7Message.received_at < cutoff))
