@@ -2,9 +2,13 @@
 
     .venv/bin/python bench/patients_mllp.py                        # SQLite and PostgreSQL, 5,000 messages
     .venv/bin/python bench/patients_mllp.py --backend sqlite --messages 20000 --connections 16
+    .venv/bin/python bench/patients_mllp.py --preload 0              # into an empty, never analysed index
 
 For each backend: a fresh database (var/bench/patients_mllp.db; on PostgreSQL a database pl_bench_mllp on
-the server of PATIENTLINE_BENCH_DATABASE_URL, default the local test server) migrated with Alembic. The
+the server of PATIENTLINE_BENCH_DATABASE_URL, default the local test server) migrated with Alembic and
+holding `--preload` patients (default 100,000; bulk-loaded as the lookup benchmark builds its million, then
+analysed as autovacuum or SQLite's checkpoints would have done by then): a hospital's index is never empty,
+and PostgreSQL plans the lookups of a table it has never analysed as if it held nothing. The
 product's listener (`patients.mllp.MllpServer` feeding `patients.hl7.Hl7Inbox`, as the worker role runs it)
 listens on 127.0.0.1 on a free port; `--connections` senders in a separate process (so that their work is
 not counted against the listener's loop) each send their share of the messages one after the other, each
@@ -26,10 +30,12 @@ import os
 import random
 import socket
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import patients_lookup
 from measures import machine
 from stdnum.cn import ric
 
@@ -43,6 +49,7 @@ PG = os.environ.get("PATIENTLINE_BENCH_DATABASE_URL", "postgresql+asyncpg://post
 PG_NAME = "pl_bench_mllp"
 BENCH_DIR = Path("var/bench")
 TARGET_MESSAGES_PER_S = 500.0
+PRELOAD = 100_000
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂英"
 
@@ -101,6 +108,16 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def prepare(url: str, backend: str, *, preload: int = PRELOAD, seed: int = 8585) -> dict[str, Any]:
+    """Migrates the fresh database and fills the index with `preload` patients."""
+    await asyncio.to_thread(upgrade, url)  # Alembic runs its own event loop
+    if not preload:
+        return {"preloaded": 0}
+    population = patients_lookup.Population(preload, seed, datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    loaded = await patients_lookup.load(url, backend, population)
+    return {"preloaded": preload, "preload_s": loaded["build_s"]}
 
 
 async def measure(database_url: str, *, messages: int = 5000, connections: int = 8) -> dict[str, Any]:
@@ -181,8 +198,8 @@ async def drop_database(backend: str, url: str) -> None:
 async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     url = await create_database(backend)
     try:
-        await asyncio.to_thread(upgrade, url)  # Alembic runs its own event loop
-        figures = await measure(url, messages=args.messages, connections=args.connections)
+        prepared = await prepare(url, backend, preload=args.preload)
+        figures = {**prepared, **await measure(url, messages=args.messages, connections=args.connections)}
         refused = f", {figures['not_accepted']} not accepted" if figures["not_accepted"] else ""
         print(f"{backend}: {figures['messages']:,} messages over {figures['connections']} connections in "
               f"{figures['seconds']} s: {figures['messages_per_s']} messages/s{refused}", flush=True)  # fmt: skip
@@ -199,6 +216,7 @@ def main() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--preload", type=int, default=PRELOAD, help="patients in the index before the messages")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     args = parser.parse_args()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -37,6 +38,7 @@ class ReadModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+@functools.lru_cache(maxsize=8192)  # feeds and lists meet the same numbers again and again; errors are not kept
 def normalise_phone(value: str, region: str = DEFAULT_REGION) -> str:
     """E.164, e.g. '010-6709 8585' -> '+861067098585'. Raises ValueError for a number that cannot exist."""
     try:

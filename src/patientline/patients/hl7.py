@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import re
@@ -413,7 +414,7 @@ class Work:
     def sender(self) -> str:
         return f"{self.header.get(3)}|{self.header.get(4)}"[:200]
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[str, str, str]:
         """The idempotency key: sender, control id and a digest of the content."""
         body = self.text.split("\r", 1)[1] if "\r" in self.text else ""

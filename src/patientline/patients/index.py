@@ -6,6 +6,7 @@ Reads for display go through `patients.access`, which audits them; this module d
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
@@ -62,13 +63,18 @@ def normalise_identifier(kind: str, value: str) -> str:
 def _valid_id_card(number: str) -> str:
     if not ID_CARD_SHAPE.match(number):
         raise InvalidInput(N_("An ID card number has 18 characters: 17 digits and a digit or X."))
+    return _checked_id_card(number, _today())
+
+
+@functools.lru_cache(maxsize=8192)  # an HL7 feed meets each number several times; failures are not kept
+def _checked_id_card(number: str, today: date) -> str:
     try:
         ric.validate(number)
     except InvalidChecksum as exc:
         raise InvalidInput(N_("This ID card number fails its check digit: check the digits.")) from exc
     except ValidationError as exc:
         raise InvalidInput(N_("This ID card number holds an impossible birth date or region.")) from exc
-    if ric.get_birth_date(number) > _today():
+    if ric.get_birth_date(number) > today:
         raise InvalidInput(N_("This ID card number holds an impossible birth date or region."))
     return number
 
