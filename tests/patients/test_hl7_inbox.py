@@ -14,6 +14,7 @@ from sqlalchemy import event, func, select
 from patientline.core import clock, jobs
 from patientline.core.audit import AuditEntry
 from patientline.core.config import Settings
+from patientline.core.db import Database
 from patientline.patients import index, sweeps  # noqa: F401 - registers the sweepers
 from patientline.patients.hl7 import Answer, Hl7Inbox
 from patientline.patients.models import Hl7Message, Patient, PatientMerge, PatientResult
@@ -321,6 +322,19 @@ async def test_accepted_messages_are_forgotten_after_the_retention_period(
         assert list(await session.scalars(select(Hl7Message.control_id))) == ["NEW"]
     assert await count(db, Patient) == 2  # only the memory of the message goes, never its effects
     assert (await inbox.receive(recent)).replayed and not (await inbox.receive(old)).replayed
+
+
+async def test_a_database_that_fails_gets_ae_not_silence(settings: Settings, tmp_path: Any) -> None:
+    broken = Database(f"sqlite+aiosqlite:///{tmp_path}/missing-folder/none.db")
+    inbox = Hl7Inbox(broken, settings)
+    try:
+        answers = await asyncio.wait_for(
+            asyncio.gather(*(inbox.receive(adt("A01", f"DOWN-{k}", pid3=f"M90{k}^^^HIS^MR").encode())
+                             for k in range(3))), timeout=30)  # fmt: skip
+    finally:
+        await broken.dispose()
+    assert [a.code for a in answers] == ["AE"] * 3
+    assert all(err_codes(a) == ["207"] for a in answers)
 
 
 # --- bad input: AR ------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Inbound HL7 v2 from the hospital's systems: ADT keeps the patient index fresh, ORU^R01 reports results.
 
 `Hl7Inbox.receive(raw)` takes one message (bytes, without MLLP framing) and answers its ACK (bytes in the
-message's own character set). Each message is one transaction: all its effects, or none.
+message's own character set). A message has all its effects, or none; messages that arrive together share
+a transaction (see `Hl7Inbox`).
 
 ACK codes (MSA-1), with an ERR segment (HL7 table 0357 code, text) and the text in MSA-3 too:
 - AR (rejected, nothing done): not decodable in the declared MSH-18 character set, not HL7 (no MSH first,
@@ -714,7 +715,7 @@ class Hl7Inbox:
         try:
             work = read_work(header, segments[1:], text, self.settings)
         except (Hl7Problem, DomainError) as exc:
-            return await self._stored(Work(header, segments, text).key) or self._failed(header, exc)
+            return await self._refusal(Work(header, segments, text), exc)
         work.answer = asyncio.get_running_loop().create_future()
         self._waiting.append(work)
         if len(self._waiting) >= self._last_round:
@@ -760,12 +761,12 @@ class Hl7Inbox:
     async def _write(self, works: list[Work]) -> None:
         try:
             answers = await self._commit(works)
-        except Exception as exc:  # each alone: an AE, unless the message is a resend of one accepted
-            if len(works) > 1:
+        except Exception as exc:
+            if len(works) > 1:  # each alone, so that one message never takes another down
                 for work in works:
                     await self._write([work])
                 return
-            answers = [await self._stored(works[0].key) or self._failed(works[0].header, exc)]
+            answers = [await self._refusal(works[0], exc)]
         for work, answer in zip(works, answers, strict=True):
             if work.answer is not None and not work.answer.done():  # its sender may have gone
                 work.answer.set_result(answer)
@@ -778,6 +779,14 @@ class Hl7Inbox:
             # then answered from the first one's row
             await session.execute(insert(Hl7Message), [_logged(w, a) for w, a in zip(works, answers, strict=True)])
         return answers
+
+    async def _refusal(self, work: Work, exc: Exception) -> Answer:
+        """An AE, unless the message is a resend of one accepted (answered as the first time)."""
+        try:
+            stored = await self._stored(work.key)
+        except Exception:  # the database itself fails: the AE says the message could not be processed
+            stored = None
+        return stored or self._failed(work.header, exc)
 
     def _failed(self, header: Header, exc: Exception) -> Answer:
         if isinstance(exc, Hl7Problem):
