@@ -4,10 +4,11 @@ tree, the shift handover log, and the retention run."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -104,31 +105,31 @@ async def user_names(session: AsyncSession) -> dict[int, str]:
     return {user_id: name for user_id, name in rows}
 
 
-def _filter(
-    *,
-    date_from: date | None,
-    date_to: date | None,
-    channel: str | None,
-    direction: str | None,
-    agent_id: int | None,
-    queue_id: int | None,
-    disposition_id: int | None,
-    status: str | None,
-    patient_id: int | None,
-    phone: str | None,
-    q: str | None,
-    limit: int = 50,
-    offset: int = 0,
+Text = Annotated[str | None, Query(max_length=100)]
+PhoneText = Annotated[str | None, Query(max_length=30)]
+
+
+def contact_filter(
+    date_from: date | None = None,
+    date_to: date | None = None,
+    channel: Channel | None = None,
+    direction: Direction | None = None,
+    agent_id: QueryId = None,
+    queue_id: QueryId = None,
+    disposition_id: QueryId = None,
+    status: ContactStatus | None = None,
+    patient_id: QueryId = None,
+    phone: PhoneText = None,
+    q: Text = None,
 ) -> queries.ContactFilter:
+    """The filters the list and the export share, from the query string."""
     return queries.ContactFilter(
         date_from=date_from, date_to=date_to, channel=channel, direction=direction, agent_id=agent_id,
-        queue_id=queue_id, disposition_id=disposition_id, status=status, patient_id=patient_id, phone=phone,
-        text=q, limit=limit, offset=offset,
+        queue_id=queue_id, disposition_id=disposition_id, status=status, patient_id=patient_id, phone=phone, text=q,
     )  # fmt: skip
 
 
-Text = Annotated[str | None, Query(max_length=100)]
-PhoneText = Annotated[str | None, Query(max_length=30)]
+Filters = Annotated[queries.ContactFilter, Depends(contact_filter)]
 
 
 # --- contacts --------------------------------------------------------------------------------------
@@ -136,59 +137,26 @@ PhoneText = Annotated[str | None, Query(max_length=30)]
 
 @router.get("/contacts", summary="Contacts with filters, the latest first (numbers and names masked)")
 async def list_contacts(
-    actor: CurrentActor,
-    session: Session,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    channel: Channel | None = None,
-    direction: Direction | None = None,
-    agent_id: QueryId = None,
-    queue_id: QueryId = None,
-    disposition_id: QueryId = None,
-    status: ContactStatus | None = None,
-    patient_id: QueryId = None,
-    phone: PhoneText = None,
-    q: Text = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
+    actor: CurrentActor, session: Session, filters: Filters, limit: Limit = 50, offset: Offset = 0
 ) -> Response:
     actor.require(Permission.HANDLE_CONTACTS)
-    where = _filter(date_from=date_from, date_to=date_to, channel=channel, direction=direction, agent_id=agent_id,
-                    queue_id=queue_id, disposition_id=disposition_id, status=status, patient_id=patient_id,
-                    phone=phone, q=q, limit=limit, offset=offset)  # fmt: skip
+    where = replace(filters, limit=limit, offset=offset)
     rows, total = await queries.search(session, where)
     codes = await service.dispositions_of(session, [row.id for row in rows])
     return FastJSONResponse({"total": total, "items": [contact_json(row, codes[row.id]) for row in rows]})
 
 
 @router.get("/contacts/export.csv", summary="The contacts that match the filters as CSV (numbers and names masked)")
-async def export_contacts(
-    request: Request,
-    actor: CurrentActor,
-    session: Session,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    channel: Channel | None = None,
-    direction: Direction | None = None,
-    agent_id: QueryId = None,
-    queue_id: QueryId = None,
-    disposition_id: QueryId = None,
-    status: ContactStatus | None = None,
-    patient_id: QueryId = None,
-    phone: PhoneText = None,
-    q: Text = None,
-) -> StreamingResponse:
+async def export_contacts(request: Request, actor: CurrentActor, session: Session, where: Filters) -> StreamingResponse:
     actor.require(Permission.HANDLE_CONTACTS)
-    where = _filter(date_from=date_from, date_to=date_to, channel=channel, direction=direction, agent_id=agent_id,
-                    queue_id=queue_id, disposition_id=disposition_id, status=status, patient_id=patient_id,
-                    phone=phone, q=q)  # fmt: skip
-    queries.normalised_phone(phone)  # a bad number answers 422 before the download starts
+    queries.normalised_phone(where.phone)  # a bad number answers 422 before the download starts
     async with session.begin():
         filters = {name: str(getattr(where, name)) for name in queries.FILTER_FIELDS if getattr(where, name)}
         filters.pop("phone", None)  # the audit names the filter, not the number
         filters.pop("text", None)
+        searched = {"phone_filter": bool(where.phone), "text_filter": bool(where.text)}
         audit.record(session, actor=actor, action="contacts.exported", target_type="contact",
-                     after={"filters": filters, "phone_filter": bool(phone), "text_filter": bool(q)})  # fmt: skip
+                     after={"filters": filters, **searched})  # fmt: skip
         queue_names = {row.id: row.name for row in await routing.list_queues(session)}
         agent_names = await user_names(session)
     texts = labels.translated(labels.CHANNEL_LABELS, labels.DIRECTION_LABELS, labels.STATUS_LABELS)
