@@ -33,7 +33,7 @@ from typing import Any
 import patients_his
 import patients_lookup
 import patients_mllp
-from measures import machine, run_as_served
+from measures import create_database, drop_database, machine, run_as_served
 
 from patientline.core.migrations import upgrade
 
@@ -95,13 +95,13 @@ def show_screen_pop(figures: dict[str, Any]) -> None:
 def run_mllp(backend: str) -> Callable[[argparse.Namespace], dict[str, Any]]:
     def measure(args: argparse.Namespace) -> dict[str, Any]:
         async def run() -> dict[str, Any]:
-            url = await patients_mllp.create_database(backend)
+            url = await create_database(backend, patients_mllp.DATABASE)
             try:
                 prepared = await patients_mllp.prepare(url, backend, preload=args.preload, seed=args.seed)
                 return {**prepared, **await patients_mllp.measure(url, messages=args.messages,
                                                                   connections=args.connections)}  # fmt: skip
             finally:
-                await patients_mllp.drop_database(backend, url)
+                await drop_database(backend, url)
 
         figures: dict[str, Any] = {"backend": backend, **run_as_served(run())}  # the worker's loop
         figures["missed"] = []

@@ -4,7 +4,7 @@
     .venv/bin/python bench/patients_mllp.py --backend sqlite --messages 20000 --connections 16
     .venv/bin/python bench/patients_mllp.py --preload 0              # into an empty, never analysed index
 
-For each backend: a fresh database (var/bench/patients_mllp.db; on PostgreSQL a database pl_bench_mllp on
+For each backend: a fresh database (var/bench/patients_mllp.db; on PostgreSQL a database pl_bench_patients_mllp on
 the server of PATIENTLINE_BENCH_DATABASE_URL, default the local test server) migrated with Alembic and
 holding `--preload` patients (default 100,000; bulk-loaded as the lookup benchmark builds its million, then
 analysed as autovacuum or SQLite's checkpoints would have done by then): a hospital's index is never empty,
@@ -27,17 +27,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import socket
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import patients_lookup
-from measures import machine, run_as_served
+from measures import create_database, drop_database, machine, run_as_served
 from stdnum.cn import ric
 
 from patientline.core.config import Settings
@@ -46,9 +43,7 @@ from patientline.core.migrations import upgrade
 from patientline.patients.hl7 import Hl7Inbox
 from patientline.patients.mllp import Limits, MllpServer
 
-PG = os.environ.get("PATIENTLINE_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-PG_NAME = "pl_bench_mllp"
-BENCH_DIR = Path("var/bench")
+DATABASE = "patients_mllp"
 TARGET_MESSAGES_PER_S = 500.0
 PRELOAD = 100_000
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -160,44 +155,8 @@ async def measure_mllp(database_url: str, *, messages: int = 5000, connections: 
 # ---- main ---------------------------------------------------------------------------------------------
 
 
-def _admin_dsn() -> str:
-    return PG.replace("postgresql+asyncpg", "postgresql")
-
-
-def _remove_sqlite(path: Path, *, make_folder: bool = False) -> None:
-    if make_folder:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-async def create_database(backend: str) -> str:
-    if backend == "sqlite":
-        path = BENCH_DIR / "patients_mllp.db"
-        _remove_sqlite(path, make_folder=True)
-        return f"sqlite+aiosqlite:///{path}"
-    conn = await asyncpg.connect(_admin_dsn())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{PG_NAME}"')
-    finally:
-        await conn.close()
-    return PG.rsplit("/", 1)[0] + "/" + PG_NAME
-
-
-async def drop_database(backend: str, url: str) -> None:
-    if backend == "sqlite":
-        _remove_sqlite(Path(url.split("///", 1)[1]))
-        return
-    conn = await asyncpg.connect(_admin_dsn())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    url = await create_database(backend)
+    url = await create_database(backend, DATABASE)
     try:
         prepared = await prepare(url, backend, preload=args.preload)
         figures = {**prepared, **await measure(url, messages=args.messages, connections=args.connections)}

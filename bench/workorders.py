@@ -40,7 +40,6 @@ import asyncio
 import functools
 import itertools
 import json
-import os
 import random
 import sys
 import time
@@ -51,7 +50,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from measures import machine, percentile
+from measures import BENCH_DIR, create_database, drop_database, machine, percentile
 
 # bench/http.py would shadow the standard library's `http` package for the imports below
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
@@ -83,9 +82,6 @@ from patientline.workorders.schemas import DepartmentContactIn, TypeCreate
 from patientline.workorders.timing import apply_deadlines, due_alerts, next_alert
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = ROOT / "var" / "bench"
-PG = os.environ.get("PATIENTLINE_BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-PG_NAME = "pl_bench_workorders"
 PASSWORD = "Bench-8585-2026"
 TZ = ZoneInfo("Asia/Shanghai")
 CHUNK = 10_000
@@ -125,41 +121,6 @@ CHANNELS = (["phone"] * 70) + (["wechat"] * 15) + (["web"] * 8) + (["sms"] * 4) 
 
 
 # ---- databases --------------------------------------------------------------------------------
-
-
-def _admin_dsn() -> str:
-    return PG.replace("postgresql+asyncpg", "postgresql")
-
-
-def remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-async def create_database(backend: str) -> str:
-    if backend == "sqlite":
-        BENCH_DIR.mkdir(parents=True, exist_ok=True)
-        path = BENCH_DIR / "workorders.db"
-        remove_sqlite(path)
-        return f"sqlite+aiosqlite:///{path}"
-    conn = await asyncpg.connect(_admin_dsn())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{PG_NAME}"')
-    finally:
-        await conn.close()
-    return PG.rsplit("/", 1)[0] + "/" + PG_NAME
-
-
-async def drop_database(backend: str, url: str) -> None:
-    if backend == "sqlite":
-        remove_sqlite(Path(url.split("///", 1)[1]))
-        return
-    conn = await asyncpg.connect(_admin_dsn())
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 # ---- the hospital -----------------------------------------------------------------------------
@@ -700,7 +661,7 @@ async def measure_sweep(url: str, args: argparse.Namespace, now: datetime) -> di
 
 async def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     print(f"{backend}:", flush=True)
-    url = await create_database(backend)
+    url = await create_database(backend, "workorders")
     now = args.now.astimezone(UTC)
     clock.set_now(now)  # the app's clock stands still at `--now`; the sweep moves it on
     try:
