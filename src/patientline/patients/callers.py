@@ -18,7 +18,6 @@ from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import DomainError
 from patientline.core.i18n import gettext
-from patientline.core.validation import normalise_phone
 from patientline.patients import access, index
 from patientline.patients.gateway import PROBLEMS, HisGateway, HisUnavailable
 from patientline.patients.his import HisPatient
@@ -38,13 +37,6 @@ class Found:
     his_problem: str | None = None  # translated: why the hospital's system could not answer
 
 
-def _phone(text: str) -> str | None:
-    try:
-        return normalise_phone(text)
-    except ValueError:
-        return None
-
-
 async def search(session: AsyncSession, *, actor: Actor, gateway: HisGateway, text: str, purpose: str) -> Found:
     """The search box: `patients.access.search` (audited), then the HIS for a phone, ID card or card
     number nobody locally has."""
@@ -57,7 +49,7 @@ async def search(session: AsyncSession, *, actor: Actor, gateway: HisGateway, te
     if found.by == "id_card":
         queries.append({"kind": IdentifierKind.ID_CARD, "value": index.normalise_identifier("id_card", compact)})
     else:
-        phone = _phone(compact) if found.by == "phone" else None
+        phone = index.as_phone(compact) if found.by == "phone" else None
         if phone is not None:
             queries.append({"phone": phone})
         queries.extend({"kind": kind, "value": plain} for kind in OTHER_KINDS)

@@ -191,7 +191,7 @@ async def lookup(session: AsyncSession, text: str) -> Lookup:
         return Lookup("id_card", [patient] if patient else [])
     if re.fullmatch(r"\+?[\d()]{5,20}", compact):
         by_card = await find_by_any_identifier(session, plain)
-        phone = _as_phone(compact)
+        phone = as_phone(compact)
         by_phone = await find_by_phone(session, phone) if phone else []
         if by_phone or not by_card:
             return Lookup("phone", by_phone + [p for p in by_card if p not in by_phone])
@@ -201,7 +201,8 @@ async def lookup(session: AsyncSession, text: str) -> Lookup:
     return Lookup("name", await find_by_name(session, text))
 
 
-def _as_phone(digits: str) -> str | None:
+def as_phone(digits: str) -> str | None:
+    """The number in E.164, or None when it cannot be a phone number."""
     try:
         return normalise_phone(digits)
     except ValueError:
