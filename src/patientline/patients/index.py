@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from pypinyin import Style, lazy_pinyin
 from sqlalchemy import delete, func, insert, or_, select
@@ -39,6 +39,7 @@ from patientline.patients.models import (
     ResultSubscription,
 )
 
+Owned = TypeVar("Owned", PatientIdentifier, PatientPhone, PatientFlag)
 CANDIDATE_LIMIT = 20
 OTHER_IDENTIFIER = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,63}$")
 ID_CARD_SHAPE = re.compile(r"^\d{17}[\dX]$")
@@ -215,20 +216,14 @@ async def identifiers_of(session: AsyncSession, patient_ids: Sequence[int]) -> d
         .where(PatientIdentifier.patient_id.in_(patient_ids))
         .order_by(PatientIdentifier.kind, PatientIdentifier.id)
     )
-    found: dict[int, list[PatientIdentifier]] = {pid: [] for pid in patient_ids}
-    for row in rows:
-        found[row.patient_id].append(row)
-    return found
+    return _by_patient(patient_ids, rows)
 
 
 async def phones_of(session: AsyncSession, patient_ids: Sequence[int]) -> dict[int, list[PatientPhone]]:
     rows = await session.scalars(
         select(PatientPhone).where(PatientPhone.patient_id.in_(patient_ids)).order_by(PatientPhone.id)
     )
-    found: dict[int, list[PatientPhone]] = {pid: [] for pid in patient_ids}
-    for row in rows:
-        found[row.patient_id].append(row)
-    return found
+    return _by_patient(patient_ids, rows)
 
 
 async def active_flags(session: AsyncSession, patient_ids: Sequence[int]) -> dict[int, list[PatientFlag]]:
@@ -237,7 +232,12 @@ async def active_flags(session: AsyncSession, patient_ids: Sequence[int]) -> dic
         .where(PatientFlag.patient_id.in_(patient_ids), PatientFlag.cleared_at.is_(None))
         .order_by(PatientFlag.id)
     )
-    found: dict[int, list[PatientFlag]] = {pid: [] for pid in patient_ids}
+    return _by_patient(patient_ids, rows)
+
+
+def _by_patient(patient_ids: Sequence[int], rows: Iterable[Owned]) -> dict[int, list[Owned]]:
+    """Rows grouped by their patient, every patient asked for present (with none: an empty list)."""
+    found: dict[int, list[Owned]] = {pid: [] for pid in patient_ids}
     for row in rows:
         found[row.patient_id].append(row)
     return found
