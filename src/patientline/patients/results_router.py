@@ -15,7 +15,7 @@ from patientline.core.validation import PathId, ReadModel, StrictModel
 from patientline.patients import results
 from patientline.patients.his import READY_STATUSES
 from patientline.patients.models import PatientResult, ResultSubscription
-from patientline.web.deps import CurrentActor, Session
+from patientline.web.deps import CurrentActor, Session, app_state
 from patientline.web.responses import FastJSONResponse
 
 router = APIRouter(prefix="/api/patients", tags=["patient results"])
@@ -66,7 +66,7 @@ def _subscription(row: ResultSubscription) -> SubscriptionRead:
 
 @router.get("/{patient_id}/results", response_model=list[ResultRead], summary="A patient's result statuses")
 async def list_results(patient_id: PathId, request: Request, actor: CurrentActor, session: Session) -> Response:
-    show = bool(request.app.state.pl.settings.results_show_content)
+    show = app_state(request).settings.results_show_content
     async with session.begin():
         rows = await results.list_results(session, actor=actor, patient_id=patient_id)
         body = [_result(r, show).model_dump(mode="json") for r in rows]
