@@ -4,6 +4,7 @@ trial through later; searches say 503 his_unavailable; nothing raises for HIS tr
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -95,6 +96,25 @@ async def test_breaker_opens_after_failures_in_a_row_then_lets_one_trial_through
     assert await gateway.search(kind="mrn", value=patient_mrn(his, patient)) != []  # the trial succeeds
     assert gateway.status()["state"] == "closed" and gateway.status()["failures"] == 0
     assert (await overview(db, gateway, patient)).live
+
+
+async def test_a_trial_call_given_up_half_way_does_not_leave_the_breaker_shut(db: Any) -> None:
+    his = SimulatedHis(seed=12, size=10, failure_rate=1.0)
+    gateway = HisGateway(his, timeout=5.0, breaker_failures=1, breaker_seconds=30)
+    with pytest.raises(HisUnavailable):
+        await gateway.search(phone="+8613900000000")
+    assert gateway.status()["state"] == "open"
+    clock.set_now(clock.now() + timedelta(seconds=31))
+    his.configure(failure_rate=0.0, latency_ms=2_000)
+    trial = asyncio.ensure_future(gateway.search(phone="+8613900000000"))
+    await asyncio.sleep(0.05)  # the trial call is under way
+    trial.cancel()  # the agent closed the page
+    with pytest.raises(asyncio.CancelledError):
+        await trial
+    his.configure(latency_ms=0)
+    calls = his.calls
+    await gateway.search(phone="+8613900000000")  # the next call is let through as the trial, and it answers
+    assert his.calls == calls + 1 and gateway.status()["state"] == "closed"
 
 
 def patient_mrn(his: SimulatedHis, patient: Patient) -> str:

@@ -139,6 +139,11 @@ class Breaker:
     def succeeded(self) -> None:
         self.failures, self.opened_until, self._trial = 0, None, False
 
+    def abandoned(self) -> None:
+        """A call given up before it answered (its caller went away): it proves nothing either way, so a
+        half-open breaker lets the next call try."""
+        self._trial = False
+
     def failed(self) -> None:
         self.failures += 1
         if self._trial or self.failures >= self.threshold:
@@ -231,6 +236,9 @@ class HisGateway:
         try:
             async with asyncio.timeout(self.timeout):
                 answer = await call(self.his)
+        except asyncio.CancelledError:
+            self.breaker.abandoned()
+            raise
         except TimeoutError:
             self._failed(what, started, "the HIS did not answer in time")
             raise _Failed("slow") from None
