@@ -17,8 +17,9 @@ from patientline.contacts import service
 from patientline.contacts.models import Contact
 from patientline.core import clock
 from patientline.core.audit import AuditEntry
-from patientline.core.auth.actor import Actor
+from patientline.core.auth.actor import SYSTEM, Actor
 from patientline.core.auth.permissions import permissions_for
+from patientline.patients import index
 from patientline.patients.models import Patient
 from patientline.routing.models import RoutingQueue, RoutingTask
 
@@ -344,3 +345,25 @@ async def test_a_routed_task_opens_one_contact_and_its_end_is_recorded(agent: Cl
         assert ended is not None and ended.ended_at is not None
         assert await service.end_for_task(session, task_id=424242) is None
     assert ok(await agent.get(f"/api/contacts/{contact_id}"))["ended_at"]
+
+
+async def test_a_routed_task_naming_a_merged_or_missing_patient(agent: Client, db: Any) -> None:
+    survivor, duplicate = await make_patient(db), await make_patient(db, "王小明 (重复)")
+    async with db.sessions() as session, session.begin():
+        await index.merge(session, actor=SYSTEM, survivor_id=survivor, merged_id=duplicate)
+        queue = RoutingQueue(code="GEN2", name="综合咨询")
+        session.add(queue)
+        await session.flush()
+        tasks = [RoutingTask(channel="voice", queue_id=queue.id, entered_at=clock.now(), caller={"patient_id": named},
+                             caller_phone="+8613800000001") for named in (duplicate, 999999)]  # fmt: skip
+        session.add_all(tasks)
+        await session.flush()
+        task_ids = [task.id for task in tasks]
+    me = ok(await agent.get("/api/auth/me"))
+    actor = Actor(user_id=me["id"], username="agent01", display_name="Agent01", roles=("agent",),
+                  permissions=permissions_for(["agent"]))  # fmt: skip
+    async with db.sessions() as session, session.begin():
+        opened = [await service.open_for_task(session, actor=actor, task=await session.get_one(RoutingTask, task_id))
+                  for task_id in task_ids]  # fmt: skip
+        patients = [contact.patient_id for contact in opened]
+    assert patients == [survivor, None]  # the survivor; nobody rather than a failed accept

@@ -202,11 +202,11 @@ async def open_for_task(session: AsyncSession, *, actor: Actor, task: RoutingTas
         return existing
     channel = ROUTING_CHANNELS.get(task.channel, ContactChannel.VOICE)
     caller = task.caller or {}
-    patient_id = caller.get("patient_id")
+    patient_id = await _caller_patient(session, caller.get("patient_id"))
     contact = Contact(
         channel=channel, direction="outbound" if channel in OUTBOUND_CHANNELS else "inbound", status="open",
         started_at=task.entered_at, answered_at=clock.now(), queue_id=task.queue_id,
-        agent_id=actor.user_id or task.agent_id, patient_id=patient_id if isinstance(patient_id, int) else None,
+        agent_id=actor.user_id or task.agent_id, patient_id=patient_id,
         phone=task.caller_phone, caller_name=str(caller.get("name") or "")[:100], routing_task_id=task.id,
         external_ref=task.external_ref, subject=(task.subject or "")[:200],
     )  # fmt: skip
@@ -214,6 +214,17 @@ async def open_for_task(session: AsyncSession, *, actor: Actor, task: RoutingTas
     audit.record(session, actor=actor, action="contacts.contact.open", target_type=AUDIT_TARGET, target_id=contact.id,
                  after={"routing_task_id": task.id, "channel": channel})  # fmt: skip
     return contact
+
+
+async def _caller_patient(session: AsyncSession, patient_id: object) -> int | None:
+    """The patient a routed task names (set by whoever created it): its survivor if it was merged since,
+    none if it is not (or no longer) in the index: the screen pop then looks the caller up by number."""
+    if not isinstance(patient_id, int) or isinstance(patient_id, bool):
+        return None
+    try:
+        return (await patient_index.resolve(session, patient_id)).id
+    except NotFound:
+        return None
 
 
 async def end_for_task(session: AsyncSession, *, task_id: int) -> Contact | None:
