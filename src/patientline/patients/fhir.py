@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
-import phonenumbers
 from fhir.resources.R4B.appointment import Appointment as FhirAppointment
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport as FhirDiagnosticReport
 from fhir.resources.R4B.encounter import Encounter as FhirEncounter
@@ -235,7 +234,7 @@ class FhirHis:
         phones = []
         for contact in resource.telecom or []:
             if contact.system in ("phone", "sms") and contact.value:
-                e164 = _e164(contact.value)
+                e164 = index.as_phone(contact.value)
                 if e164 and e164 not in phones:
                     phones.append(e164)
         sex: Literal["male", "female", "unknown"] = (
@@ -357,16 +356,6 @@ def _outcome_codes(body: object) -> str:
             if severity.replace("-", "").isalpha() and code.replace("-", "").isalpha():
                 codes.append(f"{severity}/{code}")
     return f": {', '.join(codes)}" if codes else ""
-
-
-def _e164(value: str) -> str | None:
-    try:
-        parsed = phonenumbers.parse(value, "CN")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
 def _name(names: Sequence[HumanName]) -> str:

@@ -202,10 +202,10 @@ async def lookup(session: AsyncSession, text: str) -> Lookup:
     return Lookup("name", await find_by_name(session, text))
 
 
-def as_phone(digits: str) -> str | None:
+def as_phone(text: str) -> str | None:
     """The number in E.164, or None when it cannot be a phone number."""
     try:
-        return normalise_phone(digits)
+        return normalise_phone(text)
     except ValueError:
         return None
 
