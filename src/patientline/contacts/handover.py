@@ -36,10 +36,6 @@ class Handover:
         return sum(1 for item in self.items if item.done_at is None)
 
 
-def local_today() -> date:
-    return clock.now().astimezone(ZoneInfo(get_settings().timezone)).date()
-
-
 def current_shift(moment: datetime | None = None) -> tuple[date, str]:
     """The hospital's shift now: day 08-16, evening 16-24, night 00-08 (counted to the day before)."""
     local = (moment or clock.now()).astimezone(ZoneInfo(get_settings().timezone))
@@ -126,7 +122,7 @@ async def write(session: AsyncSession, *, actor: Actor, data: HandoverCreate) ->
             "Write notes or at least one pending item.",
             details=[{"field": "notes", "problem": "required", "message": message}],
         )
-    today = local_today()
+    today = clock.today(get_settings().timezone)
     if abs((data.shift_date - today).days) > 7:
         message = gettext("Choose a shift within a week of today.")
         raise InvalidInput(

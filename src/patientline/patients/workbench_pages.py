@@ -9,7 +9,6 @@ and the caller's number stays on the server."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -23,7 +22,6 @@ from patientline.contacts.labels import STATUS_LABELS as CONTACT_STATUS_LABELS
 from patientline.contacts.models import Contact
 from patientline.core.audit import AuditEntry
 from patientline.core.auth.actor import Actor
-from patientline.core.auth.models import User
 from patientline.core.auth.permissions import Permission
 from patientline.core.i18n import N_, gettext, ngettext
 from patientline.core.masking import mask_name, mask_phone
@@ -32,6 +30,7 @@ from patientline.directory.models import Staff
 from patientline.patients import access, callers, views
 from patientline.patients.gateway import HisView, Overview
 from patientline.patients.models import Patient, ResultSubscription
+from patientline.routing.store import display_names
 from patientline.web.deps import CurrentActor, Session, app_state
 from patientline.web.templating import render
 from patientline.workorders.labels import STATUS_LABELS as ORDER_STATUS_LABELS
@@ -186,14 +185,6 @@ def _contact_view(contact: Contact) -> dict[str, Any]:
     }
 
 
-async def _user_names(session: AsyncSession, ids: Sequence[int | None]) -> dict[int, str]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))
-    return {user_id: name for user_id, name in rows.tuples()}
-
-
 async def _open_orders(session: AsyncSession, patient_id: int) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(WorkOrder, WorkOrderType.name)
@@ -219,7 +210,7 @@ async def _past_contacts(session: AsyncSession, actor: Actor, patient_id: int) -
     if not actor.can(Permission.HANDLE_CONTACTS):
         return None
     rows = await contacts.for_patient(session, patient_id, limit=20)
-    agents = await _user_names(session, [row.agent_id for row in rows])
+    agents = await display_names(session, {row.agent_id for row in rows if row.agent_id is not None})
     return [_contact_view(row) | {"agent": agents.get(row.agent_id or 0, "")} for row in rows]
 
 
@@ -242,7 +233,7 @@ async def patient_page(
             suffix = f"?contact={contact}" if contact else ""
             return RedirectResponse(f"/workbench/patients/{patient.id}{suffix}", status_code=303)
         card = await views.patient_card(session, patient)
-        setters = await _user_names(session, [flag.set_by_id for flag in card.flags])
+        setters = await display_names(session, {f.set_by_id for f in card.flags if f.set_by_id is not None})
         expert = await session.get(Staff, patient.vip_expert_id) if patient.vip_expert_id else None
         context = _base_context(actor) | {
             "card": card,
