@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.contacts import dispositions
 from patientline.contacts.models import Contact, ContactDisposition
+from patientline.contacts.service import dispositions_of
 from patientline.core.config import get_settings
 from patientline.core.errors import InvalidInput
 from patientline.core.i18n import N_, gettext
@@ -164,7 +165,7 @@ async def export_lines(
         rows = list(await session.scalars(query))
         if not rows:
             break
-        codes = await _codes_of(session, [row.id for row in rows])
+        codes = await dispositions_of(session, [row.id for row in rows])
         for row in rows:
             yield _line([
                 row.reference, labels.get(row.channel, row.channel), labels.get(row.direction, row.direction),
@@ -178,18 +179,6 @@ async def export_lines(
         sent += len(rows)
         last = (rows[-1].started_at, rows[-1].id)
         session.expunge_all()  # a long export keeps only one batch in memory
-
-
-async def _codes_of(session: AsyncSession, contact_ids: list[int]) -> dict[int, list[int]]:
-    found: dict[int, list[int]] = {}
-    rows = await session.execute(
-        select(ContactDisposition.contact_id, ContactDisposition.code_id).where(
-            ContactDisposition.contact_id.in_(contact_ids)
-        )
-    )
-    for contact_id, code_id in rows:
-        found.setdefault(contact_id, []).append(code_id)
-    return found
 
 
 def _local(value: datetime | None, zone: ZoneInfo) -> str:
