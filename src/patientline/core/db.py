@@ -17,6 +17,7 @@ from sqlalchemy.types import TypeDecorator
 
 from patientline.core import clock
 from patientline.core.errors import Conflict
+from patientline.core.sqlite_driver import OneTripDbapi
 
 if TYPE_CHECKING:
     from patientline.core.events import Bus
@@ -121,7 +122,7 @@ def _ensure_sqlite_folder(url: str) -> None:
 def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         _ensure_sqlite_folder(url)
-        engine = create_async_engine(url, pool_size=8, max_overflow=8, json_serializer=_json)
+        engine = create_async_engine(url, module=OneTripDbapi(), pool_size=8, max_overflow=8, json_serializer=_json)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine
