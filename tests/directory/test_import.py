@@ -398,14 +398,19 @@ async def test_export_then_import_changes_nothing(admin: Client, db: Any, make_u
 
 async def test_export_has_the_import_columns_and_codes_for_references(admin: Client, sites: dict[str, Any]) -> None:
     await imported(
-        admin, "departments", "code,name,site_code,parent_code\nNEI,内科,EAST,\nXNK,心内科,WEST,NEI\n", dry_run=False
+        admin,
+        "departments",
+        "code,name,site_code,parent_code,triage_department\nNEI,内科,EAST,,\nXNK,心血管中心,WEST,NEI,心内科\n",
+        dry_run=False,
     )
     lines = (await admin.get("/api/directory/departments/export.csv")).content.decode("utf-8-sig").splitlines()
     assert lines == [
-        "code,name,site_code,parent_code,kind,location,phone,hours,description,is_active",
-        "NEI,内科,EAST,,clinical,,,,,true",
-        "XNK,心内科,WEST,NEI,clinical,,,,,true",
+        "code,name,site_code,parent_code,kind,location,phone,hours,description,is_active,triage_department",
+        "NEI,内科,EAST,,clinical,,,,,true,",
+        "XNK,心血管中心,WEST,NEI,clinical,,,,,true,心内科",
     ]
+    unknown = await imported(admin, "departments", "code,name,site_code,triage_department\nYK,眼科,EAST,眼睛科\n", dry_run=True)
+    assert [error["field"] for error in unknown["errors"]] == ["triage_department"]
     empty = (await admin.get("/api/directory/skills/export.csv")).content.decode("utf-8-sig")
     assert empty.splitlines() == ["code,name,description,is_active"]
 

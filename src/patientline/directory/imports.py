@@ -48,7 +48,19 @@ LAYOUTS: dict[str, Layout] = {
     "department": Layout(
         schemas.DepartmentCreate,
         schemas.DepartmentUpdate,
-        ("code", "name", "site_code", "parent_code", "kind", "location", "phone", "hours", "description", "is_active"),
+        (
+            "code",
+            "name",
+            "site_code",
+            "parent_code",
+            "kind",
+            "location",
+            "phone",
+            "hours",
+            "description",
+            "is_active",
+            "triage_department",
+        ),
         (SITE_REF, Reference("parent_code", "parent_id", DEPARTMENTS)),
     ),
     "team": Layout(

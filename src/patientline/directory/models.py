@@ -7,6 +7,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from patientline.core.db import Base, IdMixin, TimestampMixin, VersionMixin
 
+# The standard departments triage suggests (the common registration departments of a Chinese tertiary
+# general hospital); each of the hospital's departments may say which one it answers for.
+TRIAGE_DEPARTMENTS = (
+    "心内科", "呼吸内科", "消化内科", "神经内科", "内分泌科", "肾内科", "血液科", "风湿免疫科", "感染科",
+    "普通外科", "骨科", "泌尿外科", "神经外科", "心胸外科", "乳腺外科", "肛肠外科", "整形外科", "妇科", "产科",
+    "儿科", "眼科", "耳鼻咽喉科", "口腔科", "皮肤科", "精神心理科", "肿瘤科", "男科", "急诊科", "中医科", "康复科",
+)  # fmt: skip
+
 
 class DepartmentKind(StrEnum):
     CLINICAL = "clinical"
@@ -44,6 +52,8 @@ class Department(IdMixin, TimestampMixin, VersionMixin, Base):
     hours: Mapped[str] = mapped_column(String(200), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # which of TRIAGE_DEPARTMENTS this department answers for (none: triage matches it by name)
+    triage_department: Mapped[str | None] = mapped_column(String(16))
 
 
 class Team(IdMixin, TimestampMixin, VersionMixin, Base):

@@ -20,7 +20,7 @@ from patientline.core.errors import DomainError, NotFound
 from patientline.core.i18n import gettext
 from patientline.core.validation import MAX_ID, PathId
 from patientline.directory import imports, service
-from patientline.directory.models import DepartmentKind, TeamKind
+from patientline.directory.models import TRIAGE_DEPARTMENTS, DepartmentKind, TeamKind
 from patientline.web.deps import CurrentActor, Session
 from patientline.web.templating import render
 
@@ -35,7 +35,9 @@ class Field:
     name: str
     label: str
     type: str = "text"  # text | textarea | select | checkbox | tel | email | multiselect | skills
-    options: str | None = None  # sites | departments | users | teams | department_kinds | team_kinds
+    options: str | None = (
+        None  # sites | departments | users | teams | department_kinds | team_kinds | triage_departments
+    )
     required: bool = False
     hint: str = ""
 
@@ -96,6 +98,13 @@ PAGES: dict[str, Page] = {
                 Field("location", "Location"),
                 PHONE,
                 Field("hours", "Clinic hours", hint="e.g. 周一至周五 08:00-17:00"),
+                Field(
+                    "triage_department",
+                    "Triage department",
+                    "select",
+                    "triage_departments",
+                    hint="Which standard department the assistant's triage suggests this one for",
+                ),
                 Field("description", "Description", "textarea"),
                 ACTIVE,
             ),
@@ -190,6 +199,7 @@ async def _options(session: AsyncSession) -> dict[str, list[tuple[Any, str]]]:
         "users": [(u.id, f"{u.display_name} ({u.username})") for u in users],
         "department_kinds": [(k.value, KIND_LABELS[k.value]) for k in DepartmentKind],
         "team_kinds": [(k.value, KIND_LABELS[k.value]) for k in TeamKind],
+        "triage_departments": [(name, name) for name in TRIAGE_DEPARTMENTS],
     }
 
 

@@ -6,10 +6,21 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from patientline.core.validation import Code, DbId, Name, Phone, ReadModel, StrictModel, Version
 from patientline.core.workcal import WorkingHours
-from patientline.directory.models import DepartmentKind, TeamKind
+from patientline.directory.models import TRIAGE_DEPARTMENTS, DepartmentKind, TeamKind
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Text2000 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+def _triage_department(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    if value not in TRIAGE_DEPARTMENTS:
+        raise ValueError(f"not one of the triage departments ({'、'.join(TRIAGE_DEPARTMENTS)})")
+    return value
+
+
+TriageDepartment = Annotated[str | None, AfterValidator(_triage_department)]
 
 
 def _opening_hours(value: str) -> str:
@@ -66,6 +77,7 @@ class DepartmentCreate(StrictModel):
     hours: Text200 = ""
     description: Text2000 = ""
     is_active: bool = True
+    triage_department: TriageDepartment = None
 
 
 class DepartmentUpdate(StrictModel):
@@ -80,6 +92,7 @@ class DepartmentUpdate(StrictModel):
     hours: Text200 | None = None
     description: Text2000 | None = None
     is_active: bool | None = None
+    triage_department: TriageDepartment = None
 
 
 class DepartmentRead(ReadModel):
@@ -94,6 +107,7 @@ class DepartmentRead(ReadModel):
     hours: str
     description: str
     is_active: bool
+    triage_department: str | None
     version: int
 
 
