@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from patientline.assistant.cli import assistant_app
 from patientline.contacts.cli import contacts_app
 from patientline.core.config import get_settings
 from patientline.knowledge.cli import kb_app
@@ -20,6 +21,7 @@ from patientline.patients.cli import patients_app
 
 app = typer.Typer(help="PatientLine: patient-service contact centre for hospitals.", no_args_is_help=True)
 calendar_app = typer.Typer(help="The working-day calendar.", no_args_is_help=True)
+app.add_typer(assistant_app, name="assistant")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(kb_app, name="kb")

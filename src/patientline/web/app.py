@@ -29,6 +29,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def routers() -> list[object]:
+    from patientline.assistant import router as assistant_router
     from patientline.channels import pages as channels_pages
     from patientline.channels import router as channels_router
     from patientline.contacts import pages as contacts_pages
@@ -65,6 +66,7 @@ def routers() -> list[object]:
     return [
         system.router,
         auth_router.router,
+        assistant_router.router,
         auth_pages.router,
         directory_router.router,
         directory_pages.router,

@@ -1,0 +1,164 @@
+"""The emergency guard: a message that describes an emergency happening now gets the instruction to
+call 120 or go to the emergency department before anything else, and the supervisor is alerted.
+
+Recall comes first: a missed emergency is the one failure that cannot be undone, a false alarm costs a
+sentence. So the guard fires on any alarming phrase (the signs in `data/emergency_signs.txt`) in a
+clause of the message unless the message shows it is not about an emergency now:
+- a negation right before it ("没有胸痛"), or a figure of speech in its clause ("累死了", "让我窒息");
+- a topic rather than a person: fiction, study, teaching, paperwork, hypotheticals ("我在写小说",
+  "如果以后家里老人中风了"), in its clause, or anywhere in the message for all but grave signs;
+- the past in its clause ("去年心梗，放了支架"), unless its clause speaks of this moment ("突然", "救命");
+- for all but grave signs: a chronic course anywhere in the message ("好多年了"), or something mild or
+  an information question in its clause ("胸痛中心在几楼"), unless its clause says it is severe ("剧烈",
+  "冷汗") or happening now.
+Grave signs are those that are an emergency whatever the wording around them ("叫不醒", "吃了一瓶
+安眠药", "嘴唇发紫").
+
+Text here is folded (`knowledge.search.text.fold`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from patientline.knowledge.search.text import fold
+
+SIGNS_FILE = Path(__file__).parent / "data" / "emergency_signs.txt"
+_NO_NEGATION = "[^\\s不没无未非]"
+PLACEHOLDERS = {"<gap>": _NO_NEGATION + "{0,4}", "<longgap>": _NO_NEGATION + "{0,10}"}
+
+
+@dataclass(frozen=True, slots=True)
+class Sign:
+    category: str
+    pattern: re.Pattern[str]
+    grave: bool
+
+
+def read_signs(path: Path = SIGNS_FILE) -> list[Sign]:
+    """`category<TAB>grave|sign<TAB>pattern` lines, in the order they are tried."""
+    signs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        category, weight, pattern = line.split("\t")
+        if weight not in ("grave", "sign"):
+            raise ValueError(f"{path.name}:{number}: the second column is 'grave' or 'sign'")
+        for placeholder, gap in PLACEHOLDERS.items():
+            pattern = pattern.replace(placeholder, gap)
+        signs.append(Sign(category, re.compile(pattern), weight == "grave"))
+    return signs
+
+
+SIGNS = read_signs()
+
+NEGATION = re.compile(r"(?:没有|没|不是|并不|并没|倒没|也没|不算|无|未|否认|不会|不)(?:想|要|在|再|出现|发生|什么)?$")
+PAST = re.compile(
+    r"去年|前年|上个?月|上周|上礼拜|上次|上回|那次|那回|以前|之前|曾经|小时候|时候?\S{0,6}过|年前|月前|周前|既往|病史|"
+    r"好了|已经好|没事了|恢复|康复|出院|术后|放了?支架|后遗症|做过|得过|有过|过一次|未遂|(?:\d+|[一二三四五六七八九十几两]+)年了|"
+    r"(?:心梗|中风|脑梗|脑出血|手术|车祸|烧伤|骨折|抢救|住院|溺水|中毒)后"
+)
+CHRONIC = re.compile(
+    r"已经\S{0,4}(?:天|星期|礼拜|周|月|年)|好几年|好多年|多年|老毛病|经常|偶尔|有时候?|时不时|一直有点|长期|反复|慢性|几个月了|体检"
+)
+MILD = re.compile(r"一点|少量|点点|稍微|一下|小(?:水泡|口子|伤口)")
+INFORMATION = re.compile(
+    r"怎么预防|如何预防|有哪些|什么症状|症状是|是什么|科普|中心|几楼|在哪|怎么走|报告|证明|保险|报销|预约|挂号|号源|出诊|门诊时间|"
+    r"坐诊|专家号|探视|陪护|热线|电话|能吃|吃什么|饮食|注意什么|注意事项|护理|筛查|疫苗|康复科|烧伤科|门诊|能不能|能否|是不是一定|"
+    r"一定要|检查|医生还在|开药|复查"
+)
+# Not about anyone's body now: fiction, study, teaching, paperwork; these set aside even grave signs.
+TOPIC = re.compile(
+    r"小说|电视剧|电影|剧里|新闻|论文|考试|题目|讲座|培训|课程|科普|知识|区别|怎么引起|是怎么|一般(?:是|要|会)|流程|"
+    r"想了解|了解一下|学学|学习|病历|复印|保险公司|理赔|住几天|会不会影响|只是问问|(?:预)?防(?:止|范|治)?|热线|多少钱|费用|"
+    r"复诊时间|宣传|资料|演练|安全课|讲讲|要讲|鉴定|材料|时间窗|指南|发病率|死亡率|统计|"
+    r"如果|假如|万一|要是|假设|一旦|提前问|想学|学一下|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
+    r"黄金|抢救时间|人数|每年|课题|课件|视频|在写|老师|学生|教材|别人|投诉|误诊|要个说法|虚惊一场|没事了|好好的|已经(?:完全)?好|"
+    r"半年|护理院|鼻饲|探视"
+)
+_NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血难])"
+FIGURATIVE = re.compile(
+    r"(?:累|笑|热|冷|烦|气|饿|困|忙|吵|急|无聊|丑|贵|卡|慢|等|排队|堵|尴尬|吓|馋)(?:得)?(?:要)?死(?:了|我|人)|"
+    r"(?:排队|等(?:号|了|得)|热|累|困|饿|无聊|吵|忙|作业|加班|上班)\S{0,6}想死|"
+    + _NOT_PAIN
+    + r"(?:到|得)(?:我|人)?(?:都)?(?:快|要)?"
+    r"(?:昏迷|晕倒|中风|脑梗|心梗|心肌梗塞?|窒息|吐血|休克|脑溢血|脑出血|崩溃|想死)|"
+    r"(?:钱|费|价|账单|工资|账|花销|医药费)\S{0,8}(?:大出血|吐血|心梗|心肌梗|晕倒|休克|窒息)|简直是大出血|要吐血了|差点晕倒|气(?:得)?晕|"
+    r"(?:让|把)(?:我|人)?\S{0,2}吐血|(?:卡|气|烦|急|堵)得我\S{0,2}(?:脑梗|心梗|中风|吐血|窒息)|贵到\S{0,4}(?:吐血|晕|窒息)|"
+    r"气得我|让(?:我|人)窒息|窒息(?:感)?的(?:服务|系统|操作|态度)|(?:一样|似的)|要被\S{0,4}逼疯|"
+    r"(?:价格|排队|服务|系统)\S{0,8}(?:中毒|窒息|心梗)|让(?:人|我)\S{0,2}(?:心梗|脑梗|窒息|吐血|中风|崩溃)|的心都有了|哈哈|"
+    r"要中毒了|(?:人挤人|排队|电梯|社恐|人多)\S{0,10}窒息"
+)
+NOW = re.compile(
+    r"正在|刚刚|刚才|突然|马上|赶紧|快(?:点|来|救)|救命|救救|怎么办|咋办|不行了|还在|一直在|这会儿?|此刻|眼看|现在又"
+)
+SEVERE = re.compile(
+    r"要死|要命|快不行|剧烈|厉害|受不了|冷汗|大汗|出汗|发紫|发青|晕|喘不|打滚|撕裂|压着|石头|很多|好多|一大"
+)
+CLAUSE = re.compile(r"[，,。.！!？?；;\n、…~]+|(?=但是|可是)")
+
+INSTRUCTION = {
+    "zh_CN": "这可能是急症。请立即拨打 120，或马上到最近医院的急诊科就诊。如情况危急，不要等待在线回复。",
+    "en": "This may be an emergency. Call 120 now or go to the nearest emergency department at once. "
+    "Do not wait for a reply here.",
+}
+SELF_HARM_LINE = {
+    "zh_CN": "如果你有伤害自己的念头，请立即拨打 120 或到最近医院的急诊科；也可以拨打心理援助热线 12356。你并不孤单。",
+    "en": "If you are thinking of harming yourself, call 120 or go to the nearest emergency department now; "
+    "the mental-health helpline 12356 is there too. You are not alone.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """An emergency found in a message: which kind and the words that raised it."""
+
+    category: str
+    phrase: str
+
+    def instruction(self, language: str = "zh_CN") -> str:
+        lines = SELF_HARM_LINE if self.category == "self_harm" else INSTRUCTION
+        return lines.get(language, lines["zh_CN"])
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """What the whole message says about time and purpose, which a sign's own clause may not repeat."""
+
+    about_a_topic: bool
+    chronic: bool
+
+
+def emergency_in(text: str) -> Alarm | None:
+    """The first sign of an emergency happening now in `text`, or None."""
+    folded = fold(text)
+    message = _Message(bool(TOPIC.search(folded)), bool(CHRONIC.search(folded)))
+    for clause in CLAUSE.split(folded):
+        if clause and (alarm := _alarm_in(clause, message)):
+            return alarm
+    return None
+
+
+def _alarm_in(clause: str, message: _Message) -> Alarm | None:
+    if FIGURATIVE.search(clause):
+        return None
+    for sign in SIGNS:
+        for match in sign.pattern.finditer(clause):
+            if not _set_aside(clause, match, sign, message):
+                return Alarm(sign.category, match.group(0))
+    return None
+
+
+def _set_aside(clause: str, match: re.Match[str], sign: Sign, message: _Message) -> bool:
+    """Whether the message shows the sign is not about an emergency now (see the module's docstring)."""
+    if NEGATION.search(clause[max(0, match.start() - 6) : match.start()]) or TOPIC.search(clause):
+        return True
+    if message.about_a_topic and not sign.grave:
+        return True
+    if NOW.search(clause) or (not sign.grave and SEVERE.search(clause)):
+        return False
+    if PAST.search(clause):
+        return True
+    return not sign.grave and (message.chronic or bool(MILD.search(clause) or INFORMATION.search(clause)))

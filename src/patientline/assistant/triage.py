@@ -1,0 +1,283 @@
+"""Symptom triage (分诊): a caller's words (+ age and sex) -> departments, best first, each with the words
+that point there.
+
+Three sources of evidence, added up per department:
+- a **lexicon** of symptoms, diseases, findings, procedures and body parts, each pointing to the
+  department a triage nurse would choose (and at most two defensible others), encoded by hand in
+  `data/triage_lexicon.txt`;
+- a **complement naive Bayes model** over TF-IDF weighted character unigrams and bigrams, learnt from labelled messages
+  (`patientline assistant train-triage`; the shipped counts are in `data/triage_model.json.gz`),
+  for the wording the lexicon does not know;
+- **rules**: an emergency goes to 急诊科 first; a child under 14 to 儿科 unless the complaint is of
+  the eyes, ears/nose/throat or teeth; 妇科 and 产科 only for women, 男科 only for men, 儿科 only for
+  children. Age and sex come from the form when given, else from the words ("我爸七十二了").
+
+The 30 departments are a standard list; `directory` maps them to the hospital's own.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from patientline.assistant.cues import cues_of
+from patientline.assistant.emergency import emergency_in
+from patientline.directory.models import TRIAGE_DEPARTMENTS
+from patientline.knowledge.search.text import fold
+
+DATA_DIR = Path(__file__).parent / "data"
+LEXICON_FILE = DATA_DIR / "triage_lexicon.txt"
+MODEL_FILE = DATA_DIR / "triage_model.json.gz"
+MODEL_VERSION = 1
+
+DEPARTMENTS = TRIAGE_DEPARTMENTS
+EMERGENCY = "急诊科"
+PAEDIATRICS = "儿科"
+CHILD_AGE_LIMIT = 14
+ADULT_AGE = 18
+CHILD_SPECIALTIES = frozenset({"眼科", "耳鼻咽喉科", "口腔科"})
+WOMEN_ONLY = frozenset({"妇科", "产科"})
+MEN_ONLY = frozenset({"男科"})
+
+ALTERNATIVE_WEIGHT = 0.5
+BODY_PART_WEIGHT = 0.5
+LEXICON_WEIGHT = 1.0  # one lexicon term against the scaled log-odds of the model
+MODEL_SHARPNESS = 1.0  # scales the model's log-likelihoods
+SMOOTHING = 0.3
+MAX_GRAM = 2
+IGNORED = re.compile(r"[\s\d\W_]+")
+
+
+class TriageError(ValueError):
+    """Unusable triage input or data; the message says what."""
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    text: str
+    department: str
+    age: int | None = None
+    sex: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    department: str
+    score: float
+    terms: tuple[str, ...]  # the words of the message that point here (empty: the model's judgement)
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    text: str
+    departments: tuple[str, ...]
+    body_part: bool
+
+    def weights(self) -> Iterable[tuple[str, float]]:
+        base = BODY_PART_WEIGHT if self.body_part else 1.0
+        for position, department in enumerate(self.departments):
+            yield department, base * (1.0 if position == 0 else ALTERNATIVE_WEIGHT)
+
+
+# ---- lexicon -------------------------------------------------------------------------------------------
+
+
+def read_lexicon(path: Path = LEXICON_FILE) -> list[Term]:
+    """`term<TAB>department[<TAB>department…]` lines; a `# body parts` header starts the weaker terms."""
+    terms: dict[str, Term] = {}
+    body_part = False
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            body_part = body_part or line.lower().startswith("# body parts")
+            continue
+        text, *departments = (part.strip() for part in raw.split("\t"))
+        if not departments or any(department not in DEPARTMENTS for department in departments):
+            raise TriageError(f"{path.name}:{number}: expected a term and known departments, tab-separated")
+        terms[fold(text)] = Term(fold(text), tuple(departments), body_part)
+    return sorted(terms.values(), key=lambda term: -len(term.text))
+
+
+def matched_terms(text: str, lexicon: list[Term]) -> list[Term]:
+    """The lexicon's terms in `text`, longest first, none inside a longer one already matched."""
+    taken = [False] * len(text)
+    found: list[Term] = []
+    for term in lexicon:
+        start = text.find(term.text)
+        while start >= 0:
+            end = start + len(term.text)
+            if not any(taken[start:end]):
+                taken[start:end] = [True] * len(term.text)
+                found.append(term)
+                break
+            start = text.find(term.text, start + 1)
+    return found
+
+
+# ---- model ---------------------------------------------------------------------------------------------
+
+
+def grams(text: str) -> Counter[str]:
+    """Character unigrams and bigrams of the folded text's runs of letters (digits and punctuation dropped)."""
+    found: Counter[str] = Counter()
+    for run in IGNORED.split(text):
+        for size in range(1, MAX_GRAM + 1):
+            found.update(run[i : i + size] for i in range(len(run) - size + 1))
+    return found
+
+
+@dataclass
+class ComplementBayes:
+    """Complement naive Bayes over TF-IDF weighted character n-grams: each department is scored by how
+    unlike the other departments' messages the text is, which holds up when some departments have few
+    examples. Stored as counts; the weights are derived when loaded."""
+
+    document_frequency: dict[str, int]
+    documents: int
+    weight_by_department: dict[str, dict[str, float]]  # summed TF-IDF weight of each n-gram
+
+    @classmethod
+    def train(cls, examples: Iterable[Example]) -> ComplementBayes:
+        counted = [(example.department, grams(fold(example.text))) for example in examples]
+        frequency: Counter[str] = Counter()
+        for _, counts in counted:
+            frequency.update(counts.keys())
+        model = cls(dict(frequency), len(counted), {})
+        by_department: dict[str, Counter[str]] = defaultdict(Counter)
+        for department, counts in counted:
+            by_department[department].update(model.vector(counts))
+        model.weight_by_department = {department: dict(weights) for department, weights in by_department.items()}
+        model.__post_init__()
+        return model
+
+    def __post_init__(self) -> None:
+        self._all: Counter[str] = Counter()
+        for weights in self.weight_by_department.values():
+            self._all.update(weights)
+        total = sum(self._all.values()) + SMOOTHING * len(self.document_frequency)
+        self._complement_total = {
+            department: total - sum(weights.values()) for department, weights in self.weight_by_department.items()
+        }
+
+    def vector(self, counts: Counter[str]) -> dict[str, float]:
+        """Sublinear TF times smoothed IDF, L2-normalised; n-grams never seen in training are dropped."""
+        weights = {
+            gram: (1 + math.log(count)) * (math.log((1 + self.documents) / (1 + frequency)) + 1)
+            for gram, count in counts.items()
+            if (frequency := self.document_frequency.get(gram))
+        }
+        norm = math.sqrt(sum(weight * weight for weight in weights.values())) or 1.0
+        return {gram: weight / norm for gram, weight in weights.items()}
+
+    def log_likelihoods(self, text: str) -> dict[str, float]:
+        vector = self.vector(grams(text))
+        mass = sum(vector.values())
+        scores = {}
+        for department, weights in self.weight_by_department.items():
+            complement = sum(
+                weight * math.log(self._all[gram] + SMOOTHING - weights.get(gram, 0.0))
+                for gram, weight in vector.items()
+            )
+            scores[department] = mass * math.log(self._complement_total[department]) - complement
+        return scores
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": MODEL_VERSION,
+            "documents": self.documents,
+            "document_frequency": self.document_frequency,
+            "weights": {
+                department: {gram: round(weight, 5) for gram, weight in weights.items()}
+                for department, weights in sorted(self.weight_by_department.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ComplementBayes:
+        if data.get("version") != MODEL_VERSION:
+            raise TriageError(f"triage model version {data.get('version')!r}, expected {MODEL_VERSION}")
+        if unknown := set(data["weights"]) - set(DEPARTMENTS):
+            raise TriageError(f"triage model names unknown departments: {', '.join(sorted(unknown))}")
+        return cls(data["document_frequency"], data["documents"], data["weights"])
+
+    def save(self, path: Path) -> None:
+        path.write_bytes(gzip.compress(json.dumps(self.to_json(), ensure_ascii=False).encode(), mtime=0))
+
+    @classmethod
+    def load(cls, path: Path) -> ComplementBayes:
+        try:
+            return cls.from_json(json.loads(gzip.decompress(path.read_bytes())))
+        except TriageError:
+            raise
+        except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise TriageError(f"{path}: not a triage model ({error})") from None
+
+
+# ---- triage --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Triage:
+    model: ComplementBayes
+    lexicon: list[Term]
+
+    def rank(self, text: str, *, age: int | None = None, sex: str | None = None) -> list[Suggestion]:
+        """Every eligible department, best first."""
+        folded = fold(text)
+        scores, terms = self._evidence(folded)
+        cues = cues_of(folded, age=age, sex=sex)
+        ranked = sorted(
+            (Suggestion(department, round(score, 4), tuple(terms[department])) for department, score in scores.items()),
+            key=lambda suggestion: -suggestion.score,
+        )
+        ranked = [suggestion for suggestion in ranked if _eligible(suggestion.department, cues.age, cues.sex)]
+        if emergency_in(folded):
+            return _first(ranked, EMERGENCY)
+        if cues.age is not None and cues.age < CHILD_AGE_LIMIT:
+            return _first(ranked, _child_specialty(ranked) or PAEDIATRICS)
+        return ranked
+
+    def _evidence(self, folded: str) -> tuple[dict[str, float], dict[str, list[str]]]:
+        likelihoods = self.model.log_likelihoods(folded)
+        best = max(likelihoods.values(), default=0.0)
+        scores = {
+            department: MODEL_SHARPNESS * (likelihoods.get(department, best - 5) - best) for department in DEPARTMENTS
+        }
+        terms: dict[str, list[str]] = {department: [] for department in DEPARTMENTS}
+        for term in matched_terms(folded, self.lexicon):
+            for department, weight in term.weights():
+                scores[department] += LEXICON_WEIGHT * weight
+                terms[department].append(term.text)
+        return scores, terms
+
+
+def _eligible(department: str, age: int | None, sex: str | None) -> bool:
+    if department in WOMEN_ONLY and sex == "男":
+        return False
+    if department in MEN_ONLY and sex == "女":
+        return False
+    return not (department == PAEDIATRICS and age is not None and age >= ADULT_AGE)
+
+
+def _child_specialty(ranked: list[Suggestion]) -> str | None:
+    """A child's eye, ENT or dental complaint stays there: the message names something of it."""
+    return next((s.department for s in ranked if s.department in CHILD_SPECIALTIES and s.terms), None)
+
+
+def _first(ranked: list[Suggestion], department: str) -> list[Suggestion]:
+    chosen = [suggestion for suggestion in ranked if suggestion.department == department]
+    return chosen + [suggestion for suggestion in ranked if suggestion.department != department]
+
+
+@lru_cache(maxsize=1)
+def default_triage() -> Triage:
+    """The shipped lexicon and model, read once per process."""
+    return Triage(ComplementBayes.load(MODEL_FILE), read_lexicon())

@@ -1,0 +1,60 @@
+"""Triage through `assistant.triage`: the rules on age, sex and emergencies, and the words behind each
+suggestion."""
+
+from __future__ import annotations
+
+from patientline.assistant.cues import cues_of
+from patientline.assistant.emergency import emergency_in
+from patientline.assistant.triage import default_triage
+
+
+def first(text: str, **cues: object) -> str:
+    return default_triage().rank(text, **cues)[0].department  # type: ignore[arg-type]
+
+
+def departments(text: str, **cues: object) -> list[str]:
+    return [suggestion.department for suggestion in default_triage().rank(text, **cues)]  # type: ignore[arg-type]
+
+
+def test_a_child_goes_to_paediatrics_except_for_eyes_ears_and_teeth() -> None:
+    assert first("咳嗽发烧两天了，晚上咳得睡不着", age=4) == "儿科"
+    assert first("我家娃5岁，咳嗽发烧两天了") == "儿科"
+    assert first("孩子六岁，看黑板看不清，是不是近视了") == "眼科"
+    assert first("孩子七岁，牙疼，有个蛀牙") == "口腔科"
+    assert first("宝宝三岁，耳朵疼还流脓") == "耳鼻咽喉科"
+
+
+def test_departments_for_one_sex_are_never_offered_to_the_other() -> None:
+    assert "男科" not in departments("小腹坠痛，下面有点痒", sex="女")
+    assert not {"妇科", "产科"} & set(departments("小腹坠痛，下面有点痒", sex="男"))
+    assert not {"妇科", "产科"} & set(departments("我老公小肚子胀，下面痒"))
+    assert "儿科" not in departments("咳嗽发烧两天了", age=40)
+
+
+def test_an_emergency_goes_to_the_emergency_department_first() -> None:
+    assert first("我爸突然说不出话，嘴也歪了，半边身子动不了") == "急诊科"
+    assert first("孩子吃了一把奶奶的降压药", age=3) == "急诊科"
+
+
+def test_suggestions_carry_the_words_that_point_to_them() -> None:
+    top = default_triage().rank("胃疼反酸好长时间了，吃完饭更难受")[0]
+    assert top.department == "消化内科"
+    assert top.terms and all(term in "胃疼反酸好长时间了，吃完饭更难受" for term in top.terms)
+
+
+def test_cues_read_age_and_sex_from_how_callers_speak() -> None:
+    assert cues_of("我爸今年七十二了，心口疼") == cues_of("", age=72, sex="男")
+    assert cues_of("宝宝八个月，拉肚子").age == 0
+    assert cues_of("我妈六十多岁").age == 60
+    assert cues_of("老公陪我来的，月经不调").sex == "女"
+    assert cues_of("孩子5岁", age=9).age == 9
+
+
+def test_the_guard_reads_the_clause_not_the_message() -> None:
+    assert emergency_in("去年心梗放了支架，现在又胸口剧痛出冷汗") is not None
+    assert emergency_in("上个月晕倒过一次，现在好了，想挂号查查") is None
+    assert emergency_in("没有胸痛，就是咳嗽") is None
+    assert emergency_in("排队排到想死") is None
+    alarm = emergency_in("我真的不想活了")
+    assert alarm is not None and alarm.category == "self_harm" and "12356" in alarm.instruction()
+    assert "120" in (emergency_in("我爸叫不醒了") or alarm).instruction("en")
