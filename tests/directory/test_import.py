@@ -409,7 +409,9 @@ async def test_export_has_the_import_columns_and_codes_for_references(admin: Cli
         "NEI,内科,EAST,,clinical,,,,,true,",
         "XNK,心血管中心,WEST,NEI,clinical,,,,,true,心内科",
     ]
-    unknown = await imported(admin, "departments", "code,name,site_code,triage_department\nYK,眼科,EAST,眼睛科\n", dry_run=True)
+    unknown = await imported(
+        admin, "departments", "code,name,site_code,triage_department\nYK,眼科,EAST,眼睛科\n", dry_run=True
+    )
     assert [error["field"] for error in unknown["errors"]] == ["triage_department"]
     empty = (await admin.get("/api/directory/skills/export.csv")).content.decode("utf-8-sig")
     assert empty.splitlines() == ["code,name,description,is_active"]
