@@ -8,7 +8,9 @@
 - a routed call with the caller's number rings in the agent bar; accepting it opens the workbench on
   that caller's family (the screen pop), with nothing but the contact's id in the URL;
 - a caller nobody knows is registered from their contact: the form offers their number masked, the page
-  never holds it in full, and the new patient has it and is attached to the contact."""
+  never holds it in full, and the new patient has it and is attached to the contact;
+- the agent asks which department fits what the caller describes, and an emergency shows the instruction
+  to call 120 above the suggestions."""
 
 from __future__ import annotations
 
@@ -264,3 +266,29 @@ def test_an_unknown_caller_is_registered_from_their_contact(
         attached = agent_api.get(f"/api/contacts/{contact['id']}").json()
         patient = agent_api.get(f"/api/patients/{attached['patient_id']}").json()
         assert [phone["masked"] for phone in patient["phones"]] == ["137****2468"]
+
+
+def test_the_agent_asks_which_department_and_an_emergency_shows_the_instruction(
+    open_page: OpenPage, admin_api: httpx.Client, server: Server
+) -> None:
+    setup(server, admin_api)
+    with logged_in(server, open_page, AGENT, AGENT_PASSWORD) as (agent, _):
+        agent.goto("/workbench")
+        panel = agent.get_by_test_id("wb-triage")
+        described = panel.get_by_label("What the caller describes")
+        ask = panel.get_by_role("button", name="Suggest departments")
+        alarm = panel.locator("[data-wb-triage-alarm]")
+        ask.click()  # nothing described yet: the field says so
+        expect(panel.locator("[data-field=text] .field-error")).to_be_visible()
+        described.fill("胃疼反酸好长时间了，吃完饭更难受")
+        ask.click()
+        suggestions = panel.locator(".wb-triage-item")
+        expect(suggestions).to_have_count(3)
+        expect(suggestions.first).to_contain_text("消化内科")
+        expect(suggestions.first).to_contain_text("胃")
+        expect(alarm).to_be_hidden()
+        described.fill("我爸突然胸口剧痛，一直冒冷汗")
+        ask.click()
+        expect(alarm).to_be_visible()
+        expect(alarm).to_contain_text("120")
+        expect(suggestions.first).to_contain_text("急诊科")

@@ -100,6 +100,8 @@ CLIENT_TEXTS = {
     "exported": N_("The export was downloaded."),
     "confirm_merge": N_("Fold patient #{id} into this patient? Their numbers, flags and results move here."),
     "registered": N_("Registered."),
+    "triage_none": N_("No suggestion: ask the caller more about what is wrong."),
+    "triage_clinic_none": N_("No department of this hospital is set for it."),
 }
 
 

@@ -338,6 +338,38 @@
     button.replaceWith(note);
   }
 
+  // --- triage ------------------------------------------------------------------------------------
+
+  function clinicLine(clinic) {
+    return [clinic.name, clinic.location, clinic.phone].filter(Boolean).join(" · ");
+  }
+
+  async function triage(form) {
+    clearErrors(form);
+    var fields = values(form);
+    var body = { text: fields.text || "" };
+    if (fields.age !== "" && fields.age !== undefined) body.age = Number(fields.age);
+    if (fields.sex) body.sex = fields.sex;
+    var alarm = form.parentNode.querySelector("[data-wb-triage-alarm]");
+    var list = form.parentNode.querySelector("[data-wb-triage-results]");
+    var result = await send("POST", "/api/assistant/triage", body);
+    if (!result.ok) { showErrors(form, result.body); return; }
+    alarm.hidden = !result.body.emergency;
+    alarm.textContent = result.body.emergency ? result.body.emergency.instruction : "";
+    list.textContent = "";
+    result.body.suggestions.forEach(function (s) {
+      var item = el("li", "wb-triage-item");
+      item.appendChild(el("strong", "", s.department));
+      item.appendChild(el("span", "muted small", s.reason));
+      var clinics = el("ul", "wb-triage-clinics");
+      if (!s.clinics.length) clinics.appendChild(el("li", "muted small", t("triage_clinic_none", "No department of this hospital is set for it.")));
+      s.clinics.forEach(function (c) { clinics.appendChild(el("li", "small", clinicLine(c))); });
+      item.appendChild(clinics);
+      list.appendChild(item);
+    });
+    if (!result.body.suggestions.length) list.appendChild(el("li", "muted", t("triage_none", "No suggestion: ask the caller more about what is wrong.")));
+  }
+
   // --- wiring ------------------------------------------------------------------------------------
 
   document.addEventListener("submit", function (event) {
@@ -345,7 +377,7 @@
     var handlers = [
       ["[data-wb-search]", search], ["[data-wb-register]", register], ["[data-wb-verify]", verify],
       ["[data-wb-reveal-form]", reveal], ["[data-wb-form]", submitForm], ["[data-wb-note-form]", addNote],
-      ["[data-wb-export-form]", exportData],
+      ["[data-wb-export-form]", exportData], ["[data-wb-triage]", triage],
     ];
     for (var i = 0; i < handlers.length; i++) {
       if (form.matches(handlers[i][0])) {
