@@ -3,7 +3,9 @@ call 120 or go to the emergency department before anything else, and the supervi
 
 Recall comes first: a missed emergency is the one failure that cannot be undone, a false alarm costs a
 sentence. So the guard fires on any alarming phrase (the signs in `data/emergency_signs.txt`) in a
-clause of the message unless the message shows it is not about an emergency now:
+clause of the message (or, for the signs marked `whole`, across the message) unless the message shows
+it is not about an emergency now:
+- a joke or a show anywhere in the message ("我快休克了，开玩笑的", "追剧哭到缺氧");
 - a negation right before it ("没有胸痛"), or a figure of speech in its clause ("累死了", "让我窒息");
 - a topic rather than a person: fiction, study, teaching, paperwork, hypotheticals ("我在写小说",
   "如果以后家里老人中风了"), in its clause, or anywhere in the message for all but grave signs;
@@ -35,20 +37,22 @@ class Sign:
     category: str
     pattern: re.Pattern[str]
     grave: bool
+    whole: bool  # read across the whole message ("怀孕34周 突然肚子疼 下面出血"), not one clause
 
 
 def read_signs(path: Path = SIGNS_FILE) -> list[Sign]:
-    """`category<TAB>grave|sign<TAB>pattern` lines, in the order they are tried."""
+    """`category<TAB>grave|sign[,whole]<TAB>pattern` lines, in the order they are tried."""
     signs = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip() or line.startswith("#"):
             continue
-        category, weight, pattern = line.split("\t")
-        if weight not in ("grave", "sign"):
-            raise ValueError(f"{path.name}:{number}: the second column is 'grave' or 'sign'")
+        category, kind, pattern = line.split("\t")
+        weight, _, scope = kind.partition(",")
+        if weight not in ("grave", "sign") or scope not in ("", "whole"):
+            raise ValueError(f"{path.name}:{number}: the second column is 'grave' or 'sign', then optionally ',whole'")
         for placeholder, gap in PLACEHOLDERS.items():
             pattern = pattern.replace(placeholder, gap)
-        signs.append(Sign(category, re.compile(pattern), weight == "grave"))
+        signs.append(Sign(category, re.compile(pattern), weight == "grave", scope == "whole"))
     return signs
 
 
@@ -70,6 +74,8 @@ INFORMATION = re.compile(
     r"坐诊|专家号|探视|陪护|热线|电话|能吃|吃什么|饮食|注意什么|注意事项|护理|筛查|疫苗|康复科|烧伤科|门诊|能不能|能否|是不是一定|"
     r"一定要|检查|医生还在|开药|复查"
 )
+# A joke or a show, anywhere in the message, is not an emergency ("我快休克了，开玩笑的").
+JOKING = re.compile(r"(?<!不是)(?<!没)开(?:个)?玩笑|哈哈|笑死|追剧|太虐")
 # Not about anyone's body now: fiction, study, teaching, paperwork; these set aside even grave signs.
 TOPIC = re.compile(
     r"小说|电视剧|电影|剧里|新闻|论文|考试|题目|讲座|培训|课程|科普|知识|区别|怎么引起|是怎么|一般(?:是|要|会)|流程|"
@@ -78,10 +84,11 @@ TOPIC = re.compile(
     r"如果|假如|万一|要是|假设|一旦|提前问|想学|学一下|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
     r"黄金|抢救时间|人数|每年|课题|课件|视频|在写|老师|学生|教材|别人|投诉|误诊|要个说法|虚惊一场|没事了|好好的|已经(?:完全)?好|"
     r"半年|护理院|鼻饲|探视|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
+    r"谣言|网上说|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
     r"怕|担心|哪天|会不会|能考|多大(?:学|可以|能|年龄|岁数)|提前|以后(?:也|会|怀孕|万一)|剧本|游戏|听说|过的人|的人(?:救|能|可以|应该|会)|排除|家族史|筛查|"
-    r"几种|不一样|什么不同|就好了|应该没事|没事吧|的时候(?:要|该|能|应该)|哈哈|好奇|分辨|免得|以免|想知道"
+    r"几种|不一样|什么不同|就好了|应该没事|没事吧|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|想知道"
 )
-_NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血难])"
+_NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血受])"
 FIGURATIVE = re.compile(
     r"(?:累|笑|热|冷|烦|气|饿|困|忙|吵|急|无聊|丑|贵|卡|慢|等|排队|堵|尴尬|吓|馋)(?:得)?(?:要)?死(?:了|我|人)|"
     r"(?:排队|等(?:号|了|得)|热|累|困|饿|无聊|吵|忙|作业|加班|上班)\S{0,6}想死|"
@@ -92,7 +99,7 @@ FIGURATIVE = re.compile(
     r"(?:让|把)(?:我|人)?\S{0,2}吐血|(?:卡|气|烦|急|堵)得我\S{0,2}(?:脑梗|心梗|中风|吐血|窒息)|贵到\S{0,4}(?:吐血|晕|窒息)|"
     r"气得我|让(?:我|人)窒息|窒息(?:感)?的(?:服务|系统|操作|态度)|心梗了?(?:一样|似的)|要被\S{0,4}逼疯|"
     r"(?:价格|排队|服务|系统)\S{0,8}(?:中毒|窒息|心梗)|让(?:人|我)\S{0,2}(?:心梗|脑梗|窒息|吐血|中风|崩溃)|的心都有了|哈哈|"
-    r"要中毒了|笑到|开玩笑|要吐血|(?:人挤人|排队|电梯|社恐|人多)\S{0,10}窒息|(?:辣|笑|累|热|挤|憋屈)到(?:我)?喘不过"
+    r"要中毒了|笑到|要吐血|缺氧|嚷嚷|夸张|(?:人挤人|排队|电梯|社恐|人多)\S{0,10}窒息|(?:辣|笑|累|热|挤|憋屈)到(?:我)?喘不过"
 )
 NOW = re.compile(
     r"正在|刚刚|刚才|突然|马上|赶紧|快(?:点|来|救)|救命|救救|怎么办|咋办|不行了|还在|一直在|这会儿?|此刻|眼看|现在又"
@@ -137,17 +144,21 @@ class _Message:
 def emergency_in(text: str) -> Alarm | None:
     """The first sign of an emergency happening now in `text`, or None."""
     folded = fold(text)
+    if JOKING.search(folded):
+        return None
     message = _Message(bool(TOPIC.search(folded)), bool(CHRONIC.search(folded)))
     for clause in CLAUSE.split(folded):
-        if clause and (alarm := _alarm_in(clause, message)):
+        if clause and (alarm := _alarm_in(clause, message, whole=False)):
             return alarm
-    return None
+    return _alarm_in(CLAUSE.sub("，", folded), message, whole=True)
 
 
-def _alarm_in(clause: str, message: _Message) -> Alarm | None:
+def _alarm_in(clause: str, message: _Message, *, whole: bool) -> Alarm | None:
     if FIGURATIVE.search(clause):
         return None
     for sign in SIGNS:
+        if sign.whole != whole:
+            continue
         for match in sign.pattern.finditer(clause):
             if not _set_aside(clause, match, sign, message):
                 return Alarm(sign.category, match.group(0))
