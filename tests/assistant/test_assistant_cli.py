@@ -89,6 +89,11 @@ def test_unreadable_inputs_are_refused(tmp_path: Path) -> None:
     (tmp_path / "broken.jsonl").write_text('{"text": "胸痛", "emergency": "yes"}\n', encoding="utf-8")
     broken = runner.invoke(app, ["assistant", "eval-emergency", "--file", str(tmp_path / "broken.jsonl")])
     assert broken.exit_code == 2 and "'emergency' must be true or false" in broken.stderr
+    training = write_jsonl(tmp_path / "train.jsonl", [{"text": "牙疼", "department": "口腔科"}])
+    nowhere = runner.invoke(
+        app, ["assistant", "train-triage", "--file", str(training), "--out", str(tmp_path / "no" / "m.gz")]
+    )
+    assert nowhere.exit_code == 2 and "cannot write the model" in nowhere.stderr
     (tmp_path / "garbage.gz").write_bytes(b"not a model")
     test = write_jsonl(tmp_path / "t.jsonl", [{"text": "牙疼", "department": "口腔科"}])
     bad_model = runner.invoke(

@@ -49,6 +49,11 @@ async def test_bad_input_and_missing_rights_are_refused(as_user: Any, anon: Clie
     async with as_user("agent01", ["agent"]) as agent:
         for body in ({"text": "  "}, {"text": "头" * 501}, {"text": "头疼", "age": 200}, {"text": "头疼", "sex": "M"}):
             assert_error(await agent.post("/api/assistant/triage", json=body), 422)
+        lone_surrogate = b'{"text": "\\ud800"}'  # valid JSON, not valid text
+        headers = {"content-type": "application/json"}
+        assert_error(await agent.post("/api/assistant/triage", content=lone_surrogate, headers=headers), 422)
+        nothing = await agent.post("/api/assistant/triage", json={"text": "？？？"})
+        assert nothing.status_code == 200 and nothing.json() == {"emergency": None, "suggestions": []}
 
 
 async def test_a_department_names_only_a_known_triage_department(admin: Client) -> None:

@@ -58,3 +58,34 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
     alarm = emergency_in("我真的不想活了")
     assert alarm is not None and alarm.category == "self_harm" and "12356" in alarm.instruction()
     assert "120" in (emergency_in("我爸叫不醒了") or alarm).instruction("en")
+
+
+def test_lengths_of_time_and_counts_are_not_ages() -> None:
+    assert cues_of("胃疼反酸两个月了").age is None
+    assert cues_of("我怀孕五个月，腰疼").age is None
+    assert cues_of("宝宝拉肚子一天二十多次").age != 20
+    assert cues_of("孩子发烧三十多个小时了").age is None
+    assert cues_of("我是小学老师，胃疼").age is None
+    assert cues_of("一百二十岁").age is None
+    assert "儿科" not in departments("胃疼反酸两个月了")[:1]
+
+
+def test_a_childs_cold_stays_in_paediatrics_and_noise_gets_no_suggestion() -> None:
+    assert first("孩子四岁，感冒鼻塞咳嗽") == "儿科"
+    assert "产科" not in departments("宝宝三岁，耳朵疼还流脓")
+    for noise in ("？？？", "\u200b", "1111111", "\ud800"):
+        assert default_triage().rank(noise) == []
+
+
+def test_a_real_emergency_is_not_explained_away_by_a_joke_or_a_worry() -> None:
+    for text in (
+        "我没在开玩笑，他叫不醒了",
+        "我不是在开玩笑 我爸叫不醒了",
+        "我不想活了哈哈",
+        "刚才还哈哈大笑，突然倒地叫不醒",
+        "我很担心，孩子一直在抽搐",
+        "我爸胸口很痛出冷汗，想了解一下挂哪个科",
+        "我不要活了",
+    ):
+        assert emergency_in(text) is not None, text
+    assert emergency_in("老板又开会，我胸口闷得慌，开玩笑的，想问下挂号能改时间吗") is None

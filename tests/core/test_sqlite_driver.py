@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -56,3 +58,23 @@ async def test_a_failed_statement_raises_and_the_connection_goes_on(engine: Asyn
         await conn.commit()
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT name FROM item"))).scalars().all() == ["b"]
+
+
+async def test_each_statement_is_one_trip_to_the_drivers_thread(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips = 0
+    hand_off = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal trips
+        trips += 1
+        return await hand_off(self, fn, *args, **kwargs)
+
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))  # the pool's connection is made and checked first
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        for name in ("a", "b", "c"):
+            await conn.execute(text("INSERT INTO item (name) VALUES (:name) RETURNING id"), {"name": name})
+        assert (await conn.execute(text("SELECT count(*) FROM item"))).scalar_one() == 3
+        assert trips == 4  # SQLAlchemy's own adapter makes 16: cursor, execute, fetch and close each

@@ -61,9 +61,9 @@ def train_triage(
 ) -> None:
     """Learn the triage model's n-gram counts from labelled messages."""
     from patientline.assistant.evaluate import read_triage_examples
-    from patientline.assistant.triage import ComplementBayes
+    from patientline.assistant.triage import ComplementBayes, TriageError
 
-    with _input_errors():
+    with _input_errors(TriageError):
         examples = [example for path in file for example, _ in read_triage_examples(path)]
         ComplementBayes.train(examples).save(out)
     typer.echo(f"{len(examples)} messages over {len({e.department for e in examples})} departments -> {out}")

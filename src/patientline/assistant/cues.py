@@ -11,17 +11,29 @@ from dataclasses import dataclass
 
 CHINESE_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
-_NUMBER = r"(\d{1,3}|[零一二两三四五六七八九十]{1,4})"
+_NUMBER = r"(?<![\d百千零一二两三四五六七八九十])(\d{1,3}|[一二两三四五六七八九十]{1,3})"
 _AGE_PATTERNS = (
     re.compile(_NUMBER + r"\s*(?:周岁|岁|虚岁)"),
     re.compile(_NUMBER + r"\s*(?:多|来)?\s*(?:岁)"),
 )
-_MONTHS = re.compile(_NUMBER + r"\s*(?:个|個)?\s*(?:多)?\s*(?:月大|个月|月龄)")
+_BABY = r"(?:宝宝|孩子|娃|婴儿|小孩|儿子|女儿|闺女|孙子|孙女|外孙)"
+# "八个月大", "宝宝八个月", "八个月的宝宝": not "胃疼两个月了" or "怀孕五个月"
+_MONTHS = re.compile(
+    _NUMBER
+    + r"\s*(?:个|個)?\s*(?:多)?\s*月(?:大|龄)|"
+    + _BABY
+    + r"\S{0,3}?"
+    + _NUMBER
+    + r"\s*(?:个|個)\s*(?:多)?\s*月(?!了)|"
+    + _NUMBER
+    + r"\s*(?:个|個)\s*(?:多)?\s*月的"
+    + _BABY
+)
 _DAYS = re.compile(_NUMBER + r"\s*(?:天大|天的宝宝|天的孩子)")
 _AGE_OF_RELATIVE = re.compile(r"(?:今年|都|已经)\s*" + _NUMBER + r"\s*(?:多)?\s*了")
-_DECADE = re.compile(r"([二三四五六七八九])十(?:多|来)")
+_DECADE = re.compile(r"(?<![\d百千])([二三四五六七八九])十(?:多|来)\s*(?:岁|了|周岁)")
 
-INFANT_WORDS = ("宝宝", "婴儿", "新生儿", "小宝", "小婴", "娃娃", "幼儿园", "小学", "小朋友", "小孩", "小儿", "小娃")
+INFANT_WORDS = ("宝宝", "婴儿", "新生儿", "小宝", "小婴", "娃娃", "小孩", "小儿", "小娃")
 CHILD_GUESS_AGE = 6
 
 MALE_WORDS = (
@@ -46,17 +58,22 @@ class Cues:
 
 
 def chinese_number(text: str) -> int | None:
-    """1–3 Arabic digits, or a Chinese number up to 九十九 (十二, 七十二, 二十, 两)."""
-    if text.isdigit():
+    """1–3 Arabic digits, or a Chinese number up to 九十九 (两, 十二, 二十, 七十二); None for anything else."""
+    if text.isascii() and text.isdecimal():
         return int(text)
     if "十" not in text:
-        return CHINESE_DIGITS.get(text) if len(text) == 1 else None
+        return CHINESE_DIGITS.get(text) or None if len(text) == 1 else None
     tens, _, units = text.partition("十")
-    tens_value = CHINESE_DIGITS.get(tens, 0 if tens else 1) if len(tens) <= 1 else None
-    units_value = CHINESE_DIGITS.get(units, 0 if not units else -1) if len(units) <= 1 else None
-    if tens_value is None or units_value is None or units_value < 0:
+    tens_value = 1 if not tens else _digit(tens)
+    units_value = 0 if not units else _digit(units)
+    if tens_value is None or units_value is None or tens == "两" or units == "两":
         return None
     return tens_value * 10 + units_value
+
+
+def _digit(text: str) -> int | None:
+    value = CHINESE_DIGITS.get(text) if len(text) == 1 else None
+    return value or None  # 零 is no digit of an age
 
 
 def age_in(text: str) -> int | None:

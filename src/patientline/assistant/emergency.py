@@ -1,20 +1,22 @@
 """The emergency guard: a message that describes an emergency happening now gets the instruction to
-call 120 or go to the emergency department before anything else, and the supervisor is alerted.
+call 120 or go to the emergency department before anything else (`Alarm.instruction`).
 
 Recall comes first: a missed emergency is the one failure that cannot be undone, a false alarm costs a
 sentence. So the guard fires on any alarming phrase (the signs in `data/emergency_signs.txt`) in a
 clause of the message (or, for the signs marked `whole`, across the message) unless the message shows
-it is not about an emergency now:
-- a joke or a show anywhere in the message ("我快休克了，开玩笑的", "追剧哭到缺氧");
-- a negation right before it ("没有胸痛"), or a figure of speech in its clause ("累死了", "让我窒息");
-- a topic rather than a person: fiction, study, teaching, paperwork, hypotheticals ("我在写小说",
-  "如果以后家里老人中风了"), in its clause, or anywhere in the message for all but grave signs;
-- the past in its clause ("去年心梗，放了支架"), unless its clause speaks of this moment ("突然", "救命");
-- for all but grave signs: a chronic course anywhere in the message ("好多年了"), or something mild or
-  an information question in its clause ("胸痛中心在几楼"), unless its clause says it is severe ("剧烈",
-  "冷汗") or happening now.
-Grave signs are those that are an emergency whatever the wording around them ("叫不醒", "吃了一瓶
-安眠药", "嘴唇发紫").
+it is not about an emergency now. In the order `_set_aside` asks:
+- a negation right before it ("没有胸痛");
+- in its clause: a topic rather than a person (fiction, study, teaching, paperwork: "我在写小说"), a
+  worry or a hypothetical ("怕哪天中风"); a figure of speech in its clause sets the whole clause aside
+  ("累死了", "让我窒息");
+- words of this moment in its clause keep it ("突然", "救命");
+- the past in its clause sets it aside ("去年心梗，放了支架");
+- grave signs, and signs whose clause says they are severe ("剧烈", "冷汗"), are kept;
+- the rest are set aside by a topic, a chronic course or a joke anywhere in the message ("追剧哭到缺氧 快
+  呼吸困难了"), or by something mild or an information question in their clause ("胸痛中心在几楼").
+  A joke never sets aside a grave sign: "我不想活了哈哈" still gets the instruction.
+Grave signs are those that no topic elsewhere in the message explains away ("叫不醒", "吃了一瓶安眠药",
+"嘴唇发紫").
 
 Text here is folded (`knowledge.search.text.fold`).
 """
@@ -74,18 +76,21 @@ INFORMATION = re.compile(
     r"坐诊|专家号|探视|陪护|热线|电话|能吃|吃什么|饮食|注意什么|注意事项|护理|筛查|疫苗|康复科|烧伤科|门诊|能不能|能否|是不是一定|"
     r"一定要|检查|医生还在|开药|复查"
 )
+# A worry or a question about something that may happen: set aside only in the sign's own clause.
+WORRY = re.compile(r"怕|担心|会不会|为什么|万一|如果|假如|要是")
 # A joke or a show, anywhere in the message, is not an emergency ("我快休克了，开玩笑的").
-JOKING = re.compile(r"(?<!不是)(?<!没)开(?:个)?玩笑|哈哈|笑死|追剧|太虐")
+JOKING = re.compile(r"开(?:个)?玩笑|哈哈|笑死|追剧|太虐")
+NOT_JOKING = re.compile(r"(?:不是|没有?|不)\S{0,3}开(?:个)?玩笑")
 # Not about anyone's body now: fiction, study, teaching, paperwork; these set aside even grave signs.
 TOPIC = re.compile(
     r"小说|电视剧|电影|剧里|新闻|论文|考试|题目|讲座|培训|课程|科普|知识|区别|怎么引起|是怎么|一般(?:是|要|会)|流程|"
     r"想了解|了解一下|学学|学习|病历|复印|保险公司|理赔|住几天|会不会影响|只是问问|(?:预)?防(?:止|范|治)?|热线|多少钱|费用|"
     r"复诊时间|宣传|资料|演练|安全课|讲讲|要讲|鉴定|材料|时间窗|指南|发病率|死亡率|统计|"
-    r"如果|假如|万一|要是|假设|一旦|提前问|想学|学一下|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
+    r"假设|一旦|提前问|想学|学一下|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
     r"黄金|抢救时间|人数|每年|课题|课件|视频|在写|老师|学生|教材|别人|投诉|误诊|要个说法|虚惊一场|没事了|好好的|已经(?:完全)?好|"
     r"半年|护理院|鼻饲|探视|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
     r"谣言|网上说|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
-    r"怕|担心|哪天|会不会|能考|多大(?:学|可以|能|年龄|岁数)|提前|以后(?:也|会|怀孕|万一)|剧本|游戏|听说|过的人|的人(?:救|能|可以|应该|会)|排除|家族史|筛查|"
+    r"哪天|能考|多大(?:学|可以|能|年龄|岁数)|提前|以后(?:也|会|怀孕|万一)|剧本|游戏|听说|过的人|的人(?:救|能|可以|应该|会)|排除|家族史|筛查|"
     r"几种|不一样|什么不同|就好了|应该没事|没事吧|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|想知道"
 )
 _NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血受])"
@@ -98,7 +103,7 @@ FIGURATIVE = re.compile(
     r"(?:钱|费|价|账单|工资|账|花销|医药费)\S{0,8}(?:大出血|吐血|心梗|心肌梗|晕倒|休克|窒息)|简直是大出血|要吐血了|差点晕倒|气(?:得)?晕|"
     r"(?:让|把)(?:我|人)?\S{0,2}吐血|(?:卡|气|烦|急|堵)得我\S{0,2}(?:脑梗|心梗|中风|吐血|窒息)|贵到\S{0,4}(?:吐血|晕|窒息)|"
     r"气得我|让(?:我|人)窒息|窒息(?:感)?的(?:服务|系统|操作|态度)|心梗了?(?:一样|似的)|要被\S{0,4}逼疯|"
-    r"(?:价格|排队|服务|系统)\S{0,8}(?:中毒|窒息|心梗)|让(?:人|我)\S{0,2}(?:心梗|脑梗|窒息|吐血|中风|崩溃)|的心都有了|哈哈|"
+    r"(?:价格|排队|服务|系统)\S{0,8}(?:中毒|窒息|心梗)|让(?:人|我)\S{0,2}(?:心梗|脑梗|窒息|吐血|中风|崩溃)|的心都有了|"
     r"要中毒了|笑到|要吐血|缺氧|嚷嚷|夸张|(?:人挤人|排队|电梯|社恐|人多)\S{0,10}窒息|(?:辣|笑|累|热|挤|憋屈)到(?:我)?喘不过"
 )
 NOW = re.compile(
@@ -107,6 +112,7 @@ NOW = re.compile(
 SEVERE = re.compile(
     r"要死|要命|快不行|剧烈|厉害|受不了|冷汗|大汗|出汗|发紫|发青|晕|喘不|打滚|撕裂|压着|石头|很多|好多|一大"
 )
+SPACES = re.compile(r"\s+")
 CLAUSE = re.compile(r"[\s，,。.！!？?；;、…~]+|(?=但是|可是)")
 
 INSTRUCTION = {
@@ -139,18 +145,18 @@ class _Message:
 
     about_a_topic: bool
     chronic: bool
+    joking: bool
 
 
 def emergency_in(text: str) -> Alarm | None:
     """The first sign of an emergency happening now in `text`, or None."""
     folded = fold(text)
-    if JOKING.search(folded):
-        return None
-    message = _Message(bool(TOPIC.search(folded)), bool(CHRONIC.search(folded)))
+    joking = bool(JOKING.search(folded)) and not NOT_JOKING.search(folded)
+    message = _Message(bool(TOPIC.search(folded)), bool(CHRONIC.search(folded)), joking)
     for clause in CLAUSE.split(folded):
         if clause and (alarm := _alarm_in(clause, message, whole=False)):
             return alarm
-    return _alarm_in(CLAUSE.sub("，", folded), message, whole=True)
+    return _alarm_in(SPACES.sub("，", folded), message, whole=True)
 
 
 def _alarm_in(clause: str, message: _Message, *, whole: bool) -> Alarm | None:
@@ -167,14 +173,19 @@ def _alarm_in(clause: str, message: _Message, *, whole: bool) -> Alarm | None:
 
 def _set_aside(clause: str, match: re.Match[str], sign: Sign, message: _Message) -> bool:
     """Whether the message shows the sign is not about an emergency now (see the module's docstring)."""
-    if NEGATION.search(clause[max(0, match.start() - 6) : match.start()]) or TOPIC.search(clause):
+    if NEGATION.search(clause[max(0, match.start() - 6) : match.start()]):
         return True
-    if message.about_a_topic and not sign.grave:
+    if TOPIC.search(clause) or WORRY.search(clause):
         return True
     if NOW.search(clause):
         return False
     if PAST.search(clause):
         return True
-    if not sign.grave and SEVERE.search(clause):
+    if sign.grave or SEVERE.search(clause):
         return False
-    return not sign.grave and (message.chronic or bool(MILD.search(clause) or INFORMATION.search(clause)))
+    return (
+        message.about_a_topic
+        or message.chronic
+        or message.joking
+        or bool(MILD.search(clause) or INFORMATION.search(clause))
+    )

@@ -46,6 +46,7 @@ ADULT_AGE = 18
 CHILD_SPECIALTIES = frozenset({"眼科", "耳鼻咽喉科", "口腔科"})
 WOMEN_ONLY = frozenset({"妇科", "产科"})
 MEN_ONLY = frozenset({"男科"})
+ADULTS_ONLY = frozenset({"产科", "男科"})
 
 ALTERNATIVE_WEIGHT = 0.5
 BODY_PART_WEIGHT = 0.5
@@ -179,6 +180,8 @@ class ComplementBayes:
 
     def log_likelihoods(self, text: str) -> dict[str, float]:
         vector = self.vector(grams(text))
+        if not vector:
+            return {}
         mass = sum(vector.values())
         scores = {}
         for department, weights in self.weight_by_department.items():
@@ -206,10 +209,18 @@ class ComplementBayes:
             raise TriageError(f"triage model version {data.get('version')!r}, expected {MODEL_VERSION}")
         if unknown := set(data["weights"]) - set(DEPARTMENTS):
             raise TriageError(f"triage model names unknown departments: {', '.join(sorted(unknown))}")
-        return cls(data["document_frequency"], data["documents"], data["weights"])
+        counts, documents, weights = data["document_frequency"], data["documents"], data["weights"]
+        if not (
+            _numbers_by_gram(counts) and isinstance(documents, int) and all(map(_numbers_by_gram, weights.values()))
+        ):
+            raise TriageError("triage model holds values of the wrong kind")
+        return cls(counts, documents, weights)
 
     def save(self, path: Path) -> None:
-        path.write_bytes(gzip.compress(json.dumps(self.to_json(), ensure_ascii=False).encode(), mtime=0))
+        try:
+            path.write_bytes(gzip.compress(json.dumps(self.to_json(), ensure_ascii=False).encode(), mtime=0))
+        except OSError as error:
+            raise TriageError(f"{path}: cannot write the model ({error.strerror})") from None
 
     @classmethod
     def load(cls, path: Path) -> ComplementBayes:
@@ -221,6 +232,12 @@ class ComplementBayes:
             raise TriageError(f"{path}: not a triage model ({error})") from None
 
 
+def _numbers_by_gram(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(gram, str) and isinstance(number, int | float) for gram, number in value.items()
+    )
+
+
 # ---- triage --------------------------------------------------------------------------------------------
 
 
@@ -230,9 +247,13 @@ class Triage:
     lexicon: list[Term]
 
     def rank(self, text: str, *, age: int | None = None, sex: str | None = None) -> list[Suggestion]:
-        """Every eligible department, best first."""
+        """The eligible departments, best first; none when the words give nothing to go on."""
         folded = fold(text)
-        scores, terms = self._evidence(folded)
+        found = matched_terms(folded, self.lexicon)
+        likelihoods = self.model.log_likelihoods(folded)
+        if not found and not likelihoods:
+            return []
+        scores, terms = _evidence(likelihoods, found)
         cues = cues_of(folded, age=age, sex=sex)
         ranked = sorted(
             (Suggestion(department, round(score, 4), tuple(terms[department])) for department, score in scores.items()),
@@ -242,21 +263,21 @@ class Triage:
         if emergency_in(folded):
             return _first(ranked, EMERGENCY)
         if cues.age is not None and cues.age < CHILD_AGE_LIMIT:
-            return _first(ranked, _child_specialty(ranked) or PAEDIATRICS)
+            return _first(ranked, _child_specialty(found) or PAEDIATRICS)
         return ranked
 
-    def _evidence(self, folded: str) -> tuple[dict[str, float], dict[str, list[str]]]:
-        likelihoods = self.model.log_likelihoods(folded)
-        best = max(likelihoods.values(), default=0.0)
-        scores = {
-            department: MODEL_SHARPNESS * (likelihoods.get(department, best - 5) - best) for department in DEPARTMENTS
-        }
-        terms: dict[str, list[str]] = {department: [] for department in DEPARTMENTS}
-        for term in matched_terms(folded, self.lexicon):
-            for department, weight in term.weights():
-                scores[department] += LEXICON_WEIGHT * weight
-                terms[department].append(term.text)
-        return scores, terms
+
+def _evidence(likelihoods: dict[str, float], found: list[Term]) -> tuple[dict[str, float], dict[str, list[str]]]:
+    best = max(likelihoods.values(), default=0.0)
+    scores = {
+        department: MODEL_SHARPNESS * (likelihoods.get(department, best - 5) - best) for department in DEPARTMENTS
+    }
+    terms: dict[str, list[str]] = {department: [] for department in DEPARTMENTS}
+    for term in found:
+        for department, weight in term.weights():
+            scores[department] += LEXICON_WEIGHT * weight
+            terms[department].append(term.text)
+    return scores, terms
 
 
 def _eligible(department: str, age: int | None, sex: str | None) -> bool:
@@ -264,12 +285,22 @@ def _eligible(department: str, age: int | None, sex: str | None) -> bool:
         return False
     if department in MEN_ONLY and sex == "女":
         return False
+    if age is not None and age < CHILD_AGE_LIMIT and department in ADULTS_ONLY:
+        return False
     return not (department == PAEDIATRICS and age is not None and age >= ADULT_AGE)
 
 
-def _child_specialty(ranked: list[Suggestion]) -> str | None:
-    """A child's eye, ENT or dental complaint stays there: the message names something of it."""
-    return next((s.department for s in ranked if s.department in CHILD_SPECIALTIES and s.terms), None)
+def _child_specialty(found: list[Term]) -> str | None:
+    """A child's eye, ENT or dental complaint stays there: more of the message's own terms (not body
+    parts) belong to that specialty than to any other department ("孩子六岁，看黑板看不清" but not
+    "孩子四岁，感冒鼻塞咳嗽")."""
+    primary = Counter(
+        term.departments[0] for term in found if not term.body_part and term.departments[0] != PAEDIATRICS
+    )
+    ranked = primary.most_common(2)
+    if not ranked or ranked[0][0] not in CHILD_SPECIALTIES:
+        return None
+    return ranked[0][0] if len(ranked) == 1 or ranked[0][1] > ranked[1][1] else None
 
 
 def _first(ranked: list[Suggestion], department: str) -> list[Suggestion]:

@@ -352,11 +352,12 @@
     if (fields.sex) body.sex = fields.sex;
     var alarm = form.parentNode.querySelector("[data-wb-triage-alarm]");
     var list = form.parentNode.querySelector("[data-wb-triage-results]");
+    alarm.hidden = true;
+    list.textContent = "";
     var result = await send("POST", "/api/assistant/triage", body);
     if (!result.ok) { showErrors(form, result.body); return; }
     alarm.hidden = !result.body.emergency;
     alarm.textContent = result.body.emergency ? result.body.emergency.instruction : "";
-    list.textContent = "";
     result.body.suggestions.forEach(function (s) {
       var item = el("li", "wb-triage-item");
       item.appendChild(el("strong", "", s.department));
