@@ -12,10 +12,7 @@ from dataclasses import dataclass
 CHINESE_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 
 _NUMBER = r"(?<![\d百千零一二两三四五六七八九十])(\d{1,3}|[一二两三四五六七八九十]{1,3})"
-_AGE_PATTERNS = (
-    re.compile(_NUMBER + r"\s*(?:周岁|岁|虚岁)"),
-    re.compile(_NUMBER + r"\s*(?:多|来)?\s*(?:岁)"),
-)
+_YEARS = re.compile(_NUMBER + r"\s*(?:多|来)?\s*(?:周岁|虚岁|岁)")
 _BABY = r"(?:宝宝|孩子|娃|婴儿|小孩|儿子|女儿|闺女|孙子|孙女|外孙)"
 # "八个月大", "宝宝八个月", "八个月的宝宝": not "胃疼两个月了" or "怀孕五个月"
 _MONTHS = re.compile(
@@ -62,7 +59,7 @@ def chinese_number(text: str) -> int | None:
     if text.isascii() and text.isdecimal():
         return int(text)
     if "十" not in text:
-        return CHINESE_DIGITS.get(text) or None if len(text) == 1 else None
+        return _digit(text)
     tens, _, units = text.partition("十")
     tens_value = 1 if not tens else _digit(tens)
     units_value = 0 if not units else _digit(units)
@@ -80,7 +77,7 @@ def age_in(text: str) -> int | None:
     """The age the message states, in whole years (babies counted in months or days are 0)."""
     if _MONTHS.search(text) or _DAYS.search(text):
         return 0
-    for pattern in (*_AGE_PATTERNS, _AGE_OF_RELATIVE):
+    for pattern in (_YEARS, _AGE_OF_RELATIVE):
         if match := pattern.search(text):
             value = chinese_number(match.group(1))
             if value is not None and value <= 120:

@@ -5,9 +5,9 @@ Three sources of evidence, added up per department:
 - a **lexicon** of symptoms, diseases, findings, procedures and body parts, each pointing to the
   department a triage nurse would choose (and at most two defensible others), encoded by hand in
   `data/triage_lexicon.txt`;
-- a **complement naive Bayes model** over TF-IDF weighted character unigrams and bigrams, learnt from labelled messages
-  (`patientline assistant train-triage`; the shipped counts are in `data/triage_model.json.gz`),
-  for the wording the lexicon does not know;
+- a **complement naive Bayes model** over TF-IDF weighted character unigrams and bigrams, learnt from
+  labelled messages (`patientline assistant train-triage`; the shipped counts are in
+  `data/triage_model.json.gz`), for the wording the lexicon does not know;
 - **rules**: an emergency goes to 急诊科 first; a child under 14 to 儿科 unless the complaint is of
   the eyes, ears/nose/throat or teeth; 妇科 and 产科 only for women, 男科 only for men, 儿科 only for
   children. Age and sex come from the form when given, else from the words ("我爸七十二了").
@@ -22,7 +22,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -151,13 +151,10 @@ class ComplementBayes:
         frequency: Counter[str] = Counter()
         for _, counts in counted:
             frequency.update(counts.keys())
-        model = cls(dict(frequency), len(counted), {})
         by_department: dict[str, Counter[str]] = defaultdict(Counter)
         for department, counts in counted:
-            by_department[department].update(model.vector(counts))
-        model.weight_by_department = {department: dict(weights) for department, weights in by_department.items()}
-        model.__post_init__()
-        return model
+            by_department[department].update(_tf_idf(counts, frequency, len(counted)))
+        return cls(dict(frequency), len(counted), {department: dict(w) for department, w in by_department.items()})
 
     def __post_init__(self) -> None:
         self._all: Counter[str] = Counter()
@@ -168,18 +165,8 @@ class ComplementBayes:
             department: total - sum(weights.values()) for department, weights in self.weight_by_department.items()
         }
 
-    def vector(self, counts: Counter[str]) -> dict[str, float]:
-        """Sublinear TF times smoothed IDF, L2-normalised; n-grams never seen in training are dropped."""
-        weights = {
-            gram: (1 + math.log(count)) * (math.log((1 + self.documents) / (1 + frequency)) + 1)
-            for gram, count in counts.items()
-            if (frequency := self.document_frequency.get(gram))
-        }
-        norm = math.sqrt(sum(weight * weight for weight in weights.values())) or 1.0
-        return {gram: weight / norm for gram, weight in weights.items()}
-
     def log_likelihoods(self, text: str) -> dict[str, float]:
-        vector = self.vector(grams(text))
+        vector = _tf_idf(grams(text), self.document_frequency, self.documents)
         if not vector:
             return {}
         mass = sum(vector.values())
@@ -230,6 +217,17 @@ class ComplementBayes:
             raise
         except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise TriageError(f"{path}: not a triage model ({error})") from None
+
+
+def _tf_idf(counts: Counter[str], frequency: Mapping[str, int], documents: int) -> dict[str, float]:
+    """Sublinear TF times smoothed IDF, L2-normalised; n-grams never seen in training are dropped."""
+    weights = {
+        gram: (1 + math.log(count)) * (math.log((1 + documents) / (1 + seen)) + 1)
+        for gram, count in counts.items()
+        if (seen := frequency.get(gram))
+    }
+    norm = math.sqrt(sum(weight * weight for weight in weights.values())) or 1.0
+    return {gram: weight / norm for gram, weight in weights.items()}
 
 
 def _numbers_by_gram(value: Any) -> bool:
