@@ -89,3 +89,9 @@ def test_a_real_emergency_is_not_explained_away_by_a_joke_or_a_worry() -> None:
     ):
         assert emergency_in(text) is not None, text
     assert emergency_in("老板又开会，我胸口闷得慌，开玩笑的，想问下挂号能改时间吗") is None
+
+
+def test_chest_tightness_that_eases_with_rest_goes_to_cardiology_not_the_emergency_department() -> None:
+    assert emergency_in("我爸七十多了，走快了就胸口发紧，歇一会儿就好") is None
+    assert first("我爸七十多了，走快了就胸口发紧，歇一会儿就好") == "心内科"
+    assert emergency_in("我爸胸口剧痛，歇了一会儿也不见好") is not None
