@@ -77,10 +77,12 @@ def test_a_model_trained_from_files_is_used_by_eval(tmp_path: Path) -> None:
     ],
 )
 def test_eval_triage_refuses_bad_lines_with_where(tmp_path: Path, row: dict[str, object], message: str) -> None:
-    file = write_jsonl(tmp_path / "bad.jsonl", [{"text": "牙疼", "department": "口腔科"}, row])
+    file = tmp_path / "bad.jsonl"
+    good = json.dumps({"text": "牙疼", "department": "口腔科"}, ensure_ascii=False)
+    file.write_text(f"{good}\n\n{json.dumps(row, ensure_ascii=False)}\n", encoding="utf-8")  # a blank line 2
     result = runner.invoke(app, ["assistant", "eval-triage", "--file", str(file)])
     assert result.exit_code == 2
-    assert f"{file}:2: " in result.stderr and message in result.stderr
+    assert f"{file}:3: " in result.stderr and message in result.stderr
 
 
 def test_unreadable_inputs_are_refused(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from patientline.assistant.emergency import emergency_in
 from patientline.assistant.triage import DEPARTMENTS, Example, Triage
-from patientline.knowledge.search.evaluate import EvalInputError, read_jsonl
+from patientline.knowledge.search.evaluate import EvalInputError, numbered_jsonl
 
 SEXES = ("男", "女")
 
@@ -18,7 +18,7 @@ def read_triage_examples(path: Path) -> list[tuple[Example, frozenset[str]]]:
     """Lines of `text`, `department`, optional `age`, `sex` and `also`: each as an example and the set of
     departments counted right for it."""
     labelled = []
-    for number, row in enumerate(read_jsonl(path), start=1):
+    for number, row in numbered_jsonl(path):
         where = f"{path}:{number}"
         example = Example(
             text=_text(row, where),
@@ -67,7 +67,7 @@ def macro_f1(pairs: list[tuple[str, str]]) -> float:
 def evaluate_emergency(path: Path) -> dict[str, Any]:
     """recall on the emergencies, false-alarm rate on the rest."""
     caught = alarms = emergencies = others = 0
-    for number, row in enumerate(read_jsonl(path), start=1):
+    for number, row in numbered_jsonl(path):
         where = f"{path}:{number}"
         expected = row.get("emergency")
         if not isinstance(expected, bool):

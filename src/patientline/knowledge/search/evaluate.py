@@ -27,14 +27,15 @@ class LabelledQuery:
     match_id: str | None
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
+def numbered_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a JSON-lines file with their line numbers (blank lines skipped, not renumbered)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise EvalInputError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise EvalInputError(f"{path}: cannot read: {error}") from None
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[int, dict[str, Any]]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -44,10 +45,14 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             raise EvalInputError(f"{path}:{number}: not JSON: {error.msg}") from None
         if not isinstance(row, dict):
             raise EvalInputError(f"{path}:{number}: expected a JSON object")
-        rows.append(row)
+        rows.append((number, row))
     if not rows:
         raise EvalInputError(f"{path}: no records")
     return rows
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [row for _, row in numbered_jsonl(path)]
 
 
 def _text_field(row: dict[str, Any], names: Sequence[str], where: str) -> str:
@@ -72,7 +77,7 @@ def _id_field(row: dict[str, Any], name: str, where: str, *, nullable: bool) -> 
 def load_corpus(path: Path) -> list[tuple[str, str]]:
     """(id, question) pairs from lines with `id` and `question` (or `text`)."""
     out = []
-    for number, row in enumerate(read_jsonl(path), start=1):
+    for number, row in numbered_jsonl(path):
         where = f"{path}: record {number}"
         doc_id = _id_field(row, "id", where, nullable=False) or ""
         out.append((doc_id, _text_field(row, ("question", "text"), where)))
@@ -82,7 +87,7 @@ def load_corpus(path: Path) -> list[tuple[str, str]]:
 def load_queries(path: Path) -> list[LabelledQuery]:
     """Lines with `query` and `match_id` (null: nothing in the corpus answers it)."""
     out = []
-    for number, row in enumerate(read_jsonl(path), start=1):
+    for number, row in numbered_jsonl(path):
         where = f"{path}: record {number}"
         out.append(LabelledQuery(_text_field(row, ("query",), where), _id_field(row, "match_id", where, nullable=True)))
     return out
