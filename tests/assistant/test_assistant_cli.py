@@ -51,6 +51,8 @@ def test_eval_emergency_reports_recall_and_false_alarms(tmp_path: Path) -> None:
         ],
     )
     assert invoke("eval-emergency", "--file", str(file)) == {"recall": 1.0, "false_alarm_rate": 0.0, "n": 4}
+    table = runner.invoke(app, ["assistant", "eval-emergency", "--file", str(file), "--format", "text"])
+    assert table.exit_code == 0 and "recall (emergencies caught)  1.000" in table.stdout
 
 
 def test_a_model_trained_from_files_is_used_by_eval(tmp_path: Path) -> None:

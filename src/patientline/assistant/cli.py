@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from patientline.knowledge.cli import OutputFormat
+from patientline.core.figures_cli import OutputFormat, refusing, show_figures
 
 assistant_app = typer.Typer(help="The self-service assistant: triage and the emergency guard.", no_args_is_help=True)
 
-LABELS = {
+TRIAGE_LABELS = {
     "accuracy_at_1": "accuracy@1 (also counted)",
     "accuracy_at_3": "accuracy@3 (also counted)",
     "macro_f1": "macro-F1 (first choice)",
-    "recall": "recall (emergencies caught)",
-    "false_alarm_rate": "false-alarm rate",
     "n": "lines",
 }
+EMERGENCY_LABELS = {"recall": "recall (emergencies caught)", "false_alarm_rate": "false-alarm rate", "n": "lines"}
 
 
 @assistant_app.callback()
@@ -36,10 +34,12 @@ def eval_triage(
     """Measure triage (the same ranking the product uses) on labelled messages."""
     from patientline.assistant.evaluate import evaluate_triage, read_triage_examples
     from patientline.assistant.triage import ComplementBayes, Triage, TriageError, default_triage, read_lexicon
+    from patientline.knowledge.search.evaluate import EvalInputError
 
-    with _input_errors(TriageError):
+    with refusing(EvalInputError, TriageError):
         triage = default_triage() if model is None else Triage(ComplementBayes.load(model), read_lexicon())
-        _show(evaluate_triage(triage, read_triage_examples(file)), output)
+        figures = evaluate_triage(triage, read_triage_examples(file))
+    show_figures(figures, TRIAGE_LABELS, output)
 
 
 @assistant_app.command("eval-emergency")
@@ -49,9 +49,11 @@ def eval_emergency(
 ) -> None:
     """Measure the emergency guard on labelled messages."""
     from patientline.assistant.evaluate import evaluate_emergency
+    from patientline.knowledge.search.evaluate import EvalInputError
 
-    with _input_errors():
-        _show(evaluate_emergency(file), output)
+    with refusing(EvalInputError):
+        figures = evaluate_emergency(file)
+    show_figures(figures, EMERGENCY_LABELS, output)
 
 
 @assistant_app.command("train-triage")
@@ -62,35 +64,9 @@ def train_triage(
     """Learn the triage model's n-gram counts from labelled messages."""
     from patientline.assistant.evaluate import read_triage_examples
     from patientline.assistant.triage import ComplementBayes, TriageError
+    from patientline.knowledge.search.evaluate import EvalInputError
 
-    with _input_errors(TriageError):
+    with refusing(EvalInputError, TriageError):
         examples = [example for path in file for example, _ in read_triage_examples(path)]
         ComplementBayes.train(examples).save(out)
     typer.echo(f"{len(examples)} messages over {len({e.department for e in examples})} departments -> {out}")
-
-
-class _input_errors:
-    """Bad input files end the command with their message and exit code 2, not a traceback."""
-
-    def __init__(self, *extra: type[Exception]) -> None:
-        from patientline.knowledge.search.evaluate import EvalInputError
-
-        self.kinds: tuple[type[Exception], ...] = (EvalInputError, *extra)
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _trace: Any) -> None:
-        if error is not None and isinstance(error, self.kinds):
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(code=2) from None
-
-
-def _show(figures: dict[str, Any], output: OutputFormat) -> None:
-    if output is OutputFormat.json:
-        typer.echo(json.dumps(figures, ensure_ascii=False))
-        return
-    width = max(len(LABELS[key]) for key in figures)
-    for key, value in figures.items():
-        shown = "-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
-        typer.echo(f"{LABELS[key]:<{width}}  {shown}")

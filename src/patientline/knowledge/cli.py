@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from patientline.core.figures_cli import OutputFormat, refusing, show_figures
+
 kb_app = typer.Typer(help="The knowledge base.", no_args_is_help=True)
-
-
-class OutputFormat(StrEnum):
-    json = "json"
-    text = "text"
 
 
 @kb_app.callback()
@@ -34,33 +29,19 @@ def eval_search(
     """Measure the search pipeline (the same one the product uses) on labelled queries."""
     from patientline.knowledge.search import EvalInputError, evaluate_files
 
-    try:
+    with refusing(EvalInputError):
         figures = evaluate_files(corpus, queries, variants)
-    except EvalInputError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=2) from None
-    if output is OutputFormat.json:
-        typer.echo(json.dumps(figures, ensure_ascii=False))
-    else:
-        typer.echo(_as_text(figures))
+    show_figures(figures, LABELS, output)
 
 
-def _as_text(figures: dict[str, Any]) -> str:
-    labels = {
-        "p_at_1": "P@1 (answerable queries)",
-        "mrr_at_10": "MRR@10 (answerable queries)",
-        "answer_accuracy": "answer accuracy (all queries)",
-        "no_match_accuracy": "no-good-match rate (unanswerable queries)",
-        "n": "queries",
-        "n_matched": "answerable",
-        "n_null": "unanswerable",
-        "latency_ms_p50": "search latency p50 (ms)",
-        "latency_ms_p95": "search latency p95 (ms)",
-    }
-    width = max(len(label) for label in labels.values())
-    lines = []
-    for key, label in labels.items():
-        value = figures.get(key)
-        shown = "-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
-        lines.append(f"{label:<{width}}  {shown}")
-    return "\n".join(lines)
+LABELS = {
+    "p_at_1": "P@1 (answerable queries)",
+    "mrr_at_10": "MRR@10 (answerable queries)",
+    "answer_accuracy": "answer accuracy (all queries)",
+    "no_match_accuracy": "no-good-match rate (unanswerable queries)",
+    "n": "queries",
+    "n_matched": "answerable",
+    "n_null": "unanswerable",
+    "latency_ms_p50": "search latency p50 (ms)",
+    "latency_ms_p95": "search latency p95 (ms)",
+}
