@@ -31,7 +31,7 @@ from patientline.knowledge.search.text import fold
 
 SIGNS_FILE = Path(__file__).parent / "data" / "emergency_signs.txt"
 _NO_NEGATION = "[^\\s不没无未非]"
-PLACEHOLDERS = {"<gap>": _NO_NEGATION + "{0,4}", "<longgap>": _NO_NEGATION + "{0,10}"}
+GAP_TOKENS = {"<gap>": _NO_NEGATION + "{0,4}", "<longgap>": _NO_NEGATION + "{0,10}"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +52,8 @@ def read_signs(path: Path = SIGNS_FILE) -> list[Sign]:
         weight, _, scope = kind.partition(",")
         if weight not in ("grave", "sign") or scope not in ("", "whole"):
             raise ValueError(f"{path.name}:{number}: the second column is 'grave' or 'sign', then optionally ',whole'")
-        for placeholder, gap in PLACEHOLDERS.items():
-            pattern = pattern.replace(placeholder, gap)
+        for token, gap in GAP_TOKENS.items():
+            pattern = pattern.replace(token, gap)
         signs.append(Sign(category, re.compile(pattern), weight == "grave", scope == "whole"))
     return signs
 

@@ -33,8 +33,12 @@ def _t2s() -> opencc.OpenCC:
 def fold(text: str) -> str:
     """Full-width -> half-width (NFKC), lower case, traditional -> simplified. A lone surrogate (valid in
     JSON, not in UTF-8) becomes U+FFFD instead of failing the converter."""
-    whole = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return str(_t2s().convert(unicodedata.normalize("NFKC", whole).lower()))
+    normal = unicodedata.normalize("NFKC", text).lower()
+    try:
+        return str(_t2s().convert(normal))
+    except UnicodeEncodeError:
+        whole = normal.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return str(_t2s().convert(whole))
 
 
 def fold_char(char: str) -> str:
