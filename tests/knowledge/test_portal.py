@@ -94,10 +94,10 @@ async def test_no_good_match_suggests_the_hotline_and_is_collected(
 
 
 async def test_one_address_adds_only_a_few_misses_an_hour(anon: Client, admin: Client, faq: dict[str, int]) -> None:
-    for _ in range(portal_pages.MISSES.per_hour + 5):
+    for _ in range(portal_pages.MISSES.limit + 5):
         html(await anon.get("/faq", params={"q": "医院食堂几点开门"}))
     candidates = (await admin.get("/api/kb/candidates", params={"source": "portal"})).json()
-    assert [c["count"] for c in candidates] == [portal_pages.MISSES.per_hour]
+    assert [c["count"] for c in candidates] == [portal_pages.MISSES.limit]
     clock.set_now(clock.now() + timedelta(hours=1, minutes=1))
     assert portal_pages.MISSES.allow("10.1.2.3")
 

@@ -44,6 +44,7 @@ TEMPLATES = {
         "patient",
         "您的{kind}报告（单号{order_number}）已出，请凭就诊卡到自助机打印或在医院APP查看。",
     ),
+    "chat_code": ("在线咨询验证码", "code", "您的验证码为{code}，{minutes}分钟内有效。如非本人操作请忽略。"),
     "dept_new_order": ("科室新工单", "staff", "{department}：新{type}工单{reference}待处理，请于{deadline}前答复。"),
     "dept_escalation": (
         "工单督办",

@@ -1,5 +1,5 @@
 """SMS and email: templates, the outbox (one row per message, delivered by jobs), the provider
-references receipts are matched by, and the numbers that opted out."""
+references receipts are matched by, the numbers that opted out; and web chats with their messages and pictures."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patientline.core import clock
@@ -33,10 +33,12 @@ class SuppressReason(StrEnum):
 
 
 class Audience(StrEnum):
-    """Patient messages obey quiet hours and the rate limit; staff messages (a department's new
-    order, an escalation) are work and go out at once."""
+    """Patient messages obey quiet hours and the rate limit; one-time codes the patient has just asked
+    for go out at once but have their own rate limit; staff messages (a department's new order, an
+    escalation) are work and go out at once."""
 
     PATIENT = "patient"
+    CODE = "code"
     STAFF = "staff"
 
 
@@ -132,3 +134,76 @@ class EmailMessage(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     sent_at: Mapped[datetime | None] = mapped_column()
     failed_at: Mapped[datetime | None] = mapped_column()
+
+
+class ChatState(StrEnum):
+    BOT = "bot"  # the assistant answers
+    QUEUED = "queued"  # waiting for a person
+    AGENT = "agent"  # a person answers
+    CLOSED = "closed"
+
+
+class ChatConversation(IdMixin, TimestampMixin, Base):
+    """One web chat. The patient's browser holds `public_id` and a secret whose hash is kept here;
+    `last_seq` numbers the messages (raised by one atomic UPDATE per message)."""
+
+    __tablename__ = "chat_conversations"
+    __table_args__ = (Index("ix_chat_conversations_state", "state", "last_activity_at"),)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default=ChatState.BOT.value)
+    locale: Mapped[str] = mapped_column(String(8), default="zh_CN")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    patient_read_seq: Mapped[int] = mapped_column(Integer, default=0)
+    agent_read_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_activity_at: Mapped[datetime] = mapped_column(default=clock.now)
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164, once verified by a code
+    phone_verified_at: Mapped[datetime | None] = mapped_column()
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
+    code_phone: Mapped[str | None] = mapped_column(String(20))  # the number a one-time code went to
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    code_expires_at: Mapped[datetime | None] = mapped_column()
+    code_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    dialog: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the bot's open question, if any
+    intent: Mapped[str] = mapped_column(String(16), default="")
+    emergency_at: Mapped[datetime | None] = mapped_column()
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("routing_queues.id", ondelete="SET NULL"))
+    routing_task_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    taken_over_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    work_order_id: Mapped[int | None] = mapped_column(Integer)
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str] = mapped_column(String(500), default="")
+    closed_at: Mapped[datetime | None] = mapped_column()
+    closed_by: Mapped[str] = mapped_column(String(16), default="")  # patient, agent, idle
+
+
+class ChatMessage(IdMixin, Base):
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq"),
+        UniqueConstraint("conversation_id", "client_id"),
+    )
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("chat_conversations.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    client_id: Mapped[str | None] = mapped_column(String(64))  # the patient's own id: a resend is not a second message
+    sender: Mapped[str] = mapped_column(String(8))  # patient, bot, agent, system
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16), default="text")  # text, image, answer, choices, emergency, ...
+    text: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class ChatImage(IdMixin, Base):
+    """A picture a patient sent; served at an unguessable address (`key`) to the chat's two sides."""
+
+    __tablename__ = "chat_images"
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("chat_conversations.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(43), unique=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -26,7 +26,7 @@ class TemplateFields(StrictModel):
     body: Body
     variables: Annotated[list[VariableName], Field(max_length=20)] = []
     provider_template_code: ProviderCode = ""
-    audience: Literal["patient", "staff"] = "patient"
+    audience: Literal["patient", "code", "staff"] = "patient"
     is_active: bool = True
 
 

@@ -116,10 +116,12 @@ async def _decide(session: AsyncSession, message: SmsMessage, config: Settings) 
     if await optouts.is_opted_out(session, phone=message.phone):
         message.status, message.suppress_reason = SmsStatus.SUPPRESSED.value, SuppressReason.OPTED_OUT.value
         return
-    if message.audience != Audience.PATIENT:
+    if message.audience == Audience.STAFF:
         return
     if await _over_limit(session, message, config):
         message.status, message.suppress_reason = SmsStatus.SUPPRESSED.value, SuppressReason.RATE_LIMITED.value
+        return
+    if message.audience == Audience.CODE:
         return
     hold_until = policy.quiet_hours_end(message.created_at, spec=config.sms_quiet_hours, timezone=config.timezone)
     if hold_until is not None:
@@ -128,7 +130,7 @@ async def _decide(session: AsyncSession, message: SmsMessage, config: Settings) 
 
 async def _over_limit(session: AsyncSession, message: SmsMessage, config: Settings) -> bool:
     since = message.created_at - timedelta(hours=config.sms_rate_window_hours)
-    recent = (SmsMessage.created_at >= since) & (SmsMessage.audience == Audience.PATIENT.value)
+    recent = (SmsMessage.created_at >= since) & (SmsMessage.audience == message.audience)
     recent &= SmsMessage.status.not_in(NOT_COUNTED)
     for same in _same_recipient(message):
         count = await session.scalar(select(func.count()).select_from(SmsMessage).where(recent & same))

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     )
     results_show_content: bool = Field(default=False, description="agents see results, not only their status")
     contact_retention_days: int = Field(default=1095, ge=30, description="contacts older than this are anonymised")
+    chat_queue: str = Field(default="GENERAL", max_length=32, description="routing queue code chats are handed to")
+    chat_persona: str = Field(default="", max_length=40, description="the name patients see for bot and agents")
+    chat_answer_confidence: float = Field(default=0.5, ge=0, le=1, description="the bot answers at this confidence")
+    chat_frame_origins: str = Field(default="", description="sites that may embed the chat widget, space-separated")
+    chat_messages_per_minute: int = Field(default=20, ge=1, description="per chat session")
+    chat_sessions_per_hour: int = Field(default=30, ge=1, description="new chat sessions per IP address")
+    chat_idle_minutes: int = Field(default=30, ge=1, description="a chat nobody writes in closes after this")
 
     @classmethod
     def settings_customise_sources(

@@ -151,7 +151,10 @@ class Published:
 
     @cached_property
     def sse_frame(self) -> bytes:
-        """The server-sent-events frame, built once however many streams carry it."""
+        """The server-sent-events frame, built once however many streams carry it. A transient event
+        has no id: the browser's Last-Event-ID stays on the last logged one."""
+        if not self.id:
+            return b"event: %s\ndata: %s\n\n" % (self.type.encode(), self.to_json())
         return b"id: %d\nevent: %s\ndata: %s\n\n" % (self.id, self.type.encode(), self.to_json())
 
     def to_json(self) -> bytes:
@@ -185,6 +188,12 @@ class Published:
             audience=Audience(**row.audience),
             created_at=row.created_at.isoformat(),
         )
+
+
+def transient(event_: Event) -> Published:
+    """An event that matters only now (someone is typing): published at once, never logged or replayed."""
+    return Published(id=0, type=event_.type, payload=event_.payload(), audience=event_.audience,
+                     created_at=clock.now().isoformat())  # fmt: skip
 
 
 def record(session: AsyncSession, event_: Event) -> None:

@@ -7,7 +7,6 @@ A search that finds nothing good is collected as a candidate question for the ed
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -23,6 +22,7 @@ from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import NotFound
 from patientline.core.i18n import current_locale, gettext
+from patientline.core.ratelimit import Budget
 from patientline.core.validation import PathId
 from patientline.directory.pages import FilterId
 from patientline.knowledge import candidates, timetables
@@ -138,26 +138,7 @@ class PublicView:
 # ---- pages -----------------------------------------------------------------------------------
 
 
-class MissBudget:
-    """How many missed searches one address may add to the candidates per hour: patients ask a few,
-    a crawler must not flood the editors' queue. In memory, per process; the oldest addresses are
-    forgotten first."""
-
-    def __init__(self, per_hour: int = 10, addresses: int = 10_000) -> None:
-        self.per_hour, self.addresses = per_hour, addresses
-        self.spent: OrderedDict[str, list[float]] = OrderedDict()
-
-    def allow(self, address: str) -> bool:
-        now = clock.now().timestamp()
-        recent = [t for t in self.spent.pop(address, []) if now - t < 3600]
-        allowed = len(recent) < self.per_hour
-        self.spent[address] = [*recent, now] if allowed else recent
-        while len(self.spent) > self.addresses:
-            self.spent.popitem(last=False)
-        return allowed
-
-
-MISSES = MissBudget()
+MISSES = Budget(10)  # missed searches one address may add to the candidates per hour
 
 
 async def _search(request: Request, session: AsyncSession, text: str) -> dict[str, Any]:

@@ -7,9 +7,11 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
+from patientline.core.config import Settings
 from patientline.core.errors import DomainError
 from patientline.core.validation import MAX_ID, PathId
 from patientline.routing import service
@@ -107,13 +109,15 @@ async def end_wrap_up(actor: CurrentActor, engine: RoutingEngine) -> Response:
 @router.post("/tasks/{task_id}/accept", summary="Take the task ringing for me (answers the screen pop's contact_id)")
 async def accept(task_id: PathId, actor: CurrentActor, engine: RoutingEngine, session: Session) -> Response:
     answer = await engine.accept(task_id, _agent(actor))
-    answer["contact_id"] = await _open_contact(session, actor, task_id)
+    answer["contact_id"] = await _open_contact(session, actor, task_id, engine.settings)
     return FastJSONResponse(answer)
 
 
-async def _open_contact(session: Session, actor: Actor, task_id: int) -> int | None:
-    """The accepted task's contact record (made once), which the agent bar opens in the workbench; the
-    task stays accepted even if the record cannot be made (the agent can still search by hand)."""
+async def _open_contact(session: Session, actor: Actor, task_id: int, settings: Settings) -> int | None:
+    """The accepted task's contact record (made once), which the agent bar opens in the workbench, and
+    for a chat, the agent joins it; the task stays accepted even if the record cannot be made (the
+    agent can still search by hand)."""
+    from patientline.assistant import dialogue
     from patientline.contacts import service as contacts
 
     try:
@@ -121,7 +125,10 @@ async def _open_contact(session: Session, actor: Actor, task_id: int) -> int | N
             task = await session.get(RoutingTask, task_id)
             if task is None:
                 return None
-            return (await contacts.open_for_task(session, actor=actor, task=task)).id
+            contact_id = (await contacts.open_for_task(session, actor=actor, task=task)).id
+            if task.channel == "chat":
+                await dialogue.joined(session, actor=actor, task=task, contact_id=contact_id, settings=settings)
+            return contact_id
     except DomainError as exc:
         log.warning("no contact record for an accepted task", extra={"task_id": task_id, "error_id": exc.error_id})
         return None
@@ -138,11 +145,11 @@ async def complete(
 ) -> Response:
     wrap_up = body.wrap_up if body is not None else False
     answer = await engine.complete(task_id, _agent(actor), wrap_up=wrap_up)
-    await _end_contact(session, task_id)
+    await end_contact(session, task_id)
     return FastJSONResponse(answer)
 
 
-async def _end_contact(session: Session, task_id: int) -> None:
+async def end_contact(session: AsyncSession, task_id: int) -> None:
     from patientline.contacts import service as contacts
 
     try:

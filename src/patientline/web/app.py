@@ -30,6 +30,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 def routers() -> list[object]:
     from patientline.assistant import router as assistant_router
+    from patientline.channels import chat_desk_router, chat_pages, webchat_router
     from patientline.channels import pages as channels_pages
     from patientline.channels import router as channels_router
     from patientline.contacts import pages as contacts_pages
@@ -86,6 +87,9 @@ def routers() -> list[object]:
         workorders_router.router,
         workorders_pages.router,
         channels_router.router,
+        chat_desk_router.router,
+        webchat_router.router,
+        chat_pages.router,
         channels_pages.router,
         staffing_pages.router,
         reports_pages.router,

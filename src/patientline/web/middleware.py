@@ -38,7 +38,8 @@ class _Exchange:
         self.started = False
 
 
-UPLOAD_PATHS = re.compile(r"^/(api/)?workorders/\d+/attachments$")  # evidence: phone photos, recordings
+# evidence (phone photos, recordings) and pictures patients send in a chat
+UPLOAD_PATHS = re.compile(r"^/(api/)?workorders/\d+/attachments$|^/api/chat/[0-9a-f]{32}/images$")
 
 
 class EdgeMiddleware:

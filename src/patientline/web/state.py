@@ -8,6 +8,7 @@ from patientline.core.config import Settings
 from patientline.core.db import Database
 from patientline.core.events import Bus
 from patientline.core.jobs import Worker
+from patientline.core.ratelimit import Budget
 from patientline.core.readcache import ReadCache
 from patientline.directory.events import DirectoryChanged
 from patientline.knowledge.live_index import LiveSearch
@@ -32,3 +33,4 @@ class AppState:
     routing: Engine | None = None  # the router role: the ACD engine (routing/engine.py)
     hl7: MllpServer | None = None  # the worker role with hl7_listen set: the HL7 v2 listener (patients/mllp.py)
     his: HisGateway = field(default_factory=lambda: HisGateway(None))  # the HIS port (patients/gateway.py)
+    budgets: dict[str, Budget] = field(default_factory=dict)  # rate limits by name (core/ratelimit.py)
