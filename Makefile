@@ -16,6 +16,7 @@ run: setup migrate seed
 	@echo "  Knowledge panel: /kb   Knowledge editor: /kb/edit   Patient FAQ (no login): /faq"
 	@echo "  Calls ring in agent01's bar (press Ready) and open the caller in the workbench: /workbench"
 	@echo "  supervisor1: wallboard /routing/wallboard, the simulated HIS (slow it down, make it fail): /admin/his"
+	@echo "  Web chat (no login): /chat, the widget on a hospital page: /chat/demo-site; agents answer in /chat/desk"
 	@echo ""
 	PATIENTLINE_DEMO_TRAFFIC=1 PATIENTLINE_HL7_LISTEN=127.0.0.1:2575 $(VENV)/bin/patientline serve
 

@@ -47,7 +47,7 @@ KEEPALIVE_S = 15.0
 STREAM_MAX_S = 600.0
 
 
-class TooMany(DomainError):
+class RateLimited(DomainError):
     status_code = 429
     error_id = "rate_limited"
 
@@ -93,7 +93,7 @@ def spend(state: AppState, kind: Literal["session", "address", "start"], key: st
         limit, window_s = sizes[kind]
         budget = state.budgets[f"chat.{kind}"] = Budget(limit, window_s=window_s)
     if not budget.allow(key):
-        raise TooMany("Too many messages. Please wait a moment and try again.", details={"limit": kind})
+        raise RateLimited("Too many messages. Please wait a moment and try again.", details={"limit": kind})
 
 
 def _address(request: Request) -> str:

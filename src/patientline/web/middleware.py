@@ -29,6 +29,15 @@ SECURITY_HEADERS = [
 ]
 
 
+def _security_headers(own: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The house headers; a page with its own content policy (the chat, which hospitals may frame) keeps
+    it and decides its framing there."""
+    if any(name.lower() == b"content-security-policy" for name, _ in own):
+        return [(name, value) for name, value in SECURITY_HEADERS
+                if name not in (b"content-security-policy", b"x-frame-options")]  # fmt: skip
+    return SECURITY_HEADERS
+
+
 class _Exchange:
     """What the middleware learns about one request while the app handles it."""
 
@@ -124,7 +133,7 @@ class EdgeMiddleware:
                 exchange.status, exchange.started = message["status"], True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                headers.extend(SECURITY_HEADERS)
+                headers.extend(_security_headers(headers))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -21,6 +21,7 @@ class NavItem:
 NAV: list[NavItem] = [
     NavItem("Home", "/", None, "Work", "g h"),
     NavItem("Workbench", "/workbench", Permission.READ_PATIENTS, "Work", "g i"),
+    NavItem("Chat desk", "/chat/desk", Permission.HANDLE_CONTACTS, "Work", "g m"),
     NavItem("Contact records", "/contacts", Permission.HANDLE_CONTACTS, "Work", "g l"),
     NavItem("Shift handover", "/contacts/handover", Permission.HANDLE_CONTACTS, "Work", "g o"),
     NavItem("Work orders", "/workorders", Permission.CREATE_WORK_ORDERS, "Work", "g w"),

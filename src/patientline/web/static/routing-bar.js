@@ -149,9 +149,11 @@
       notReady: function (reason) { this.menu = false; return this.post(API + "/me/not-ready", { reason: reason }); },
       endWrapUp: function () { return this.post(API + "/me/wrap-up/end"); },
       accept: function () { return this.offer && this.post(API + "/tasks/" + this.offer.task_id + "/accept", undefined, this.screenPop); },
-      // The screen pop: the accepted task's contact opens in the workbench (its id only: no caller data in the URL).
+      // The screen pop: the accepted task's contact opens in the workbench, a chat in the chat desk (ids only: no caller data in the URL).
       screenPop: function (task) {
         if (!task || !task.contact_id || this.$root.dataset.screenPop === "off") return;
+        var chat = task.channel === "chat" && /^chat:([0-9a-f]{32})$/.exec(task.external_ref || "");
+        if (chat) return window.location.assign("/chat/desk?chat=" + chat[1]);  // the chat desk, with the transcript
         window.location.assign("/workbench/contacts/" + encodeURIComponent(task.contact_id));
       },
       decline: function () { return this.offer && this.post(API + "/tasks/" + this.offer.task_id + "/decline"); },
