@@ -60,7 +60,10 @@ def read_signs(path: Path = SIGNS_FILE) -> list[Sign]:
 
 SIGNS = read_signs()
 
-NEGATION = re.compile(r"(?:没有|没|不是|并不|并没|倒没|也没|不算|无|未|否认|不会|不)(?:想|要|在|再|出现|发生|什么)?$")
+NEGATION = re.compile(
+    r"(?:没有|没|不是|并不|并没|倒没|也没|不算|无|未|否认|不会|不)(?:想|要|在|再|出现|发生|什么)?$"
+    r"|(?:\bno|\bnot|\bnever|\bwithout|\bdenies|n't)\s+(?:\w+\s+)?$"
+)
 PAST = re.compile(
     r"去年|前年|上个?月|上周|上礼拜|上次|上回|那次|那回|以前|之前|曾经|小时候|时候?\S{0,6}过|年前|月前|周前|既往|病史|"
     r"前阵子|前段时间|前些天|救回来|救过来|住院|稳定|已经正常|正常上班|医院说是|"
@@ -75,9 +78,12 @@ INFORMATION = re.compile(
     r"怎么预防|如何预防|有哪些|什么症状|症状是|是什么|科普|中心|几楼|在哪|怎么走|报告|证明|保险|报销|预约|挂号|号源|出诊|门诊时间|"
     r"坐诊|专家号|探视|陪护|热线|电话|能吃|吃什么|饮食|注意什么|注意事项|护理|筛查|疫苗|康复科|烧伤科|门诊|能不能|能否|是不是一定|"
     r"一定要|检查|医生还在|开药|复查"
+    r"|\bwhich (?:department|clinic|doctor)\b|\bwhat (?:department|clinic)\b|\bwhere (?:is|are|do|can)\b"
+    r"|\bhow (?:do|can|much)\b"
+    r"|\brisk\b|\bprevent\w*|\binsurance\b|\bappointment\b|\bcheck-?up\b|\bvisiting hours\b|\bsymptoms of\b"
 )
 # A worry or a question about something that may happen: set aside only in the sign's own clause.
-WORRY = re.compile(r"怕|担心|会不会|为什么|万一|如果|假如|要是")
+WORRY = re.compile(r"怕|担心|会不会|为什么|万一|如果|假如|要是|\bwhat if\b|\bworried\b|\bafraid\b|\bin case\b|\bwhy\b")
 # A joke or a show, anywhere in the message, is not an emergency ("我快休克了，开玩笑的").
 JOKING = re.compile(r"开(?:个)?玩笑|哈哈|笑死|追剧|太虐")
 NOT_JOKING = re.compile(r"(?:不是|没有?|不)\S{0,3}开(?:个)?玩笑")
@@ -113,7 +119,8 @@ SEVERE = re.compile(
     r"要死|要命|快不行|剧烈|厉害|受不了|冷汗|大汗|出汗|发紫|发青|晕|喘不|打滚|撕裂|压着|石头|很多|好多|一大"
 )
 SPACES = re.compile(r"\s+")
-CLAUSE = re.compile(r"[\s，,。.！!？?；;、…~]+|(?=但是|可是)")
+# a space ends a clause next to Chinese (typed for a comma), not between English words
+CLAUSE = re.compile(r"[，,。.！!？?；;、…~]+|(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])|(?=但是|可是)")
 
 INSTRUCTION = {
     "zh_CN": "这可能是急症。请立即拨打 120，或马上到最近医院的急诊科就诊。如情况危急，不要等待在线回复。",
@@ -173,7 +180,7 @@ def _alarm_in(clause: str, message: _Message, *, whole: bool) -> Alarm | None:
 
 def _set_aside(clause: str, match: re.Match[str], sign: Sign, message: _Message) -> bool:
     """Whether the message shows the sign is not about an emergency now (see the module's docstring)."""
-    if NEGATION.search(clause[max(0, match.start() - 6) : match.start()]):
+    if NEGATION.search(clause[max(0, match.start() - 12) : match.start()]):
         return True
     if TOPIC.search(clause) or WORRY.search(clause):
         return True

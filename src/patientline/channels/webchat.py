@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.channels import sms
@@ -156,8 +157,24 @@ async def post_patient_text(
     if existing is not None:
         return existing, False
     require_open(conversation)
-    message = await append(session, conversation, sender=Sender.PATIENT, text=text, data=data, client_id=client_id)
-    return message, True
+    return await _once(session, conversation, client_id, sender=Sender.PATIENT, text=text, data=data)
+
+
+async def _once(
+    session: AsyncSession, conversation: ChatConversation, client_id: str, **message: Any
+) -> tuple[ChatMessage, bool]:
+    """Appends the message unless a resend that crossed this one stored it first (then that one)."""
+    mark = events.checkpoint(session)
+    try:
+        async with session.begin_nested():
+            return await append(session, conversation, client_id=client_id, **message), True
+    except IntegrityError:
+        events.rollback_to(session, mark)
+        session.expire(conversation)
+        existing = await by_client_id(session, conversation, client_id)
+        if existing is None:
+            raise
+        return existing, False
 
 
 async def messages_after(
@@ -231,8 +248,7 @@ async def post_patient_image(
     session.add(image)
     await session.flush()
     data = {"url": IMAGE_PATH + image.key, "content_type": content_type, "size": len(raw)}
-    message = await append(session, conversation, sender=Sender.PATIENT, kind="image", data=data, client_id=client_id)
-    return message, True
+    return await _once(session, conversation, client_id, sender=Sender.PATIENT, kind="image", data=data)
 
 
 async def image(session: AsyncSession, *, key: str) -> ChatImage:

@@ -87,7 +87,7 @@
       history.replaceState(null, "", "/chat/desk?chat=" + id);
     }
     root.querySelectorAll("[data-chat]").forEach(function (b) { b.setAttribute("aria-current", String(b.dataset.chat === id)); });
-    $("[data-chat]").hidden = false;
+    $("[data-chat-view]").hidden = false;
     $("[data-side]").hidden = false;
     $("[data-empty]").hidden = true;
     return load();

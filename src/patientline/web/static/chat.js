@@ -6,6 +6,8 @@
 (function () {
   "use strict";
   var STORE = "pl-chat";
+  var SILENCE_MS = 20000;  // a stream silent this long is dead: reconnect
+  var RESEND_MS = 5000;  // messages not acknowledged are sent again this often
   var texts = JSON.parse(document.getElementById("pc-texts").textContent);
   var locale = document.body.dataset.locale || "zh_CN";
   var $ = function (selector) { return document.querySelector(selector); };
@@ -13,6 +15,7 @@
   var state = { id: null, secret: null, seq: 0, shown: {}, outbox: [], agentRead: 0, chatState: "bot", rated: false };
   var stream = null;
   var typingTimer = null, lastTypingSent = 0, readSent = 0;
+  var sending = {};  // client ids posted and not yet answered
 
   function fill(text, values) {
     return text.replace(/\{(\w+)\}/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
@@ -92,7 +95,10 @@
   }
 
   function read(reader, decoder, buffer) {
+    var controller = stream;
+    var watchdog = setTimeout(function () { controller.abort(); }, SILENCE_MS);  // the server speaks every 15 s
     return reader.read().then(function (chunk) {
+      clearTimeout(watchdog);
       if (chunk.done) return;
       buffer += decoder.decode(chunk.value, { stream: true });
       var frames = buffer.split("\n\n");
@@ -242,8 +248,11 @@
   }
 
   function post(message) {
+    if (sending[message.client_id]) return;
+    sending[message.client_id] = true;
     showError("");
     return api("/" + state.id + "/messages", { json: message })
+      .finally(function () { delete sending[message.client_id]; })
       .then(function (body) { show(body.message); })
       .catch(function (error) {
         if (error.status && error.status !== 429 && error.status < 500) {  // refused: it will never go
@@ -285,6 +294,8 @@
     }
   });
   document.addEventListener("visibilitychange", markRead);
+  window.addEventListener("online", function () { if (stream) stream.abort(); });  // reconnects, then resends
+  setInterval(function () { if (state.id && state.outbox.length && navigator.onLine !== false) flushOutbox(); }, RESEND_MS);
 
   $("[data-image]").addEventListener("change", function (event) {
     var file = event.target.files[0];
