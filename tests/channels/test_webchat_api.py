@@ -8,13 +8,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from helpers import Client, assert_error
+from patientline.assistant import dialogue
+from patientline.channels import webchat
 from patientline.channels.models import SmsMessage
+from patientline.core import clock
 from patientline.core.config import Settings
 from patientline.core.events import Published
 
@@ -307,3 +311,41 @@ async def test_a_phone_is_verified_by_a_one_time_code(app: Any, admin: Client, a
     verified = await chat.post("verify", {"code": code})
     assert verified["identified"] is True
     assert (await chat.messages())[-1]["kind"] == "identified"
+
+
+async def test_the_end_codes_the_contact_and_a_bad_code_changes_nothing(
+    admin: Client, anon: Client, as_user: Any
+) -> None:
+    code = await ok(await admin.post("/api/dispositions", json={"code": "ANSWERED", "name": "已解答"}), 201)
+    async with ready_agent(as_user, admin) as (agent, _agent_id):
+        chat = await start(anon)
+        await chat.say("转人工")
+        offer = (await ok(await agent.get("/api/routing/me")))["offer"]
+        contact_id = (await ok(await agent.post(f"/api/routing/tasks/{offer['task_id']}/accept")))["contact_id"]
+        assert_error(await agent.post(f"/api/chat-desk/{chat.id}/end", json={"disposition_ids": [999999]}), 422)
+        assert (await chat.state())["state"] == "agent"
+        ended = await ok(await agent.post(f"/api/chat-desk/{chat.id}/end", json={"disposition_ids": [code["id"]]}))
+        assert ended["state"] == "closed"
+        contact = await ok(await agent.get(f"/api/contacts/{contact_id}"))
+        assert contact["status"] == "closed" and contact["disposition_ids"] == [code["id"]]
+        assert contact["channel"] == "chat"
+
+
+async def test_stranded_and_idle_chats_are_tidied(app: Any, admin: Client, anon: Client, as_user: Any) -> None:
+    async with ready_agent(as_user, admin):
+        waiting = await start(anon)
+        await waiting.say("转人工")
+        idle = await start(anon)
+        db = app.state.pl.db
+        async with db.sessions() as session:
+            conversation = await webchat.get(session, public_id=waiting.id)
+            task_id = conversation.routing_task_id
+        await app.state.pl.routing.abandon(task_id)
+        clock.set_now(clock.now() + timedelta(minutes=31))
+        async with db.sessions() as session, session.begin():
+            assert await dialogue.stranded(session) == 1
+            assert await dialogue.close_idle(session, idle_minutes=30) == 1  # the stranded one was just offered more
+    offered = [m for m in await waiting.messages() if m["kind"] == "choices"]
+    assert offered and offered[-1]["data"]["options"][0]["choice"] == "message"
+    assert (await idle.state())["state"] == "closed"
+    assert (await idle.messages())[-1]["data"] == {"by": "idle"}

@@ -10,6 +10,7 @@ stored, then records where the task went."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -31,7 +32,7 @@ from patientline.core.i18n import gettext
 from patientline.knowledge.live_index import LiveSearch
 from patientline.patients import index as patient_index
 from patientline.patients.models import Patient
-from patientline.routing.models import RoutingQueue, RoutingTask
+from patientline.routing.models import RoutingQueue, RoutingTask, TaskState
 from patientline.routing.schemas import Caller, TaskCreate
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,10 @@ async def identified(session: AsyncSession, conversation: ChatConversation, *, p
 
 
 def persona_of(actor: Actor, settings: Settings) -> str:
-    return settings.chat_persona or actor.display_name
+    """The name a person answers under: the hotline's persona, unless agents show their own names."""
+    if settings.chat_agent_names:
+        return actor.display_name
+    return settings.chat_persona or gettext("Patient service")
 
 
 async def joined(
@@ -235,7 +239,9 @@ async def agent_says(
 
 
 async def take_over(session: AsyncSession, *, actor: Actor, conversation: ChatConversation, settings: Settings) -> None:
-    """A supervisor answers from now on; the agent, if any, stays able to read."""
+    """A supervisor answers from now on; the agent, if any, stays able to read. Patients see a person
+    join when the assistant had the chat; from an agent to the supervisor nothing shows, unless agents
+    answer under their own names."""
     actor.require(Permission.SUPERVISE)
     if conversation.state == ChatState.CLOSED:
         raise Conflict("This chat has ended.", error_id="chat_closed")
@@ -244,7 +250,7 @@ async def take_over(session: AsyncSession, *, actor: Actor, conversation: ChatCo
     audit.record(session, actor=actor, action="chat.take_over", target_type="chat", target_id=conversation.id,
                  before={"state": before, "agent_id": conversation.agent_id},
                  after={"taken_over_by": actor.user_id})  # fmt: skip
-    if settings.chat_persona or before == ChatState.BOT:
+    if before == ChatState.BOT or settings.chat_agent_names:  # from one person to another: no seam shows
         text = gettext("{name} has joined the chat.").format(name=persona_of(actor, settings))
         await webchat.append(session, conversation, sender=Sender.SYSTEM, kind="joined", text=text)
     else:
@@ -282,6 +288,38 @@ async def patient_left(session: AsyncSession, conversation: ChatConversation) ->
     task_id, waiting = conversation.routing_task_id, conversation.state == ChatState.QUEUED
     await webchat.close(session, conversation, by="patient")
     return task_id, waiting
+
+
+async def close_idle(session: AsyncSession, *, idle_minutes: int, limit: int = 500) -> int:
+    """Chats the assistant has that nobody wrote in for `idle_minutes` end (a person's chat is theirs
+    to end; a waiting one leaves its queue by the queue's own maximum wait)."""
+    cutoff = clock.now() - timedelta(minutes=idle_minutes)
+    idle = await session.scalars(
+        select(ChatConversation).where(ChatConversation.state == ChatState.BOT.value,
+                                       ChatConversation.last_activity_at < cutoff).limit(limit)
+    )  # fmt: skip
+    closed = 0
+    for conversation in idle:
+        await webchat.close(session, conversation, by="idle")
+        closed += 1
+    return closed
+
+
+async def stranded(session: AsyncSession, *, limit: int = 500) -> int:
+    """Chats whose task left the queue with no one taking it (waited too long, withdrawn): the
+    assistant has them again and offers to take a message."""
+    rows = await session.execute(
+        select(ChatConversation, RoutingTask.state)
+        .join(RoutingTask, RoutingTask.id == ChatConversation.routing_task_id)
+        .where(ChatConversation.state == ChatState.QUEUED.value, RoutingTask.state.not_in(TaskState.LIVE))
+        .limit(limit)
+    )
+    count = 0
+    for conversation, _state in rows:
+        conversation.state, conversation.routing_task_id = ChatState.BOT.value, None
+        await _offer_message(session, conversation)
+        count += 1
+    return count
 
 
 async def live(session: AsyncSession, *, limit: int = 200) -> list[ChatConversation]:

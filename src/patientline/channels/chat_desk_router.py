@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.assistant import dialogue
@@ -41,6 +41,7 @@ class AgentMessageIn(StrictModel):
 
 class EndIn(StrictModel):
     wrap_up: bool = False
+    disposition_ids: Annotated[list[DbId], Field(max_length=10)] = []  # given: the contact is coded and closed
 
 
 class QueueIn(StrictModel):
@@ -169,13 +170,24 @@ async def hand_back(public_id: PublicId, actor: CurrentActor, request: Request, 
 @router.post("/{public_id}/end", summary="End the chat (the task finishes, wrap-up if asked)")
 async def end(public_id: PublicId, actor: CurrentActor, request: Request, session: Session,
               body: EndIn | None = None) -> Response:  # fmt: skip
+    body = body or EndIn()
     async with session.begin():
         conversation = await _visible(session, actor, public_id)
-        agent_id = conversation.agent_id
+        agent_id, contact_id = conversation.agent_id, conversation.contact_id
         task_id = await dialogue.end(session, actor=actor, conversation=conversation)
+        if body.disposition_ids and contact_id is not None:
+            await _code_contact(session, actor, contact_id, body.disposition_ids)
         answer = summary(conversation)
-    await _finish_task(request, task_id, agent_id, wrap_up=bool(body and body.wrap_up))
+    await _finish_task(request, task_id, agent_id, wrap_up=body.wrap_up)
     return FastJSONResponse(answer)
+
+
+async def _code_contact(session: AsyncSession, actor: Actor, contact_id: int, codes: list[int]) -> None:
+    from patientline.contacts import service as contacts
+
+    contact = await contacts.get_contact(session, contact_id)
+    await contacts.close(session, actor=actor, contact_id=contact_id, expected_version=contact.version,
+                         disposition_ids=codes)  # fmt: skip
 
 
 async def _finish_task(request: Request, task_id: int | None, agent_id: int | None, *, wrap_up: bool) -> None:

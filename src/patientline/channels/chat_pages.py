@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from patientline.channels import webchat
 from patientline.channels.webchat_router import PublicId
+from patientline.contacts import dispositions
 from patientline.core.auth.permissions import Permission
 from patientline.core.i18n import N_, gettext
 from patientline.knowledge.portal_pages import HOTLINE, page, portal_locale
@@ -110,12 +111,15 @@ async def desk(request: Request, actor: CurrentActor, session: Session) -> Respo
     actor.require(Permission.HANDLE_CONTACTS)
     async with session.begin():
         queues = [(q.id, q.name) for q in await routing.list_queues(session) if q.is_active]
+        tree = await dispositions.load_tree(session)
+        codes = [(row.id, tree.path_name(row.id)) for row, _depth in tree.walk() if tree.effectively_active(row.id)]
     settings = app_state(request).settings
     context = {
         "texts": _translate(DESK_TEXTS),
         "scripts": [(gettext(label), gettext(text)) for label, text in SCRIPTS],
         "persona": settings.chat_persona or actor.display_name,
         "queues": queues,
+        "dispositions": codes,
         "can_supervise": actor.can(Permission.SUPERVISE),
         "can_order": actor.can(Permission.CREATE_WORK_ORDERS),
     }

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from patientline.channels import scheduled as chat_sweeps  # noqa: F401 - idle and stranded chats
 from patientline.contacts import scheduled as contact_sweeps  # noqa: F401 - retention of old contacts
 from patientline.core import scheduled  # noqa: F401 - registers the housekeeping sweepers
 from patientline.core.config import Settings, get_settings

@@ -206,7 +206,10 @@
   });
   $("[data-hand-back]").addEventListener("click", function () { act("/hand-back"); });
   $("[data-transfer]").addEventListener("click", function () { act("/transfer", { queue_id: Number($("[data-queue]").value) }); });
-  $("[data-end]").addEventListener("click", function () { act("/end", { wrap_up: $("[data-wrap-up]").checked }); });
+  $("[data-end]").addEventListener("click", function () {
+    var code = $("[data-disposition]").value;
+    act("/end", { wrap_up: $("[data-wrap-up]").checked, disposition_ids: code ? [Number(code)] : [] });
+  });
   var takeOver = $("[data-take-over]");
   if (takeOver) takeOver.addEventListener("click", function () { act("/take-over"); });
 
