@@ -152,3 +152,20 @@ def test_a_supervisor_takes_over_a_chat_with_the_assistant(open_page: OpenPage, 
         supervisor.get_by_test_id("desk-send").click()
         expect(page.locator(".pc-agent")).to_contain_text("值班班长")
         expect(page.locator(".pc-kind-joined")).to_be_visible()
+
+
+def test_the_widget_opens_the_chat_on_a_hospital_page(open_page: OpenPage, admin_api: httpx.Client,
+                                                      server: Server) -> None:  # fmt: skip
+    setup(server, admin_api)
+    page = open_page("site")
+    page.goto("/chat/demo-site")
+    button = page.locator("#pl-chat-widget")
+    expect(button).to_have_text("在线咨询")
+    button.click()
+    expect(button).to_have_attribute("aria-expanded", "true")
+    expect(button).to_have_text("关闭")
+    frame = page.frame_locator("iframe[title='在线咨询']")
+    expect(frame.locator(".pc-bot").first).to_contain_text("您好")
+    frame.get_by_test_id("chat-input").fill("醫院停車場在哪裡？")
+    frame.get_by_test_id("chat-input").press("Enter")
+    expect(frame.locator(".pc-kind-answer")).to_contain_text("门诊楼地下一层")
