@@ -12,7 +12,8 @@ it is not about an emergency now. In the order `_set_aside` asks:
 - words of this moment in its clause keep it ("突然", "救命");
 - the past in its clause sets it aside ("去年心梗，放了支架");
 - grave signs, and signs whose clause says they are severe ("剧烈", "冷汗"), are kept;
-- the rest are set aside by a topic, a chronic course or a joke anywhere in the message ("追剧哭到缺氧 快
+- the rest are set aside by a topic, a chronic course, a joke or reassurance ("玩得挺好", "止住了") anywhere
+  in the message ("追剧哭到缺氧 快
   呼吸困难了"), or by something mild or an information question in their clause ("胸痛中心在几楼").
   A joke never sets aside a grave sign: "我不想活了哈哈" still gets the instruction.
 Grave signs are those that no topic elsewhere in the message explains away ("叫不醒", "吃了一瓶安眠药",
@@ -69,15 +70,18 @@ PAST = re.compile(
     r"前阵子|前段时间|前些天|救回来|救过来|住院|稳定|已经正常|正常上班|医院说是|"
     r"(?:已经|都|现在|早就?|病|治)好了|好多了|好转|已经好|没事了|恢复|康复|出院|术后|放了?支架|后遗症|做过|得过|有过|过一次|未遂|(?:\d+|[一二三四五六七八九十几两]+)年了|"
     r"(?:心梗|中风|脑梗|脑出血|手术|车祸|烧伤|骨折|抢救|住院|溺水|中毒)后"
+    r"|\blast (?:year|month|week)\b|\bago\b|\brecovered\b|\bdoing (?:well|fine|ok)\b|\bhistory of\b"
 )
 CHRONIC = re.compile(
     r"(?:歇|休息|停下来?)\S{0,4}(?:就好|就缓|缓过来)|缓过来了|老是|已经\S{0,4}(?:天|星期|礼拜|周|月|年)|好几年|好多年|多年|老毛病|经常|偶尔|有时候?|时不时|一直有点|长期|反复|慢性|几个月了|体检"
 )
+# Words that the moment has passed or the person is well, anywhere in the message (not for grave signs).
+REASSURED = re.compile(r"玩得(?:挺|很|还)?好|吃饭正常|能吃能玩|精神(?:挺|很|还)好|已经拉出来|止住了|就止住|已经止住|不流了")
 MILD = re.compile(r"轻微|有点(?:胸闷|闷)|一点|少量|点点|稍微|一下|小(?:水泡|口子|伤口)")
 INFORMATION = re.compile(
     r"怎么预防|如何预防|有哪些|什么症状|症状是|是什么|科普|中心|几楼|在哪|怎么走|报告|证明|保险|报销|预约|挂号|号源|出诊|门诊时间|"
     r"坐诊|专家号|探视|陪护|热线|电话|能吃|吃什么|饮食|注意什么|注意事项|护理|筛查|疫苗|康复科|烧伤科|门诊|能不能|能否|是不是一定|"
-    r"一定要|检查|医生还在|开药|复查"
+    r"一定要|检查|医生还在|开药|复查|(?:挂|看)(?:什么|哪个|啥)科|哪个科|重疾|医疗险|意外险|商业险"
     r"|\bwhich (?:department|clinic|doctor)\b|\bwhat (?:department|clinic)\b|\bwhere (?:is|are|do|can)\b"
     r"|\bhow (?:do|can|much)\b"
     r"|\brisk\b|\bprevent\w*|\binsurance\b|\bappointment\b|\bcheck-?up\b|\bvisiting hours\b|\bsymptoms of\b"
@@ -97,7 +101,8 @@ TOPIC = re.compile(
     r"半年|护理院|鼻饲|探视|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
     r"谣言|网上说|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
     r"哪天|能考|多大(?:学|可以|能|年龄|岁数)|提前|以后(?:也|会|怀孕|万一)|剧本|游戏|听说|过的人|的人(?:救|能|可以|应该|会)|排除|家族史|筛查|"
-    r"几种|不一样|什么不同|就好了|应该没事|没事吧|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|想知道"
+    r"几种|不一样|什么不同|就好了|应该没事|没事吧|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|想知道|预案"
+    r"|\bcourse\b|\btraining\b|\bclass(?:es)?\b|\bfirst aid\b|\bexam\b"
 )
 _NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血受])"
 FIGURATIVE = re.compile(
@@ -105,7 +110,7 @@ FIGURATIVE = re.compile(
     r"(?:排队|等(?:号|了|得)|热|累|困|饿|无聊|吵|忙|作业|加班|上班)\S{0,6}想死|"
     + _NOT_PAIN
     + r"(?:到|得)(?:我|人)?(?:都)?(?:快|要)?"
-    r"(?:昏迷|晕倒|中风|脑梗|心梗|心肌梗塞?|窒息|吐血|休克|脑溢血|脑出血|崩溃|想死)|"
+    r"(?:中暑)?(?:昏迷|晕倒|晕过去|中风|脑梗|心梗|心肌梗塞?|窒息|吐血|休克|脑溢血|脑出血|崩溃|想死|喘不过气?)|"
     r"(?:钱|费|价|账单|工资|账|花销|医药费)\S{0,8}(?:大出血|吐血|心梗|心肌梗|晕倒|休克|窒息)|简直是大出血|要吐血了|差点晕倒|气(?:得)?晕|"
     r"(?:让|把)(?:我|人)?\S{0,2}吐血|(?:卡|气|烦|急|堵)得我\S{0,2}(?:脑梗|心梗|中风|吐血|窒息)|贵到\S{0,4}(?:吐血|晕|窒息)|"
     r"气得我|让(?:我|人)窒息|窒息(?:感)?的(?:服务|系统|操作|态度)|心梗了?(?:一样|似的)|要被\S{0,4}逼疯|"
@@ -119,8 +124,8 @@ SEVERE = re.compile(
     r"要死|要命|快不行|剧烈|厉害|受不了|冷汗|大汗|出汗|发紫|发青|晕|喘不|打滚|撕裂|压着|石头|很多|好多|一大"
 )
 SPACES = re.compile(r"\s+")
-# a space ends a clause next to Chinese (typed for a comma), not between English words
-CLAUSE = re.compile(r"[，,。.！!？?；;、…~]+|(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])|(?=但是|可是)")
+# a space ends a clause next to Chinese (typed for a comma), not between English words; 39.5 is one number
+CLAUSE = re.compile(r"[，,。！!？?；;、…~]+|\.(?!\d)|(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])|(?=但是|可是)")
 
 INSTRUCTION = {
     "zh_CN": "这可能是急症。请立即拨打 120，或马上到最近医院的急诊科就诊。如情况危急，不要等待在线回复。",
@@ -153,13 +158,16 @@ class _Message:
     about_a_topic: bool
     chronic: bool
     joking: bool
+    reassured: bool
 
 
 def emergency_in(text: str) -> Alarm | None:
     """The first sign of an emergency happening now in `text`, or None."""
     folded = fold(text)
     joking = bool(JOKING.search(folded)) and not NOT_JOKING.search(folded)
-    message = _Message(bool(TOPIC.search(folded)), bool(CHRONIC.search(folded)), joking)
+    message = _Message(
+        bool(TOPIC.search(folded)), bool(CHRONIC.search(folded)), joking, bool(REASSURED.search(folded))
+    )
     for clause in CLAUSE.split(folded):
         if clause and (alarm := _alarm_in(clause, message, whole=False)):
             return alarm
@@ -194,5 +202,6 @@ def _set_aside(clause: str, match: re.Match[str], sign: Sign, message: _Message)
         message.about_a_topic
         or message.chronic
         or message.joking
+        or message.reassured
         or bool(MILD.search(clause) or INFORMATION.search(clause))
     )
