@@ -76,7 +76,10 @@ CHRONIC = re.compile(
     r"(?:歇|休息|停下来?)\S{0,4}(?:就好|就缓|缓过来)|缓过来了|老是|已经\S{0,4}(?:天|星期|礼拜|周|月|年)|好几年|好多年|多年|老毛病|经常|偶尔|有时候?|时不时|一直有点|长期|反复|慢性|几个月了|体检"
 )
 # Words that the moment has passed or the person is well, anywhere in the message (not for grave signs).
-REASSURED = re.compile(r"玩得(?:挺|很|还)?好|吃饭正常|能吃能玩|精神(?:挺|很|还)好|已经拉出来|止住了|就止住|已经止住|不流了")
+REASSURED = re.compile(
+    r"玩得(?:挺|很|还)?好|吃饭正常|能吃能玩|精神(?:挺|很|还)好|"
+    r"已经拉出来|止住了|就止住|已经止住|不流了"
+)
 MILD = re.compile(r"轻微|有点(?:胸闷|闷)|一点|少量|点点|稍微|一下|小(?:水泡|口子|伤口)")
 INFORMATION = re.compile(
     r"怎么预防|如何预防|有哪些|什么症状|症状是|是什么|科普|中心|几楼|在哪|怎么走|报告|证明|保险|报销|预约|挂号|号源|出诊|门诊时间|"
@@ -165,9 +168,7 @@ def emergency_in(text: str) -> Alarm | None:
     """The first sign of an emergency happening now in `text`, or None."""
     folded = fold(text)
     joking = bool(JOKING.search(folded)) and not NOT_JOKING.search(folded)
-    message = _Message(
-        bool(TOPIC.search(folded)), bool(CHRONIC.search(folded)), joking, bool(REASSURED.search(folded))
-    )
+    message = _Message(bool(TOPIC.search(folded)), bool(CHRONIC.search(folded)), joking, bool(REASSURED.search(folded)))
     for clause in CLAUSE.split(folded):
         if clause and (alarm := _alarm_in(clause, message, whole=False)):
             return alarm
