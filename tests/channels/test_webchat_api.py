@@ -349,3 +349,14 @@ async def test_stranded_and_idle_chats_are_tidied(app: Any, admin: Client, anon:
     assert offered and offered[-1]["data"]["options"][0]["choice"] == "message"
     assert (await idle.state())["state"] == "closed"
     assert (await idle.messages())[-1]["data"] == {"by": "idle"}
+
+
+async def test_ended_chats_are_deleted_after_the_retention_period(app: Any, anon: Client) -> None:
+    old, recent = await start(anon), await start(anon)
+    await old.post("end")
+    clock.set_now(clock.now() + timedelta(days=400))
+    await recent.post("end")
+    async with app.state.pl.db.sessions() as session, session.begin():
+        assert await webchat.purge_before(session, cutoff=clock.now() - timedelta(days=365)) == 1
+    assert_error(await anon.get(f"/api/chat/{old.id}", headers=old.headers), 403, "chat_session_invalid")
+    assert (await recent.state())["state"] == "closed"

@@ -12,12 +12,11 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -331,6 +330,14 @@ def state_json(conversation: ChatConversation) -> dict[str, Any]:
     }
 
 
-async def by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, ChatConversation]:
-    rows = await session.scalars(select(ChatConversation).where(ChatConversation.id.in_(ids)))
-    return {row.id: row for row in rows}
+async def purge_before(session: AsyncSession, *, cutoff: datetime, limit: int = 1000) -> int:
+    """Deletes chats that ended before `cutoff`, with their messages and pictures (retention: they hold
+    the patient's own words); the contact record keeps what statistics need."""
+    ids = list(await session.scalars(
+        select(ChatConversation.id).where(ChatConversation.closed_at < cutoff).limit(limit)
+    ))  # fmt: skip
+    if ids:
+        await session.execute(delete(ChatMessage).where(ChatMessage.conversation_id.in_(ids)))
+        await session.execute(delete(ChatImage).where(ChatImage.conversation_id.in_(ids)))
+        await session.execute(delete(ChatConversation).where(ChatConversation.id.in_(ids)))
+    return len(ids)

@@ -79,16 +79,17 @@ class RatingIn(StrictModel):
     comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
 
 
-def spend(state: AppState, kind: Literal["session", "address", "start"], key: str) -> None:
+def spend(state: AppState, kind: Literal["session", "address", "start", "signal"], key: str) -> None:
     """One unit of the chat's budgets (per process, see core.ratelimit), sized from the settings."""
     budget = state.budgets.get(f"chat.{kind}")
     if budget is None:
         settings = state.settings
         per_minute = settings.chat_messages_per_minute
         sizes = {
-            "session": (per_minute, 60.0),
+            "session": (per_minute, 60.0),  # messages, pictures, codes, asking for a person
             "address": (per_minute * 5, 60.0),
             "start": (settings.chat_sessions_per_hour, 3600.0),
+            "signal": (per_minute * 3, 60.0),  # typing and read marks
         }
         limit, window_s = sizes[kind]
         budget = state.budgets[f"chat.{kind}"] = Budget(limit, window_s=window_s)
@@ -187,7 +188,8 @@ async def post_image(
 
 
 @router.post("/{public_id}/read", status_code=204, summary="The patient has seen messages up to seq")
-async def mark_read(public_id: PublicId, body: ReadIn, secret: Secret, session: Session) -> Response:
+async def mark_read(public_id: PublicId, body: ReadIn, secret: Secret, request: Request, session: Session) -> Response:
+    spend(app_state(request), "signal", public_id)
     async with session.begin():
         conversation = await _conversation(session, public_id, secret)
         await webchat.mark_read(session, conversation, seq=body.seq, side=Sender.PATIENT)
@@ -196,6 +198,7 @@ async def mark_read(public_id: PublicId, body: ReadIn, secret: Secret, session: 
 
 @router.post("/{public_id}/typing", status_code=204, summary="The patient is typing")
 async def typing(public_id: PublicId, secret: Secret, request: Request, session: Session) -> Response:
+    spend(app_state(request), "signal", public_id)
     async with session.begin():
         conversation = await _conversation(session, public_id, secret)
         audience = conversation.agent_id or conversation.taken_over_by_id
@@ -208,6 +211,7 @@ async def typing(public_id: PublicId, secret: Secret, request: Request, session:
 @router.post("/{public_id}/human", summary="The patient asks for a person")
 async def ask_for_person(public_id: PublicId, secret: Secret, request: Request, session: Session) -> Response:
     state = app_state(request)
+    spend(state, "session", public_id)
     async with session.begin():
         conversation = await _conversation(session, public_id, secret)
         webchat.require_open(conversation)
