@@ -96,7 +96,9 @@ TEAMS = [
     {"code": "HOTLINE", "name": "综合热线组", "kind": "skill_group", "description": "8585 综合咨询、挂号、回电"},
     {"code": "EXPERT", "name": "专家中心", "kind": "expert_centre", "description": "跨院区专家咨询与转接"},
     {"code": "INSURANCE", "name": "医保咨询组", "kind": "skill_group", "description": "医保政策与报销咨询"},
-]
+    {"code": "XNK-SEATS", "name": "心内科坐席", "kind": "department_seats", "department": "XNK",
+     "description": "心内科护士站坐席：心内科的来电与在线咨询"},
+]  # fmt: skip
 SKILLS = [
     ("GENERAL", "综合咨询"),
     ("BOOKING", "预约挂号"),
@@ -202,7 +204,11 @@ async def _directory(session: AsyncSession) -> Seeded:
             },
         )
     for team in TEAMS:
-        seeded.teams[team["code"]] = await _create(session, directory.TEAMS, team)
+        department = team.get("department")
+        values: dict[str, Any] = {k: v for k, v in team.items() if k != "department"}
+        if department:
+            values["department_id"] = seeded.departments[department]
+        seeded.teams[team["code"]] = await _create(session, directory.TEAMS, values)
     for code, name in SKILLS:
         seeded.skills[code] = await _create(session, directory.SKILLS, {"code": code, "name": name})
     return seeded

@@ -360,3 +360,23 @@ async def test_ended_chats_are_deleted_after_the_retention_period(app: Any, anon
         assert await webchat.purge_before(session, cutoff=clock.now() - timedelta(days=365)) == 1
     assert_error(await anon.get(f"/api/chat/{old.id}", headers=old.headers), 403, "chat_session_invalid")
     assert (await recent.state())["state"] == "closed"
+
+
+async def test_a_named_department_s_seat_group_takes_the_chat_first(admin: Client, anon: Client, as_user: Any) -> None:
+    site = await ok(await admin.post("/api/directory/sites", json={"code": "MAIN", "name": "本院"}), 201)
+    cardiology = await ok(await admin.post("/api/directory/departments",
+                                           json={"code": "XNK", "name": "心内科", "site_id": site["id"]}), 201)  # fmt: skip
+    team = await ok(await admin.post("/api/directory/teams", json={
+        "code": "XNK-SEATS", "name": "心内科坐席", "kind": "department_seats", "department_id": cardiology["id"],
+    }), 201)  # fmt: skip
+    seats = await ok(await admin.post("/api/routing/queues", json={
+        "code": "XNK-SEATS", "name": "心内科坐席", "kind": "department_seats", "team_id": team["id"],
+    }), 201)  # fmt: skip
+    async with ready_agent(as_user, admin):
+        chat = await start(anon)
+        await chat.say("我想找心内科的护士问问，转人工")
+        state = await chat.state()
+        assert state["state"] == "queued"
+        async with as_user("supervisor1", ["supervisor"]) as supervisor:
+            waiting = await ok(await supervisor.get(f"/api/routing/queues/{seats['id']}/waiting"))
+        assert len(waiting) == 1 and waiting[0]["external_ref"] == f"chat:{chat.id}"

@@ -63,6 +63,7 @@ class Turn:
     replies: list[Reply] = field(default_factory=list)
     dialog: dict[str, Any] = field(default_factory=dict)  # the question the assistant is waiting on
     handoff: bool = False
+    department: str | None = None  # a department the patient named: its seat group may take the chat
     alarm: Alarm | None = None
     work_order_id: int | None = None
 
@@ -98,6 +99,23 @@ async def respond(
     if choice is not None:
         return await _chosen(choice, search)
     entities = await _entities(session, text, today)
+    turn = await _understood(session, text=text, entities=entities, dialog=dialog, patient=patient, search=search,
+                             confidence=confidence, today=today)  # fmt: skip
+    turn.department = entities.department
+    return turn
+
+
+async def _understood(
+    session: AsyncSession,
+    *,
+    text: str,
+    entities: Entities,
+    dialog: dict[str, Any],
+    patient: Patient,
+    search: LiveSearch,
+    confidence: float,
+    today: date,
+) -> Turn:
     intent = intent_of(text, entities)
     if dialog.get("flow") and intent != Intent.HUMAN:
         return await _continue(session, text=text, dialog=dialog, patient=patient, today=today)

@@ -29,10 +29,11 @@ from patientline.core.db import Database
 from patientline.core.errors import Conflict, DomainError, PermissionDenied
 from patientline.core.events import Notification
 from patientline.core.i18n import gettext
+from patientline.directory.models import Department, Team
 from patientline.knowledge.live_index import LiveSearch
 from patientline.patients import index as patient_index
 from patientline.patients.models import Patient
-from patientline.routing.models import RoutingQueue, RoutingTask, TaskState
+from patientline.routing.models import QueueKind, RoutingQueue, RoutingTask, TaskState
 from patientline.routing.schemas import Caller, TaskCreate
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,8 @@ async def answer(
         if turn.alarm is not None:
             _alert_supervisors(session, conversation, turn.alarm.category)
     if turn.handoff:
-        await hand_to_person(db, conversation_id=conversation_id, intent=turn.intent, settings=settings,
-                             routing=routing)  # fmt: skip
+        await hand_to_person(db, conversation_id=conversation_id, intent=turn.intent, department=turn.department,
+                             settings=settings, routing=routing)  # fmt: skip
 
 
 def _alert_supervisors(session: AsyncSession, conversation: ChatConversation, category: str) -> None:
@@ -102,15 +103,22 @@ def _alert_supervisors(session: AsyncSession, conversation: ChatConversation, ca
 
 
 async def hand_to_person(
-    db: Database, *, conversation_id: int, intent: str, settings: Settings, routing: Routing | None
+    db: Database,
+    *,
+    conversation_id: int,
+    intent: str,
+    settings: Settings,
+    routing: Routing | None,
+    department: str | None = None,
 ) -> None:
-    """Queues the chat for a person; when no queue takes it (closed, or no router here), the patient
-    is offered to leave a message instead."""
+    """Queues the chat for a person: the seat group of the department the patient named, the intent's
+    queue, the chat queue, the first that takes it; when none does (closed, or no router here), the
+    patient is offered to leave a message instead."""
     async with db.sessions() as session:
         conversation = await session.get(ChatConversation, conversation_id)
         if conversation is None or conversation.state != ChatState.BOT:
             return
-        queues = await _queues_for(session, intent, settings)
+        queues = await _department_seats(session, department) + await _queues_for(session, intent, settings)
         caller = await _caller(session, conversation)
         subject = await _subject(session, conversation)
         vip = await _is_vip(session, conversation.patient_id)
@@ -148,12 +156,26 @@ async def _offer_message(session: AsyncSession, conversation: ChatConversation) 
 
 
 async def _queues_for(session: AsyncSession, intent: str, settings: Settings) -> list[int]:
-    """The intent's own queue first, then the chat queue; active ones only."""
+    """The intent's own queue, then the chat queue; active ones only."""
     codes = [code for code in (INTENT_QUEUES.get(intent), settings.chat_queue) if code]
     rows = {row.code: row.id for row in await session.scalars(
         select(RoutingQueue).where(RoutingQueue.code.in_(codes), RoutingQueue.is_active.is_(True))
     )}  # fmt: skip
     return list(dict.fromkeys(rows[code] for code in codes if code in rows))
+
+
+async def _department_seats(session: AsyncSession, department: str | None) -> list[int]:
+    """Active seat-group queues whose team belongs to the named department."""
+    if department is None:
+        return []
+    return list(await session.scalars(
+        select(RoutingQueue.id)
+        .join(Team, Team.id == RoutingQueue.team_id)
+        .join(Department, Department.id == Team.department_id)
+        .where(Department.name == department, Department.is_active.is_(True), RoutingQueue.is_active.is_(True),
+               RoutingQueue.kind == QueueKind.DEPARTMENT_SEATS)
+        .order_by(RoutingQueue.priority.desc(), RoutingQueue.id)
+    ))  # fmt: skip
 
 
 async def _caller(session: AsyncSession, conversation: ChatConversation) -> Caller:

@@ -43,7 +43,7 @@ QUEUES: list[tuple[str, str, str, str | None, str | None, str, bool, str, dict[s
      {"wrap_up": "on_request", "wrap_up_s": 120, "sl_seconds": 30}),
     ("INSURANCE", "医保咨询", "skill_group", "INSURANCE", "INSURANCE", "08:00-17:30", True, "best_skill",
      {"overflow_threshold": 5, "wrap_up": "on_request", "wrap_up_s": 60}),
-    ("XNK-SEATS", "心内科坐席", "department_seats", None, None, "08:00-17:30", True, "longest_idle",
+    ("XNK-SEATS", "心内科坐席", "department_seats", "XNK-SEATS", None, "08:00-17:30", True, "longest_idle",
      {"widen_after_s": [45], "max_wait_s": 120, "wrap_up": "none", "wrap_up_s": 0}),
 ]  # fmt: skip
 OVERFLOWS = {"INSURANCE": "GENERAL", "XNK-SEATS": "GENERAL"}
