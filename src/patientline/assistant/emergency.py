@@ -70,7 +70,9 @@ PAST = re.compile(
     r"前阵子|前段时间|前些天|救回来|救过来|住院|稳定|已经正常|正常上班|医院说是|"
     r"(?:已经|都|现在|早就?|病|治)好了|好多了|好转|已经好|没事了|恢复|康复|出院|术后|放了?支架|后遗症|做过|得过|有过|过一次|未遂|(?:\d+|[一二三四五六七八九十几两]+)年了|"
     r"(?:心梗|中风|脑梗|脑出血|手术|车祸|烧伤|骨折|抢救|住院|溺水|中毒)后"
-    r"|\blast (?:year|month|week)\b|\bago\b|\brecovered\b|\bdoing (?:well|fine|ok)\b|\bhistory of\b"
+    r"|住了\S{0,3}(?:天|周|星期|个月)|平稳"
+    r"|\blast (?:year|month|week)\b|\b(?:years?|months?|weeks?) ago\b|\brecovered\b|\bdoing (?:well|fine|ok)\b"
+    r"|\bhistory of\b"
 )
 CHRONIC = re.compile(
     r"(?:歇|休息|停下来?)\S{0,4}(?:就好|就缓|缓过来)|缓过来了|老是|已经\S{0,4}(?:天|星期|礼拜|周|月|年)|好几年|好多年|多年|老毛病|经常|偶尔|有时候?|时不时|一直有点|长期|反复|慢性|几个月了|体检"
@@ -78,16 +80,17 @@ CHRONIC = re.compile(
 # Words that the moment has passed or the person is well, anywhere in the message (not for grave signs).
 REASSURED = re.compile(
     r"玩得(?:挺|很|还)?好|吃饭正常|能吃能玩|精神(?:挺|很|还)好|"
-    r"已经拉出来|止住了|就止住|已经止住|不流了"
+    r"已经拉出来|止住了|就止住|已经止住|不流了|结痂"
 )
 MILD = re.compile(r"轻微|有点(?:胸闷|闷)|一点|少量|点点|稍微|一下|小(?:水泡|口子|伤口)")
 INFORMATION = re.compile(
     r"怎么预防|如何预防|有哪些|什么症状|症状是|是什么|科普|中心|几楼|在哪|怎么走|报告|证明|保险|报销|预约|挂号|号源|出诊|门诊时间|"
     r"坐诊|专家号|探视|陪护|热线|电话|能吃|吃什么|饮食|注意什么|注意事项|护理|筛查|疫苗|康复科|烧伤科|门诊|能不能|能否|是不是一定|"
-    r"一定要|检查|医生还在|开药|复查|(?:挂|看)(?:什么|哪个|啥)科|哪个科|重疾|医疗险|意外险|商业险"
+    r"一定要|检查|医生还在|开药|复查|(?:挂|看)(?:什么|哪个|哪一个|哪一|哪|啥)(?:个)?科|哪个科|哪种好|药膏|重疾|医疗险|意外险|商业险"
     r"|\bwhich (?:department|clinic|doctor)\b|\bwhat (?:department|clinic)\b|\bwhere (?:is|are|do|can)\b"
     r"|\bhow (?:do|can|much)\b"
     r"|\brisk\b|\bprevent\w*|\binsurance\b|\bappointment\b|\bcheck-?up\b|\bvisiting hours\b|\bsymptoms of\b"
+    r"|\bwarning signs\b|\bsigns of\b|\bfor the future\b"
 )
 # A worry or a question about something that may happen: set aside only in the sign's own clause.
 WORRY = re.compile(r"怕|担心|会不会|为什么|万一|如果|假如|要是|\bwhat if\b|\bworried\b|\bafraid\b|\bin case\b|\bwhy\b")
@@ -105,7 +108,9 @@ TOPIC = re.compile(
     r"谣言|网上说|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
     r"哪天|能考|多大(?:学|可以|能|年龄|岁数)|提前|以后(?:也|会|怀孕|万一)|剧本|游戏|听说|过的人|的人(?:救|能|可以|应该|会)|排除|家族史|筛查|"
     r"几种|不一样|什么不同|就好了|应该没事|没事吧|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|想知道|预案"
-    r"|\bcourse\b|\btraining\b|\bclass(?:es)?\b|\bfirst aid\b|\bexam\b"
+    r"|宠物|兽医|猫咪|狗狗|鹦鹉|仓鼠|老狗"
+    r"|\bcourse\b|\btraining\b|\bclass(?:es)?\b|\bfirst aid\b|\bexam\b|\bnovel\b|\bstory\b|\bcharacter\b"
+    r"|\bmovie\b|\bvet\b|\bpets?\b|\bmy (?:cat|dog|parrot)\b"
 )
 _NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血受])"
 FIGURATIVE = re.compile(
