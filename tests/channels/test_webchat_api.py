@@ -362,9 +362,7 @@ async def test_ended_chats_are_deleted_after_the_retention_period(app: Any, anon
     assert (await recent.state())["state"] == "closed"
 
 
-async def test_a_named_department_s_seat_group_takes_the_chat_first(
-    admin: Client, anon: Client, as_user: Any
-) -> None:
+async def test_a_named_department_s_seats_come_first(admin: Client, anon: Client, as_user: Any) -> None:
     site = await ok(await admin.post("/api/directory/sites", json={"code": "MAIN", "name": "本院"}), 201)
     cardiology = await ok(await admin.post("/api/directory/departments",
                                            json={"code": "XNK", "name": "心内科", "site_id": site["id"]}), 201)  # fmt: skip
