@@ -364,8 +364,8 @@ async def test_ended_chats_are_deleted_after_the_retention_period(app: Any, anon
 
 async def test_a_named_department_s_seats_come_first(admin: Client, anon: Client, as_user: Any) -> None:
     site = await ok(await admin.post("/api/directory/sites", json={"code": "MAIN", "name": "本院"}), 201)
-    cardiology = await ok(await admin.post("/api/directory/departments",
-                                           json={"code": "XNK", "name": "心内科", "site_id": site["id"]}), 201)  # fmt: skip
+    department = {"code": "XNK", "name": "心内科", "site_id": site["id"]}
+    cardiology = await ok(await admin.post("/api/directory/departments", json=department), 201)
     team = await ok(await admin.post("/api/directory/teams", json={
         "code": "XNK-SEATS", "name": "心内科坐席", "kind": "department_seats", "department_id": cardiology["id"],
     }), 201)  # fmt: skip
