@@ -372,11 +372,19 @@ async def test_a_named_department_s_seats_come_first(admin: Client, anon: Client
     seats = await ok(await admin.post("/api/routing/queues", json={
         "code": "XNK-SEATS", "name": "心内科坐席", "kind": "department_seats", "team_id": team["id"],
     }), 201)  # fmt: skip
-    async with ready_agent(as_user, admin):
+    async with ready_agent(as_user, admin) as (agent, agent_id):
+        await ok(await admin.put(f"/api/routing/queues/{seats['id']}/members", json=[{"user_id": agent_id, "tier": 1}]))
         chat = await start(anon)
         await chat.say("我想找心内科的护士问问，转人工")
-        state = await chat.state()
-        assert state["state"] == "queued"
-        async with as_user("supervisor1", ["supervisor"]) as supervisor:
-            waiting = await ok(await supervisor.get(f"/api/routing/queues/{seats['id']}/waiting"))
-        assert len(waiting) == 1 and waiting[0]["external_ref"] == f"chat:{chat.id}"
+        assert (await chat.state())["state"] == "queued"
+        offer = (await ok(await agent.get("/api/routing/me")))["offer"]
+        assert offer["queue_id"] == seats["id"] and offer["channel"] == "chat"
+
+
+async def test_with_nobody_logged_in_the_patient_is_offered_a_message(admin: Client, anon: Client) -> None:
+    await ok(await admin.post("/api/routing/queues", json={"code": "GENERAL", "name": "综合咨询"}), 201)
+    chat = await start(anon)
+    await chat.say("转人工")
+    assert (await chat.state())["state"] == "bot"
+    offered = (await chat.messages())[-1]
+    assert offered["kind"] == "choices" and offered["data"]["options"][0]["choice"] == "message"

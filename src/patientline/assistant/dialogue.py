@@ -53,6 +53,8 @@ class Routing(Protocol):
 
     async def transfer(self, task_id: int, user_id: int, queue_id: int) -> dict[str, Any]: ...
 
+    def staffed(self, queue_id: int) -> bool: ...
+
 
 async def greet(session: AsyncSession, conversation: ChatConversation, *, persona: str) -> None:
     name = persona or gettext("the hospital's assistant")
@@ -112,8 +114,8 @@ async def hand_to_person(
     department: str | None = None,
 ) -> None:
     """Queues the chat for a person: the seat group of the department the patient named, the intent's
-    queue, the chat queue, the first that takes it; when none does (closed, or no router here), the
-    patient is offered to leave a message instead."""
+    queue, the chat queue, the first open one with someone logged in to answer it; when there is none
+    (closed, nobody there, or no router on this node), the patient is offered to leave a message."""
     async with db.sessions() as session:
         conversation = await session.get(ChatConversation, conversation_id)
         if conversation is None or conversation.state != ChatState.BOT:
@@ -127,6 +129,8 @@ async def hand_to_person(
     for queue_id in queues:
         if routing is None:
             break
+        if not routing.staffed(queue_id):  # nobody logged in would answer: do not keep the patient waiting
+            continue
         data = TaskCreate(queue_id=queue_id, channel="chat", vip=vip, caller=caller, subject=subject,
                           external_ref=f"chat:{public_id}")  # fmt: skip
         try:

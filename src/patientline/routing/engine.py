@@ -626,6 +626,11 @@ class Engine:
             "agents": [views.agent_json(view, self.names.get(view.id, "")) for view in router.agents()],
         }
 
+    def staffed(self, queue_id: int) -> bool:
+        """Whether anyone who answers the queue is logged in (ready, busy or on a short break)."""
+        router = self.core
+        return router is not None and any(queue_id in view.profile.queues for view in router.agents())
+
     def agent_json(self, user_id: int) -> dict[str, Any]:
         router = self.require_core()
         try:
