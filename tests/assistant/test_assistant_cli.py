@@ -1,5 +1,5 @@
-"""`patientline assistant eval-triage`, `eval-emergency` and `train-triage` on small files, and their
-refusals of bad input."""
+"""`patientline assistant eval-triage`, `eval-emergency`, `train-triage` and `train-emergency` on small
+files, and their refusals of bad input."""
 
 from __future__ import annotations
 
@@ -103,13 +103,37 @@ def test_unreadable_inputs_are_refused(tmp_path: Path) -> None:
     bad_model = runner.invoke(
         app, ["assistant", "eval-triage", "--file", str(test), "--model", str(tmp_path / "garbage.gz")]
     )
-    assert bad_model.exit_code == 2 and "not a triage model" in bad_model.stderr
+    assert bad_model.exit_code == 2 and "not a model" in bad_model.stderr
 
 
-@pytest.mark.parametrize("number", range(1, 9))
+@pytest.mark.parametrize("number", range(1, 10))
 def test_the_guard_holds_on_the_phrase_sets_it_was_built_with(number: int) -> None:
-    """Eight sets of 220–240 phrases, each written independently; each was measured once unseen before the
+    """Nine sets of 220–240 phrases, each written independently; each was measured once unseen before the
     guard learnt from its misses (docs/ASSISTANT.md), so these hold what was learnt."""
     figures = invoke("eval-emergency", "--file", str(DATA / f"emergency_{number}.jsonl"))
     assert figures["recall"] == 1.0
     assert float(str(figures["false_alarm_rate"])) <= 0.10
+
+
+def test_the_learnt_opinion_is_trained_from_files_and_can_be_left_out(tmp_path: Path) -> None:
+    urgent = ["外婆刚才突然说不出话，嘴也歪了", "孩子喝了洗衣液，现在一直吐", "我老公从梯子上摔下来叫不醒"]
+    calm = ["请问神经内科周三有专家号吗", "洗衣液弄到衣服上怎么洗掉", "梯子在哪里可以借到"]
+    training = write_jsonl(tmp_path / "train.jsonl", [{"text": t, "emergency": True} for t in urgent]
+                           + [{"text": t, "emergency": False} for t in calm])  # fmt: skip
+    model = tmp_path / "guard.json.gz"
+    trained = runner.invoke(app, ["assistant", "train-emergency", "--file", str(training), "--out", str(model)])
+    assert trained.exit_code == 0 and "6 messages, 3 emergencies" in trained.stdout
+    # words no sign knows; the learnt opinion has seen its like
+    test = write_jsonl(tmp_path / "t.jsonl", [{"text": "外婆刚才突然嘴也歪了说不清", "emergency": True}])
+    assert invoke("eval-emergency", "--file", str(test), "--model", str(model))["recall"] == 1.0
+    assert invoke("eval-emergency", "--file", str(test), "--signs-only")["n"] == 1
+    (tmp_path / "garbage.gz").write_bytes(b"not a model")
+    refused = runner.invoke(
+        app, ["assistant", "eval-emergency", "--file", str(test), "--model", str(tmp_path / "garbage.gz")]
+    )
+    assert refused.exit_code == 2 and "not a model" in refused.stderr
+    triage_model = tmp_path / "triage.json.gz"
+    triage_training = write_jsonl(tmp_path / "tt.jsonl", [{"text": "牙疼", "department": "口腔科"}])
+    runner.invoke(app, ["assistant", "train-triage", "--file", str(triage_training), "--out", str(triage_model)])
+    wrong_kind = runner.invoke(app, ["assistant", "eval-emergency", "--file", str(test), "--model", str(triage_model)])
+    assert wrong_kind.exit_code == 2 and "unknown labels" in wrong_kind.stderr

@@ -26,11 +26,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
+from patientline.assistant.bayes import ComplementBayes
 from patientline.knowledge.search.text import fold
 
 SIGNS_FILE = Path(__file__).parent / "data" / "emergency_signs.txt"
+MODEL_FILE = Path(__file__).parent / "data" / "emergency_model.json.gz"
+EMERGENCY, CALM = "emergency", "calm"
+LABELS = (EMERGENCY, CALM)
+LEARNT = "learnt"  # the category of an alarm only the learnt opinion raised
+MODEL_MARGIN = 1.5  # chosen by leaving each phrase set out in turn and on ordinary messages (docs/ASSISTANT.md)
 _NO_NEGATION = "[^\\s不没无未非]"
 GAP_TOKENS = {"<gap>": _NO_NEGATION + "{0,4}", "<longgap>": _NO_NEGATION + "{0,10}"}
 
@@ -80,7 +87,7 @@ CHRONIC = re.compile(
 # Words that the moment has passed or the person is well, anywhere in the message (not for grave signs).
 REASSURED = re.compile(
     r"玩得(?:挺|很|还)?好|吃饭正常|能吃能玩|精神(?:挺|很|还)好|"
-    r"已经拉出来|止住了|就止住|已经止住|不流了|结痂"
+    r"已经拉出来|止住了|就止住|已经止住|不流了|结痂|没起泡|继续玩|还在玩|还在笑|呼吸正常"
 )
 MILD = re.compile(r"轻微|有点(?:胸闷|闷)|一点|少量|点点|稍微|一下|小(?:水泡|口子|伤口)")
 INFORMATION = re.compile(
@@ -103,12 +110,12 @@ TOPIC = re.compile(
     r"想了解|了解一下|学学|学习|病历|复印|保险公司|理赔|住几天|会不会影响|只是问问|(?:预)?防(?:止|范|治)?|热线|多少钱|费用|"
     r"复诊时间|宣传|资料|演练|安全课|讲讲|要讲|鉴定|材料|时间窗|指南|发病率|死亡率|统计|"
     r"假设|一旦|提前问|想学|学一下|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
-    r"黄金|抢救时间|人数|每年|课题|课件|视频|在写|老师|学生|教材|别人|投诉|误诊|要个说法|虚惊一场|没事了|好好的|已经(?:完全)?好|"
+    r"黄金|抢救时间|人数|每年|课题|课件|视频|在写|老师(?:讲|上课|布置|出的)|教材|别人|投诉|误诊|要个说法|虚惊一场|没事了|好好的|已经(?:完全)?好|"
     r"半年|护理院|鼻饲|探视|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
     r"谣言|网上说|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
     r"哪天|能考|多大(?:学|可以|能|年龄|岁数)|提前|以后(?:也|会|怀孕|万一)|剧本|游戏|听说|过的人|的人(?:救|能|可以|应该|会)|排除|家族史|筛查|"
     r"几种|不一样|什么不同|就好了|应该没事|没事吧|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|想知道|预案"
-    r"|宠物|兽医|猫咪|狗狗|鹦鹉|仓鼠|老狗"
+    r"|宠物|兽医|猫咪|狗狗|鹦鹉|仓鼠|老狗|鱼缸|金鱼|(?:家|的)狗(?:被|又|突然)"
     r"|\bcourse\b|\btraining\b|\bclass(?:es)?\b|\bfirst aid\b|\bexam\b|\bnovel\b|\bstory\b|\bcharacter\b"
     r"|\bmovie\b|\bvet\b|\bpets?\b|\bmy (?:cat|dog|parrot)\b"
 )
@@ -123,6 +130,7 @@ FIGURATIVE = re.compile(
     r"(?:让|把)(?:我|人)?\S{0,2}吐血|(?:卡|气|烦|急|堵)得我\S{0,2}(?:脑梗|心梗|中风|吐血|窒息)|贵到\S{0,4}(?:吐血|晕|窒息)|"
     r"气得我|让(?:我|人)窒息|窒息(?:感)?的(?:服务|系统|操作|态度)|心梗了?(?:一样|似的)|要被\S{0,4}逼疯|"
     r"(?:价格|排队|服务|系统)\S{0,8}(?:中毒|窒息|心梗)|让(?:人|我)\S{0,2}(?:心梗|脑梗|窒息|吐血|中风|崩溃)|的心都有了|"
+    r"把我气出|(?:加班|上班|老板|工作|作业|考试)\S{0,10}窒息|"
     r"要中毒了|笑到|要吐血|缺氧|嚷嚷|夸张|(?:人挤人|排队|电梯|社恐|人多)\S{0,10}窒息|(?:辣|笑|累|热|挤|憋屈)到(?:我)?喘不过"
 )
 NOW = re.compile(
@@ -155,8 +163,10 @@ class Alarm:
     phrase: str
 
     def instruction(self, language: str = "zh_CN") -> str:
-        lines = SELF_HARM_LINE if self.category == "self_harm" else INSTRUCTION
-        return lines.get(language, lines["zh_CN"])
+        general, self_harm = (lines.get(language, lines["zh_CN"]) for lines in (INSTRUCTION, SELF_HARM_LINE))
+        if self.category == LEARNT:  # no sign says which kind: both instructions
+            return f"{general} {self_harm}"
+        return self_harm if self.category == "self_harm" else general
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +179,43 @@ class _Message:
     reassured: bool
 
 
+@dataclass(frozen=True)
+class Guard:
+    """The signs first; when none holds, the learnt second opinion (`model`): complement naive Bayes
+    over the phrase sets, raising the alarm when it leans to "emergency" by more than MODEL_MARGIN."""
+
+    model: ComplementBayes | None
+
+    def alarm(self, text: str) -> Alarm | None:
+        folded = fold(text)
+        found = by_signs(folded)
+        if found is not None or self.model is None:
+            return found
+        if _not_now(folded):
+            return None
+        likelihoods = self.model.log_likelihoods(folded)
+        if likelihoods and likelihoods[EMERGENCY] - likelihoods[CALM] > MODEL_MARGIN:
+            return Alarm(LEARNT, "")
+        return None
+
+
+@lru_cache(maxsize=1)
+def default_guard() -> Guard:
+    return Guard(ComplementBayes.load(MODEL_FILE, labels=LABELS))
+
+
 def emergency_in(text: str) -> Alarm | None:
-    """The first sign of an emergency happening now in `text`, or None."""
-    folded = fold(text)
+    """An emergency happening now in `text` (the first sign, or the learnt opinion), or None."""
+    return default_guard().alarm(text)
+
+
+def _not_now(folded: str) -> bool:
+    """What vetoes the learnt opinion: the message is about a topic, a joke, or says all is well."""
+    return bool(TOPIC.search(folded) or REASSURED.search(folded) or JOKING.search(folded))
+
+
+def by_signs(folded: str) -> Alarm | None:
+    """The first sign of an emergency happening now in the folded text, or None."""
     joking = bool(JOKING.search(folded)) and not NOT_JOKING.search(folded)
     message = _Message(bool(TOPIC.search(folded)), bool(CHRONIC.search(folded)), joking, bool(REASSURED.search(folded)))
     for clause in CLAUSE.split(folded):

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from patientline.assistant.emergency import emergency_in
+from patientline.assistant.emergency import Guard
 from patientline.assistant.triage import DEPARTMENTS, Example, Triage
 from patientline.knowledge.search.evaluate import EvalInputError, numbered_jsonl
 
@@ -64,15 +64,23 @@ def macro_f1(pairs: list[tuple[str, str]]) -> float:
     return sum(scores) / len(scores) if scores else 0.0
 
 
-def evaluate_emergency(path: Path) -> dict[str, Any]:
-    """recall on the emergencies, false-alarm rate on the rest."""
-    caught = alarms = emergencies = others = 0
+def read_emergency_examples(path: Path) -> list[tuple[str, bool]]:
+    """Lines of `text` and `emergency` (true or false)."""
+    examples = []
     for number, row in numbered_jsonl(path):
         where = f"{path}:{number}"
         expected = row.get("emergency")
         if not isinstance(expected, bool):
             raise EvalInputError(f"{where}: 'emergency' must be true or false")
-        raised = emergency_in(_text(row, where)) is not None
+        examples.append((_text(row, where), expected))
+    return examples
+
+
+def evaluate_emergency(path: Path, guard: Guard) -> dict[str, Any]:
+    """recall on the emergencies, false-alarm rate on the rest."""
+    caught = alarms = emergencies = others = 0
+    for text, expected in read_emergency_examples(path):
+        raised = guard.alarm(text) is not None
         emergencies += expected
         others += not expected
         caught += expected and raised

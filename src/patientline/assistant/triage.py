@@ -17,26 +17,21 @@ The 30 departments are a standard list; `directory` maps them to the hospital's 
 
 from __future__ import annotations
 
-import gzip
-import json
-import math
-import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
+from patientline.assistant.bayes import ComplementBayes, ModelError
 from patientline.assistant.cues import cues_of
-from patientline.assistant.emergency import emergency_in
+from patientline.assistant.emergency import by_signs
 from patientline.directory.models import TRIAGE_DEPARTMENTS
 from patientline.knowledge.search.text import fold
 
 DATA_DIR = Path(__file__).parent / "data"
 LEXICON_FILE = DATA_DIR / "triage_lexicon.txt"
 MODEL_FILE = DATA_DIR / "triage_model.json.gz"
-MODEL_VERSION = 1
 
 DEPARTMENTS = TRIAGE_DEPARTMENTS
 EMERGENCY = "急诊科"
@@ -52,12 +47,9 @@ ALTERNATIVE_WEIGHT = 0.5
 BODY_PART_WEIGHT = 0.5
 LEXICON_WEIGHT = 1.0  # one lexicon term against the scaled log-odds of the model
 MODEL_SHARPNESS = 1.0  # scales the model's log-likelihoods
-SMOOTHING = 0.3
-MAX_GRAM = 2
-IGNORED = re.compile(r"[\s\d\W_]+")
 
 
-class TriageError(ValueError):
+class TriageError(ModelError):
     """Unusable triage input or data; the message says what."""
 
 
@@ -123,119 +115,6 @@ def matched_terms(text: str, lexicon: list[Term]) -> list[Term]:
     return found
 
 
-# ---- model ---------------------------------------------------------------------------------------------
-
-
-def grams(text: str) -> Counter[str]:
-    """Character unigrams and bigrams of the folded text's runs of letters (digits and punctuation dropped)."""
-    found: Counter[str] = Counter()
-    for run in IGNORED.split(text):
-        for size in range(1, MAX_GRAM + 1):
-            found.update(run[i : i + size] for i in range(len(run) - size + 1))
-    return found
-
-
-@dataclass
-class ComplementBayes:
-    """Complement naive Bayes over TF-IDF weighted character n-grams: each department is scored by how
-    unlike the other departments' messages the text is, which holds up when some departments have few
-    examples. Stored as counts; the weights are derived when loaded."""
-
-    document_frequency: dict[str, int]
-    documents: int
-    weight_by_department: dict[str, dict[str, float]]  # summed TF-IDF weight of each n-gram
-
-    @classmethod
-    def train(cls, examples: Iterable[Example]) -> ComplementBayes:
-        counted = [(example.department, grams(fold(example.text))) for example in examples]
-        frequency: Counter[str] = Counter()
-        for _, counts in counted:
-            frequency.update(counts.keys())
-        by_department: dict[str, Counter[str]] = defaultdict(Counter)
-        for department, counts in counted:
-            by_department[department].update(_tf_idf(counts, frequency, len(counted)))
-        return cls(dict(frequency), len(counted), {department: dict(w) for department, w in by_department.items()})
-
-    def __post_init__(self) -> None:
-        self._all: Counter[str] = Counter()
-        for weights in self.weight_by_department.values():
-            self._all.update(weights)
-        total = sum(self._all.values()) + SMOOTHING * len(self.document_frequency)
-        self._complement_total = {
-            department: total - sum(weights.values()) for department, weights in self.weight_by_department.items()
-        }
-
-    def log_likelihoods(self, text: str) -> dict[str, float]:
-        vector = _tf_idf(grams(text), self.document_frequency, self.documents)
-        if not vector:
-            return {}
-        mass = sum(vector.values())
-        scores = {}
-        for department, weights in self.weight_by_department.items():
-            complement = sum(
-                weight * math.log(self._all[gram] + SMOOTHING - weights.get(gram, 0.0))
-                for gram, weight in vector.items()
-            )
-            scores[department] = mass * math.log(self._complement_total[department]) - complement
-        return scores
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": MODEL_VERSION,
-            "documents": self.documents,
-            "document_frequency": self.document_frequency,
-            "weights": {
-                department: {gram: round(weight, 5) for gram, weight in weights.items()}
-                for department, weights in sorted(self.weight_by_department.items())
-            },
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ComplementBayes:
-        if data.get("version") != MODEL_VERSION:
-            raise TriageError(f"triage model version {data.get('version')!r}, expected {MODEL_VERSION}")
-        if unknown := set(data["weights"]) - set(DEPARTMENTS):
-            raise TriageError(f"triage model names unknown departments: {', '.join(sorted(unknown))}")
-        counts, documents, weights = data["document_frequency"], data["documents"], data["weights"]
-        if not (
-            _numbers_by_gram(counts) and isinstance(documents, int) and all(map(_numbers_by_gram, weights.values()))
-        ):
-            raise TriageError("triage model holds values of the wrong kind")
-        return cls(counts, documents, weights)
-
-    def save(self, path: Path) -> None:
-        try:
-            path.write_bytes(gzip.compress(json.dumps(self.to_json(), ensure_ascii=False).encode(), mtime=0))
-        except OSError as error:
-            raise TriageError(f"{path}: cannot write the model ({error.strerror})") from None
-
-    @classmethod
-    def load(cls, path: Path) -> ComplementBayes:
-        try:
-            return cls.from_json(json.loads(gzip.decompress(path.read_bytes())))
-        except TriageError:
-            raise
-        except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as error:
-            raise TriageError(f"{path}: not a triage model ({error})") from None
-
-
-def _tf_idf(counts: Counter[str], frequency: Mapping[str, int], documents: int) -> dict[str, float]:
-    """Sublinear TF times smoothed IDF, L2-normalised; n-grams never seen in training are dropped."""
-    weights = {
-        gram: (1 + math.log(count)) * (math.log((1 + documents) / (1 + seen)) + 1)
-        for gram, count in counts.items()
-        if (seen := frequency.get(gram))
-    }
-    norm = math.sqrt(sum(weight * weight for weight in weights.values())) or 1.0
-    return {gram: weight / norm for gram, weight in weights.items()}
-
-
-def _numbers_by_gram(value: Any) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(gram, str) and isinstance(number, int | float) for gram, number in value.items()
-    )
-
-
 # ---- triage --------------------------------------------------------------------------------------------
 
 
@@ -258,7 +137,7 @@ class Triage:
             key=lambda suggestion: -suggestion.score,
         )
         ranked = [suggestion for suggestion in ranked if _eligible(suggestion.department, cues.age, cues.sex)]
-        if emergency_in(folded):
+        if by_signs(folded):  # the signs only: the learnt opinion does not reorder departments
             return _first(ranked, EMERGENCY)
         if cues.age is not None and cues.age < CHILD_AGE_LIMIT:
             return _first(ranked, _child_specialty(found) or PAEDIATRICS)
@@ -309,4 +188,4 @@ def _first(ranked: list[Suggestion], department: str) -> list[Suggestion]:
 @lru_cache(maxsize=1)
 def default_triage() -> Triage:
     """The shipped lexicon and model, read once per process."""
-    return Triage(ComplementBayes.load(MODEL_FILE), read_lexicon())
+    return Triage(ComplementBayes.load(MODEL_FILE, labels=DEPARTMENTS), read_lexicon())
