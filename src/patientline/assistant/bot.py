@@ -81,41 +81,35 @@ class Patient:
     patient_id: int | None
 
 
+@dataclass(frozen=True)
+class Context:
+    """What a turn knows besides the message: who writes, the knowledge, the answering threshold, the day."""
+
+    patient: Patient
+    search: LiveSearch
+    confidence: float
+    today: date
+
+
 async def respond(
-    session: AsyncSession,
-    *,
-    text: str,
-    choice: str | None,
-    dialog: dict[str, Any],
-    patient: Patient,
-    search: LiveSearch,
-    confidence: float,
-    today: date,
+    session: AsyncSession, *, text: str, choice: str | None, dialog: dict[str, Any], context: Context
 ) -> Turn:
     if alarm := emergency_in(text):
         return Turn("emergency", alarm=alarm).say(
             "emergency", alarm.instruction(current_locale.get()), category=alarm.category
         )
     if choice is not None:
-        return await _chosen(choice, search)
-    entities = await _entities(session, text, today)
-    turn = await _understood(session, text=text, entities=entities, dialog=dialog, patient=patient, search=search,
-                             confidence=confidence, today=today)  # fmt: skip
+        return await _chosen(choice, context.search)
+    entities = await _entities(session, text, context.today)
+    turn = await _understood(session, text=text, entities=entities, dialog=dialog, context=context)
     turn.department = entities.department
     return turn
 
 
 async def _understood(
-    session: AsyncSession,
-    *,
-    text: str,
-    entities: Entities,
-    dialog: dict[str, Any],
-    patient: Patient,
-    search: LiveSearch,
-    confidence: float,
-    today: date,
+    session: AsyncSession, *, text: str, entities: Entities, dialog: dict[str, Any], context: Context
 ) -> Turn:
+    patient, today = context.patient, context.today
     intent = intent_of(text, entities)
     if dialog.get("flow") and intent != Intent.HUMAN:
         return await _continue(session, text=text, dialog=dialog, patient=patient, today=today)
@@ -129,7 +123,7 @@ async def _understood(
         return await _timetable(session, entities.doctor, entities, today)
     if intent == Intent.TRIAGE:
         return await _triage(session, text, entities, asked=True)
-    return await _question(session, text=text, entities=entities, search=search, confidence=confidence)
+    return await _question(session, text=text, entities=entities, search=context.search, confidence=context.confidence)
 
 
 def _person(intent: str, text: str) -> Turn:

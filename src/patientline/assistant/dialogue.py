@@ -9,6 +9,7 @@ stored, then records where the task went."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 from typing import Any, Protocol
@@ -56,6 +57,15 @@ class Routing(Protocol):
     def staffed(self, queue_id: int) -> bool: ...
 
 
+async def withdraw(routing: Routing | None, task_id: int | None) -> None:
+    """A waiting chat's task leaves its queue (the patient left, a supervisor took the chat); an agent who
+    took it meanwhile keeps it."""
+    if routing is None or task_id is None:
+        return
+    with contextlib.suppress(DomainError):
+        await routing.abandon(task_id)
+
+
 async def greet(session: AsyncSession, conversation: ChatConversation, *, persona: str) -> None:
     name = persona or gettext("the hospital's assistant")
     text = gettext("Hello, this is {name}. Ask me about visits, departments, doctors' clinics or reports.")
@@ -78,9 +88,8 @@ async def answer(
         if conversation is None or conversation.state != ChatState.BOT:
             return
         patient = bot.Patient(conversation.public_id, conversation.phone, conversation.patient_id)
-        turn = await bot.respond(session, text=text, choice=choice, dialog=conversation.dialog, patient=patient,
-                                 search=search, confidence=settings.chat_answer_confidence,
-                                 today=clock.today(settings.timezone))  # fmt: skip
+        context = bot.Context(patient, search, settings.chat_answer_confidence, clock.today(settings.timezone))
+        turn = await bot.respond(session, text=text, choice=choice, dialog=conversation.dialog, context=context)
         conversation.intent, conversation.dialog = turn.intent, turn.dialog
         conversation.work_order_id = turn.work_order_id or conversation.work_order_id
         for reply in turn.replies:

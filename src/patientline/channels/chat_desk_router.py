@@ -149,10 +149,7 @@ async def take_over(public_id: PublicId, actor: CurrentActor, request: Request, 
         await dialogue.take_over(session, actor=actor, conversation=conversation, settings=app_state(request).settings)
         waiting_task = conversation.routing_task_id if conversation.agent_id is None else None
         answer = summary(conversation)
-    engine = _engine(request)
-    if waiting_task is not None and engine is not None:  # no agent had it yet: it leaves the queue
-        with contextlib.suppress(DomainError):
-            await engine.abandon(waiting_task)
+    await dialogue.withdraw(_engine(request), waiting_task)
     return FastJSONResponse(answer)
 
 

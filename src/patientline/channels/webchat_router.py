@@ -247,10 +247,8 @@ async def end(public_id: PublicId, secret: Secret, request: Request, session: Se
         conversation = await _conversation(session, public_id, secret)
         task_id, waiting = await dialogue.patient_left(session, conversation)
         answer = webchat.state_json(conversation)
-    routing = app_state(request).routing
-    if task_id is not None and waiting and routing is not None:  # with an agent, the agent ends the task
-        with contextlib.suppress(DomainError):  # an agent may have taken it meanwhile
-            await routing.abandon(task_id)
+    if waiting:  # with an agent, the agent ends the task
+        await dialogue.withdraw(app_state(request).routing, task_id)
     return FastJSONResponse(answer)
 
 
