@@ -41,7 +41,7 @@ PATIENT_TEXTS = {
 }
 DESK_TEXTS = {
     "patient": N_("Patient"),
-    "assistant": N_("Assistant"),
+    "bot": N_("Assistant"),
     "system": N_("Notice"),
     "typing": N_("The patient is typing…"),
     "no_chats": N_("No chats. When you are ready, chats ring in the agent bar."),

@@ -47,7 +47,8 @@
 
   function label(chat) {
     var who = chat.phone_masked || texts.anonymous;
-    return who + " · " + (texts.states[chat.state] || chat.state);
+    var at = new Date(chat.last_activity_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return at + " " + who + " · " + (texts.states[chat.state] || chat.state);
   }
 
   function fillList(list, chats, empty) {
