@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import patientline.core.db
 
+import patientline.core.db
 
 revision: str = '0011'
 down_revision: str | None = '0010'
