@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
+import weakref
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -23,6 +25,7 @@ from patientline.assistant import service as triage_service
 from patientline.assistant.emergency import Alarm, emergency_in
 from patientline.assistant.entities import Entities, Intent, day_in, entities_of, intent_of
 from patientline.channels import policy
+from patientline.core import clock
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import DomainError, InvalidInput
@@ -47,6 +50,7 @@ COMPLAINT_TYPE = "complaint"
 MESSAGE_TYPE = "callback"
 ENOUGH_TO_GO_ON = 12  # characters: a complaint this long already says what happened
 TRIES = 3
+NAMES_SECONDS = 30.0
 NO = re.compile(r"^(不|否|没|无|no\b)")
 
 
@@ -132,9 +136,30 @@ def _person(intent: str, text: str) -> Turn:
 
 
 async def _entities(session: AsyncSession, text: str, today: date) -> Entities:
-    doctors = await session.scalars(select(Doctor.name).where(Doctor.is_active.is_(True)))
-    departments = await session.scalars(select(Department.name).where(Department.is_active.is_(True)))
+    doctors, departments = await NAMES.get(session)
     return entities_of(text, today=today, doctors=doctors, departments=departments)
+
+
+class Names:
+    """The active doctors' and departments' names, read at most every NAMES_SECONDS per database and
+    process: every message looks for them, and a new doctor may take that long to be recognised."""
+
+    def __init__(self) -> None:
+        self.by_database: weakref.WeakKeyDictionary[object, tuple[float, list[str], list[str]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def get(self, session: AsyncSession) -> tuple[list[str], list[str]]:
+        database = session.bind
+        read_at, doctors, departments = self.by_database.get(database, (-math.inf, [], []))
+        if clock.monotonic() - read_at >= NAMES_SECONDS:
+            doctors = list(await session.scalars(select(Doctor.name).where(Doctor.is_active.is_(True))))
+            departments = list(await session.scalars(select(Department.name).where(Department.is_active.is_(True))))
+            self.by_database[database] = (clock.monotonic(), doctors, departments)
+        return doctors, departments
+
+
+NAMES = Names()
 
 
 # --- knowledge -----------------------------------------------------------------------------------------

@@ -46,13 +46,26 @@ class Sender:
 
 
 class ChatActivity(Event):
-    """Something new in a conversation: messages up to `seq`, its state, read marks. Carries no text:
-    each side reads what it may see."""
+    """Something new in a conversation: messages up to `last_seq`, its state, read marks (`state_json`).
+    Logged, and carries no text: each side reads what it may see."""
 
     type: ClassVar[str] = "chat.activity"
     conversation: str
-    seq: int
     state: str
+    last_seq: int
+    agent_read_seq: int
+    patient_read_seq: int
+    identified: bool
+    rating: int | None
+
+
+class ChatPosted(Event):
+    """A message as the patient's stream shows it, handed to the stream on this and the other nodes so
+    that it need not read it back (transient: never logged, and no user's stream sees it)."""
+
+    type: ClassVar[str] = "chat.posted"
+    conversation: str
+    message: dict[str, Any]
 
 
 class ChatTyping(Event):
@@ -69,8 +82,7 @@ def _hash(secret: str) -> str:
 
 def announce(session: AsyncSession, conversation: ChatConversation) -> None:
     """Tells the patient's stream, supervisors and the agent in the chat that the conversation moved."""
-    seen = ChatActivity(conversation=conversation.public_id, seq=conversation.last_seq, state=conversation.state,
-                        audience=SUPERVISORS)  # fmt: skip
+    seen = ChatActivity(**state_json(conversation), audience=SUPERVISORS)
     events.record(session, seen)
     if conversation.agent_id is not None:
         events.record(session, seen.model_copy(update={"audience": Audience(user_id=conversation.agent_id)}))
@@ -138,6 +150,8 @@ async def append(
                           author_id=author_id, kind=kind, text=text, data=data or {}, created_at=now)  # fmt: skip
     session.add(message)
     await session.flush()
+    posted = ChatPosted(conversation=conversation.public_id, message=message_json(message), audience=events.INTERNAL)
+    events.record_transient(session, posted)
     announce(session, conversation)
     return message
 
@@ -318,7 +332,11 @@ async def rate(session: AsyncSession, conversation: ChatConversation, *, rating:
     announce(session, conversation)
 
 
+STATE_KEYS = ("conversation", "state", "last_seq", "agent_read_seq", "patient_read_seq", "identified", "rating")
+
+
 def state_json(conversation: ChatConversation) -> dict[str, Any]:
+    """What both sides show of the chat (and what `ChatActivity` carries)."""
     return {
         "conversation": conversation.public_id,
         "state": conversation.state,

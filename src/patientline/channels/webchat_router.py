@@ -24,7 +24,7 @@ from patientline.assistant import dialogue
 from patientline.channels import webchat
 from patientline.channels.models import ChatConversation, ChatMessage, ChatState
 from patientline.channels.policy import mask_phone
-from patientline.channels.webchat import ChatActivity, ChatTyping, Sender
+from patientline.channels.webchat import ChatActivity, ChatPosted, ChatTyping, Sender
 from patientline.core import clock, events
 from patientline.core.errors import DomainError, InvalidInput
 from patientline.core.i18n import SUPPORTED, current_locale
@@ -45,6 +45,8 @@ ClientId = Annotated[str, StringConstraints(pattern=CLIENT_ID)]
 TEXT_LIMIT = 1000
 KEEPALIVE_S = 15.0
 STREAM_MAX_S = 600.0
+STREAMS = "chat"
+STREAM_EVENTS = frozenset({ChatPosted.type, ChatActivity.type, ChatTyping.type})
 
 
 class RateLimited(DomainError):
@@ -277,16 +279,20 @@ async def stream(
     async with session.begin():
         conversation_id = (await _conversation(session, public_id, secret)).id
     start_after = after if after is not None else _seq(last_event_id)
-
-    def wanted(item: events.Published) -> bool:
-        return item.type in (ChatActivity.type, ChatTyping.type) and item.payload.get("conversation") == public_id
-
-    subscription = events.Subscription(state.bus, wanted=wanted, maxsize=100)  # before reading: nothing falls between
+    subscription = _streams(state).open(public_id)  # before reading: nothing falls between
     return StreamingResponse(
-        _frames(state, subscription, conversation_id, start_after),
+        Frames(state, subscription, conversation_id, start_after).run(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def _streams(state: AppState) -> events.Keyed:
+    """The chat's fan-out on this node: one bus subscriber for every patient stream open here."""
+    fanout = state.fanouts.get(STREAMS)
+    if fanout is None:
+        fanout = state.fanouts[STREAMS] = events.Keyed(state.bus, types=STREAM_EVENTS, key="conversation")
+    return fanout
 
 
 def _seq(raw: str | None) -> int:
@@ -295,44 +301,77 @@ def _seq(raw: str | None) -> int:
     return 0
 
 
-async def _frames(
-    state: AppState, subscription: events.Subscription, conversation_id: int, sent: int
-) -> AsyncIterator[bytes]:
-    ends_at = clock.monotonic() + STREAM_MAX_S
-    shown: dict[str, Any] = {}
-    try:
-        yield b"retry: 1000\n\n"
-        while not subscription.overflowed and clock.monotonic() < ends_at:
-            async with state.db.sessions() as session:
-                conversation = await session.get(ChatConversation, conversation_id)
-                messages = await webchat.messages_after(session, conversation_id, after=sent)
+class Frames:
+    """One patient's stream: what the database holds after `sent` on connecting (or after a gap), then
+    what the bus brings: each message once and in order (`ChatPosted`), the chat's state when it changes
+    (`ChatActivity`), typing notices. The database is read again only when a message is missing."""
+
+    def __init__(self, state: AppState, subscription: events.Subscription, conversation_id: int, sent: int) -> None:
+        self.state, self.subscription, self.conversation_id = state, subscription, conversation_id
+        self.sent = sent
+        self.shown: dict[str, Any] = {}
+
+    async def run(self) -> AsyncIterator[bytes]:
+        ends_at = clock.monotonic() + STREAM_MAX_S
+        try:
+            yield b"retry: 1000\n\n"
+            async for frame in self._catch_up():
+                yield frame
+            while not self.subscription.overflowed and clock.monotonic() < ends_at:
+                item = await _next(self.subscription)
+                if item is None:
+                    yield b": keepalive\n\n"
+                    continue
+                async for frame in self._on(item):
+                    yield frame
+        finally:
+            self.subscription.close()
+
+    async def _on(self, item: events.Published) -> AsyncIterator[bytes]:
+        payload = item.payload
+        if item.type == ChatTyping.type:
+            yield b"event: typing\ndata: %s\n\n" % orjson.dumps(payload)
+        elif item.type == ChatPosted.type:
+            seq = payload["message"]["seq"]
+            if seq == self.sent + 1:
+                yield self._message(payload["message"])
+            elif seq > self.sent:
+                async for frame in self._catch_up():
+                    yield frame
+        elif payload["last_seq"] > self.sent:  # a message that did not come through (another node's gap)
+            async for frame in self._catch_up():
+                yield frame
+        else:
+            shown = {key: payload[key] for key in webchat.STATE_KEYS}
+            if shown != self.shown:
+                self.shown = shown
+                yield b"event: state\ndata: %s\n\n" % orjson.dumps(shown)
+
+    async def _catch_up(self) -> AsyncIterator[bytes]:
+        while True:
+            async with self.state.db.sessions() as session:
+                conversation = await session.get(ChatConversation, self.conversation_id)
+                messages = await webchat.messages_after(session, self.conversation_id, after=self.sent)
             if conversation is None:
                 return
             for message in messages:
-                sent = message.seq
-                yield b"id: %d\nevent: message\ndata: %s\n\n" % (sent, orjson.dumps(webchat.message_json(message)))
-            now_shown = webchat.state_json(conversation)
-            if now_shown != shown:
-                shown = now_shown
-                yield b"event: state\ndata: %s\n\n" % orjson.dumps(now_shown)
-            if len(messages) == webchat.PAGE:
-                continue
-            item = await _next(subscription, sent)
-            if item is None:
-                yield b": keepalive\n\n"
-            elif item.type == ChatTyping.type:
-                yield b"event: typing\ndata: %s\n\n" % orjson.dumps(item.payload)
-    finally:
-        subscription.close()
+                yield self._message(webchat.message_json(message))
+            if len(messages) < webchat.PAGE:
+                break
+        shown = webchat.state_json(conversation)
+        if shown != self.shown:
+            self.shown = shown
+            yield b"event: state\ndata: %s\n\n" % orjson.dumps(shown)
+
+    def _message(self, message: dict[str, Any]) -> bytes:
+        self.sent = message["seq"]
+        return b"id: %d\nevent: message\ndata: %s\n\n" % (self.sent, orjson.dumps(message))
 
 
-async def _next(subscription: events.Subscription, sent: int) -> events.Published | None:
-    """The next event worth reading the database for (or a typing notice); None on keep-alive time."""
+async def _next(subscription: events.Subscription) -> events.Published | None:
+    """The next event for this stream; None when it is time for a keep-alive."""
     try:
         async with asyncio.timeout(KEEPALIVE_S):
-            while True:
-                item = await subscription.queue.get()
-                if item.type == ChatTyping.type or item.payload.get("seq", 0) >= sent:
-                    return item
+            return await subscription.queue.get()
     except TimeoutError:
         return None

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 PENDING_KEY = "patientline.pending_events"
 LOGGED_KEY = "patientline.logged_events"
+TRANSIENT_KEY = "patientline.transient_events"
 
 
 class Audience(BaseModel):
@@ -58,6 +59,9 @@ class Audience(BaseModel):
     site_id: int | None = None
     department_id: int | None = None
     user_id: int | None = None
+
+
+INTERNAL = Audience(user_id=0)  # no user's stream: for subscribers inside the server (no user has id 0)
 
 
 class Event(BaseModel):
@@ -201,14 +205,23 @@ def record(session: AsyncSession, event_: Event) -> None:
     session.sync_session.info.setdefault(PENDING_KEY, []).append(event_)
 
 
-def checkpoint(session: AsyncSession) -> int:
+def record_transient(session: AsyncSession, event_: Event) -> None:
+    """Queue an event that is published after commit, before the logged ones, but never logged or
+    replayed (what the subscriber could read from the database itself, sent along to spare it that)."""
+    session.sync_session.info.setdefault(TRANSIENT_KEY, []).append(event_)
+
+
+def checkpoint(session: AsyncSession) -> tuple[int, int]:
     """How many events are queued now; `rollback_to` drops those queued after (for a savepoint that
     is rolled back)."""
-    return len(session.sync_session.info.get(PENDING_KEY, []))
+    info = session.sync_session.info
+    return len(info.get(PENDING_KEY, [])), len(info.get(TRANSIENT_KEY, []))
 
 
-def rollback_to(session: AsyncSession, mark: int) -> None:
-    del session.sync_session.info.get(PENDING_KEY, [])[mark:]
+def rollback_to(session: AsyncSession, mark: tuple[int, int]) -> None:
+    info = session.sync_session.info
+    del info.get(PENDING_KEY, [])[mark[0] :]
+    del info.get(TRANSIENT_KEY, [])[mark[1] :]
 
 
 Subscriber = Callable[[Published], None]
@@ -381,7 +394,8 @@ def _write_log(session: Session) -> None:
 
 @event.listens_for(UnitOfWork, "after_commit")
 def _publish(session: Session) -> None:
-    published: list[Published] = session.info.pop(LOGGED_KEY, [])
+    published: list[Published] = [transient(e) for e in session.info.pop(TRANSIENT_KEY, [])]
+    published += session.info.pop(LOGGED_KEY, [])
     bus: Bus | None = session.info.get("bus")
     if published and bus is not None:
         task = asyncio.get_running_loop().create_task(bus.publish(published))
@@ -393,6 +407,7 @@ def _publish(session: Session) -> None:
 def _drop(session: Session) -> None:
     session.info.pop(PENDING_KEY, None)
     session.info.pop(LOGGED_KEY, None)
+    session.info.pop(TRANSIENT_KEY, None)
 
 
 _in_flight: set[asyncio.Task[None]] = set()
@@ -410,16 +425,23 @@ async def last_event_id(session: AsyncSession) -> int:
 
 
 class Subscription:
-    """A bounded queue fed by the bus. A reader that falls too far behind is marked `overflowed`
-    and should end its stream: the browser reconnects with Last-Event-ID and replays from the log."""
+    """A bounded queue fed by the bus (or by a `Keyed` fan-out). A reader that falls too far behind is
+    marked `overflowed` and should end its stream: the browser reconnects with Last-Event-ID and replays
+    from the log."""
 
-    def __init__(self, bus: Bus, maxsize: int = 1000, wanted: Callable[[Published], bool] | None = None) -> None:
+    def __init__(
+        self,
+        bus: Bus | None,
+        maxsize: int = 1000,
+        wanted: Callable[[Published], bool] | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         self.queue: asyncio.Queue[Published] = asyncio.Queue(maxsize=maxsize)
         self.overflowed = False
         self._wanted = wanted
-        self._unsubscribe = bus.subscribe(self._put)
+        self._unsubscribe = bus.subscribe(self.put) if bus is not None else (on_close or (lambda: None))
 
-    def _put(self, item: Published) -> None:
+    def put(self, item: Published) -> None:
         """Runs for every event on the bus: what the reader does not want never wakes it (with hundreds
         of streams open, waking each for every event costs more than the events themselves)."""
         if self._wanted is not None and not self._wanted(item):
@@ -431,3 +453,32 @@ class Subscription:
 
     def close(self) -> None:
         self._unsubscribe()
+
+
+class Keyed:
+    """One bus subscriber handing each event of `types` to the subscriptions opened for the value of its
+    payload's `key` (a conversation): with thousands of streams open, an event wakes and costs only its
+    own readers."""
+
+    def __init__(self, bus: Bus, *, types: frozenset[str], key: str) -> None:
+        self.types, self.key = types, key
+        self.readers: dict[Any, set[Subscription]] = {}
+        bus.subscribe(self._deliver)
+
+    def open(self, value: Any, maxsize: int = 100) -> Subscription:
+        readers = self.readers.setdefault(value, set())
+        subscription = Subscription(None, maxsize, on_close=lambda: self._close(value, subscription))
+        readers.add(subscription)
+        return subscription
+
+    def _close(self, value: Any, subscription: Subscription) -> None:
+        readers = self.readers.get(value)
+        if readers is not None:
+            readers.discard(subscription)
+            if not readers:
+                del self.readers[value]
+
+    def _deliver(self, item: Published) -> None:
+        if item.type in self.types:
+            for subscription in list(self.readers.get(item.payload.get(self.key), ())):
+                subscription.put(item)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from patientline.core.auth.cache import SessionCache
 from patientline.core.config import Settings
 from patientline.core.db import Database
-from patientline.core.events import Bus
+from patientline.core.events import Bus, Keyed
 from patientline.core.jobs import Worker
 from patientline.core.ratelimit import Budget
 from patientline.core.readcache import ReadCache
@@ -34,3 +34,4 @@ class AppState:
     hl7: MllpServer | None = None  # the worker role with hl7_listen set: the HL7 v2 listener (patients/mllp.py)
     his: HisGateway = field(default_factory=lambda: HisGateway(None))  # the HIS port (patients/gateway.py)
     budgets: dict[str, Budget] = field(default_factory=dict)  # rate limits by name (core/ratelimit.py)
+    fanouts: dict[str, Keyed] = field(default_factory=dict)  # event fan-outs by name (core/events.py)
