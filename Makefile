@@ -71,6 +71,7 @@ bench: setup migrate
 	$(PY) bench/workorders.py
 	$(PY) bench/routing.py
 	$(PY) bench/patients.py
+	$(PY) bench/chat.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) var
