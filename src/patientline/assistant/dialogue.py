@@ -29,7 +29,7 @@ from patientline.core.config import Settings
 from patientline.core.db import Database
 from patientline.core.errors import Conflict, DomainError, PermissionDenied
 from patientline.core.events import Notification
-from patientline.core.i18n import gettext
+from patientline.core.i18n import N_, gettext
 from patientline.directory.models import Department, Team
 from patientline.knowledge.live_index import LiveSearch
 from patientline.patients import index as patient_index
@@ -105,7 +105,7 @@ async def answer(
 def _alert_supervisors(session: AsyncSession, conversation: ChatConversation, category: str) -> None:
     conversation.emergency_at = clock.now()
     events.record(session, Notification(
-        title=gettext("Emergency words in a web chat"), body=category, level="danger",
+        title=N_("Emergency words in a web chat"), body=category, level="danger",
         link=f"/chat/monitor/{conversation.public_id}", audience=SUPERVISORS,
     ))  # fmt: skip
 

@@ -73,6 +73,7 @@ NOTIFICATION_TITLES = (
     N_("A knowledge item waits for review"),
     N_("An answer was marked outdated"),
     N_("A quiz was assigned to you"),
+    N_("Emergency words in a web chat"),
     *WORK_ORDER_TITLES,
 )
 CLIENT_MESSAGES |= {f"notification:{title}": title for title in NOTIFICATION_TITLES}
