@@ -133,8 +133,7 @@ async def typing(public_id: PublicId, actor: CurrentActor, request: Request, ses
 async def suggestions(public_id: PublicId, actor: CurrentActor, request: Request, session: Session) -> Response:
     async with session.begin():
         conversation = await _visible(session, actor, public_id)
-        messages = await webchat.transcript(session, conversation.id)
-    last = next((m.text for m in reversed(messages) if m.sender == Sender.PATIENT and m.text), "")
+        last = await webchat.last_patient_text(session, conversation.id)
     if not last:
         return FastJSONResponse({"query": "", "no_good_match": True, "hits": []})
     search = app_state(request).knowledge

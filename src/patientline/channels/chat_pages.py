@@ -4,7 +4,7 @@ patients sent."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -13,7 +13,7 @@ from patientline.channels import webchat
 from patientline.channels.webchat_router import PublicId
 from patientline.contacts import dispositions
 from patientline.core.auth.permissions import Permission
-from patientline.core.i18n import N_, gettext
+from patientline.core.i18n import N_, gettext, gettext_all
 from patientline.knowledge.portal_pages import HOTLINE, page, portal_locale
 from patientline.routing import service as routing
 from patientline.web.deps import CurrentActor, Session, app_state
@@ -62,12 +62,6 @@ SCRIPTS = (
 )
 
 
-def _translate(texts: Any) -> Any:
-    if isinstance(texts, dict):
-        return {key: _translate(value) for key, value in texts.items()}
-    return gettext(texts)
-
-
 def _frame_policy(request: Request) -> dict[str, str]:
     """The chat may be framed by the hospital's own pages (the widget) and the sites configured."""
     origins = " ".join(app_state(request).settings.chat_frame_origins.split())
@@ -84,7 +78,7 @@ async def patient_chat(
     embed: Annotated[bool, Query()] = False,
 ) -> Response:
     locale = portal_locale(lang)
-    context = {"texts": _translate(PATIENT_TEXTS), "embed": embed, "hotline": HOTLINE}
+    context = {"texts": gettext_all(PATIENT_TEXTS), "embed": embed, "hotline": HOTLINE}
     response = page(request, "channels/chat.html", locale, context)
     response.headers.update(_frame_policy(request))
     return response
@@ -115,7 +109,7 @@ async def desk(request: Request, actor: CurrentActor, session: Session) -> Respo
         codes = [(row.id, tree.path_name(row.id)) for row, _depth in tree.walk() if tree.effectively_active(row.id)]
     settings = app_state(request).settings
     context = {
-        "texts": _translate(DESK_TEXTS),
+        "texts": gettext_all(DESK_TEXTS),
         "scripts": [(gettext(label), gettext(text)) for label, text in SCRIPTS],
         "persona": settings.chat_persona or actor.display_name,
         "queues": queues,

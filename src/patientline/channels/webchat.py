@@ -203,13 +203,16 @@ async def messages_after(
     )
 
 
-async def transcript(session: AsyncSession, conversation_id: int) -> list[ChatMessage]:
-    found: list[ChatMessage] = []
-    while page := await messages_after(session, conversation_id, after=found[-1].seq if found else 0):
-        found.extend(page)
-        if len(page) < PAGE:
-            break
-    return found
+async def last_patient_text(session: AsyncSession, conversation_id: int) -> str:
+    """What the patient wrote last (pictures and buttons without words aside), or ""."""
+    text = await session.scalar(
+        select(ChatMessage.text)
+        .where(ChatMessage.conversation_id == conversation_id, ChatMessage.sender == Sender.PATIENT,
+               ChatMessage.text != "")
+        .order_by(ChatMessage.seq.desc())
+        .limit(1)
+    )  # fmt: skip
+    return text or ""
 
 
 def message_json(message: ChatMessage) -> dict[str, Any]:

@@ -9,7 +9,6 @@ a forged or unknown session alike (403)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -29,7 +28,7 @@ from patientline.core import clock, events
 from patientline.core.errors import DomainError, InvalidInput
 from patientline.core.i18n import SUPPORTED, current_locale
 from patientline.core.ratelimit import Budget
-from patientline.core.validation import MAX_ID, StrictModel
+from patientline.core.validation import MAX_ID, StrictModel, id_from_header
 from patientline.web.deps import Session, app_state, client_ip
 from patientline.web.responses import FastJSONResponse
 from patientline.web.state import AppState
@@ -278,7 +277,7 @@ async def stream(
     state = app_state(request)
     async with session.begin():
         conversation_id = (await _conversation(session, public_id, secret)).id
-    start_after = after if after is not None else _seq(last_event_id)
+    start_after = after if after is not None else id_from_header(last_event_id) or 0
     subscription = _streams(state).open(public_id)  # before reading: nothing falls between
     return StreamingResponse(
         Frames(state, subscription, conversation_id, start_after).run(),
@@ -293,12 +292,6 @@ def _streams(state: AppState) -> events.Keyed:
     if fanout is None:
         fanout = state.fanouts[STREAMS] = events.Keyed(state.bus, types=STREAM_EVENTS, key="conversation")
     return fanout
-
-
-def _seq(raw: str | None) -> int:
-    with contextlib.suppress(TypeError, ValueError):
-        return min(max(0, int(raw)), MAX_ID)  # type: ignore[arg-type]
-    return 0
 
 
 class Frames:

@@ -8,6 +8,7 @@ import io
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -50,6 +51,13 @@ def gettext(message: str) -> str:
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(current_locale.get()).ngettext(singular, plural, n)
+
+
+def gettext_all(texts: Any) -> Any:
+    """A table of msgids (nested dicts) in the current language: what a page's script will say."""
+    if isinstance(texts, dict):
+        return {key: gettext_all(value) for key, value in texts.items()}
+    return gettext(texts)
 
 
 def N_(message: str) -> str:

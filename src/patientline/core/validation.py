@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Mapping
@@ -79,6 +80,15 @@ Code = Annotated[
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 MAX_ID = 2_147_483_647  # the database's integer range: larger ids cannot exist, so they are bad input
+
+
+def id_from_header(raw: str | None) -> int | None:
+    """A Last-Event-ID-style header as an id within bounds; None when it is not a number."""
+    with contextlib.suppress(TypeError, ValueError):
+        return min(max(0, int(raw)), MAX_ID)  # type: ignore[arg-type]
+    return None
+
+
 DbId = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
 Version = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -23,7 +23,7 @@ from patientline.contacts.models import Contact
 from patientline.core.audit import AuditEntry
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
-from patientline.core.i18n import N_, gettext, ngettext
+from patientline.core.i18n import N_, gettext, gettext_all, ngettext
 from patientline.core.masking import mask_name, mask_phone
 from patientline.core.validation import MAX_ID, PathId
 from patientline.directory.models import Staff
@@ -105,15 +105,9 @@ CLIENT_TEXTS = {
 }
 
 
-def _translate(texts: Any) -> Any:
-    if isinstance(texts, dict):
-        return {key: _translate(value) for key, value in texts.items()}
-    return gettext(texts)
-
-
 def client_texts() -> dict[str, Any]:
     """What workbench.js says, in the page's language."""
-    result: dict[str, Any] = _translate(CLIENT_TEXTS)
+    result: dict[str, Any] = gettext_all(CLIENT_TEXTS)
     return result
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated
@@ -18,7 +17,7 @@ from patientline.core.auth.actor import Actor
 from patientline.core.auth.events import SessionsChanged
 from patientline.core.i18n import SUPPORTED
 from patientline.core.observability import EVENTS_DELIVERED, SSE_CLIENTS
-from patientline.core.validation import MAX_ID
+from patientline.core.validation import MAX_ID, id_from_header
 from patientline.web.deps import LOCALE_COOKIE, CurrentActor, app_state, safe_next
 from patientline.web.responses import FastJSONResponse
 from patientline.web.state import AppState
@@ -100,7 +99,7 @@ async def event_stream(
 ) -> StreamingResponse:
     """Server-sent events the user may see. A reconnect with `Last-Event-ID` replays what was missed."""
     state = app_state(request)
-    after = since if since is not None else _parse_id(last_event_id)
+    after = since if since is not None else id_from_header(last_event_id)
     if after is None:
         async with state.db.sessions() as session:
             after = await events.last_event_id(session)
@@ -153,12 +152,6 @@ async def _replay(state: AppState, after_id: int) -> AsyncIterator[events.Publis
         if len(page) < REPLAY_PAGE:
             return
         after_id = page[-1].id
-
-
-def _parse_id(raw: str | None) -> int | None:
-    with contextlib.suppress(TypeError, ValueError):
-        return min(max(0, int(raw)), MAX_ID)  # type: ignore[arg-type]
-    return None
 
 
 @router.get("/lang/{locale}", include_in_schema=False)
