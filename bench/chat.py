@@ -14,7 +14,7 @@ chat's flood limits raised out of the way (every patient here writes from 127.0.
    (`GET /api/chat/{id}/stream`); a stream counts as connected once the assistant's greeting arrives in
    it, and every stream stays open until the end;
 2. after one warm-up message per question, patients write `--rate` messages a second for `--duration`
-   seconds (default 60/s for 25 s: each of 2,000 patients writing every half minute or so), each sent on
+   seconds (default 30/s for 25 s: each of 2,000 patients writing about once a minute), each sent on
    schedule (not waiting for the one before) to a chat with no message in flight, with questions a
    hospital hotline hears ("停车场在哪里", "发烧咳嗽挂什么科", "CT检查要空腹吗", ...);
 3. each message is timed from just before its POST is sent to: its own frame (by client_id) in its
