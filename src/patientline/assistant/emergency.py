@@ -5,6 +5,7 @@ Recall comes first: a missed emergency is the one failure that cannot be undone,
 sentence. So the guard fires on any alarming phrase (the signs in `data/emergency_signs.txt`) in a
 clause of the message (or, for the signs marked `whole`, across the message) unless the message shows
 it is not about an emergency now. In the order `_set_aside` asks:
+- someone learning first aid ahead of need, anywhere in the message ("晕倒了应该怎么急救，想提前学一下");
 - a negation right before it ("没有胸痛");
 - in its clause: a topic rather than a person (fiction, study, teaching, paperwork: "我在写小说"), a
   worry or a hypothetical ("怕哪天中风"); a figure of speech in its clause sets the whole clause aside
@@ -78,18 +79,24 @@ PAST = re.compile(
     r"(?:已经|都|现在|早就?|病|治)好了|好多了|好转|已经好|没事了|恢复|康复|出院|术后|放了?支架|后遗症|做过|得过|有过|过一次|未遂|(?:\d+|[一二三四五六七八九十几两]+)年了|"
     r"(?:心梗|中风|脑梗|脑出血|手术|车祸|烧伤|骨折|抢救|住院|溺水|中毒)后"
     r"|住了\S{0,3}(?:天|周|星期|个月)|平稳"
+    r"|\bin (?:january|february|march|april|may|june|july|august|september|october|november|december)\b"
     r"|\blast (?:year|month|week)\b|\b(?:years?|months?|weeks?) ago\b|\brecovered\b|\bdoing (?:well|fine|ok)\b"
     r"|\bhistory of\b"
 )
 CHRONIC = re.compile(
     r"(?:歇|休息|停下来?)\S{0,4}(?:就好|就缓|缓过来)|缓过来了|老是|已经\S{0,4}(?:天|星期|礼拜|周|月|年)|好几年|好多年|多年|老毛病|经常|偶尔|有时候?|时不时|一直有点|长期|反复|慢性|几个月了|体检"
+    r"|\bon and off\b|\bfor (?:a few |several |many |some )?(?:months|weeks|years)\b"
+    r"|\bsometimes\b|\boccasional(?:ly)?\b"
 )
 # Words that the moment has passed or the person is well, anywhere in the message (not for grave signs).
 REASSURED = re.compile(
     r"玩得(?:挺|很|还)?好|吃饭正常|能吃能玩|精神(?:挺|很|还)好|"
-    r"已经拉出来|止住了|就止住|已经止住|不流了|结痂|没起泡|继续玩|还在玩|还在笑|呼吸正常"
+    r"已经拉出来|止住了|就止住|已经止住|不流了|结痂|没起泡|继续玩|还在玩|还在笑|呼吸正常|"
+    r"(?:已经|很|情况|病情)稳定|稳定了|不怎么(?:疼|痛)了|抢救过来|救过来了|没什么事|应该没事|没事吧"
 )
-MILD = re.compile(r"轻微|有点(?:胸闷|闷)|一点|少量|点点|稍微|一下|小(?:水泡|口子|伤口)")
+MILD = re.compile(
+    r"酸痛|胸肌|肌肉(?:酸|痛|疼)|练\S{0,2}(?:狠|猛)|轻微|有点(?:胸闷|闷)|一点|少量|点点|稍微|一下|小(?:水泡|口子|伤口)"
+)
 INFORMATION = re.compile(
     r"怎么预防|如何预防|有哪些|什么症状|症状是|是什么|科普|中心|几楼|在哪|怎么走|报告|证明|保险|报销|预约|挂号|号源|出诊|门诊时间|"
     r"坐诊|专家号|探视|陪护|热线|电话|能吃|吃什么|饮食|注意什么|注意事项|护理|筛查|疫苗|康复科|烧伤科|门诊|能不能|能否|是不是一定|"
@@ -100,10 +107,18 @@ INFORMATION = re.compile(
     r"|\bwarning signs\b|\bsigns of\b|\bfor the future\b"
 )
 # A worry or a question about something that may happen: set aside only in the sign's own clause.
-WORRY = re.compile(r"怕|担心|会不会|为什么|万一|如果|假如|要是|\bwhat if\b|\bworried\b|\bafraid\b|\bin case\b|\bwhy\b")
+WORRY = re.compile(
+    r"怕|担心|会不会|为什么|万一|如果|假如|要是|\bwhat if\b|\bif (?:someone|somebody|anyone|a person)\b"
+    r"|\bworried\b|\bafraid\b|\bin case\b|\bwhy\b"
+)
 # A joke or a show, anywhere in the message, is not an emergency ("我快休克了，开玩笑的").
-JOKING = re.compile(r"开(?:个)?玩笑|哈哈|笑死|追剧|太虐")
+JOKING = re.compile(
+    r"开(?:个)?玩笑|哈哈|笑死|追剧|太虐"
+    r"|\blol\b|\blmao\b|\bjk\b|\bjust kidding\b|\bkilling me\b|\bdie of boredom\b"
+)
 NOT_JOKING = re.compile(r"(?:不是|没有?|不)\S{0,3}开(?:个)?玩笑")
+# Someone learning first aid ahead of need, anywhere in the message: sets aside even grave signs.
+LEARNING = re.compile(r"提前学|想(?:提前)?学(?:一下|习)|学一下|\bwant(?:ed)? to learn\b|\blearn\b.{0,30}\bbefore\b")
 # Not about anyone's body now: fiction, study, teaching, paperwork; these set aside even grave signs.
 TOPIC = re.compile(
     r"小说|电视剧|电影|剧里|新闻|论文|考试|题目|讲座|培训|课程|科普|知识|区别|怎么引起|是怎么|一般(?:是|要|会)|流程|"
@@ -111,30 +126,31 @@ TOPIC = re.compile(
     r"复诊时间|宣传|资料|演练|安全课|讲讲|要讲|鉴定|材料|时间窗|指南|发病率|死亡率|统计|"
     r"假设|一旦|提前问|想学|学一下|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
     r"黄金|抢救时间|人数|每年|课题|课件|视频|在写|老师(?:讲|上课|布置|出的)|教材|别人|投诉|误诊|要个说法|虚惊一场|没事了|好好的|已经(?:完全)?好|"
+    r"歌词|情节|恐怖片|鬼片|干预门诊|干预热线|(?:自杀|危机)干预|预防自杀|心理援助|"
     r"半年|护理院|鼻饲|探视|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
     r"谣言|网上说|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
     r"哪天|能考|多大(?:学|可以|能|年龄|岁数)|提前|以后(?:也|会|怀孕|万一)|剧本|游戏|听说|过的人|的人(?:救|能|可以|应该|会)|排除|家族史|筛查|"
-    r"几种|不一样|什么不同|就好了|应该没事|没事吧|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|想知道|预案"
+    r"几种|有什么不一样|有啥不一样|不一样吗|什么不同|就好了|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|想知道|预案"
     r"|宠物|兽医|猫咪|狗狗|鹦鹉|仓鼠|老狗|鱼缸|金鱼|(?:家|的)狗(?:被|又|突然)"
     r"|\bcourse\b|\btraining\b|\bclass(?:es)?\b|\bfirst aid\b|\bexam\b|\bnovel\b|\bstory\b|\bcharacter\b"
-    r"|\bmovie\b|\bvet\b|\bpets?\b|\bmy (?:cat|dog|parrot)\b"
+    r"|\bmovie\b|\bvet\b|\bpets?\b|\bmy (?:cat|dog|parrot)\b|\blyrics?\b|\bsong\b"
 )
 _NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血受])"
 FIGURATIVE = re.compile(
     r"(?:累|笑|热|冷|烦|气|饿|困|忙|吵|急|无聊|丑|贵|卡|慢|等|排队|堵|尴尬|吓|馋)(?:得)?(?:要)?死(?:了|我|人)|"
     r"(?:排队|等(?:号|了|得)|热|累|困|饿|无聊|吵|忙|作业|加班|上班)\S{0,6}想死|"
     + _NOT_PAIN
-    + r"(?:到|得)(?:我|人)?(?:都)?(?:快|要)?"
-    r"(?:中暑)?(?:昏迷|晕倒|晕过去|中风|脑梗|心梗|心肌梗塞?|窒息|吐血|休克|脑溢血|脑出血|崩溃|想死|喘不过气?)|"
+    + r"(?:到|得)(?:我|人)?(?:都)?(?:快|要)?想?"
+    r"(?:中暑)?(?:昏迷|晕倒|晕过去|中风|脑梗|心梗|心肌梗塞?|窒息|吐血|休克|脑溢血|脑出血|崩溃|想死|跳楼|跳河|撞墙|喘不过气?)|"
     r"(?:钱|费|价|账单|工资|账|花销|医药费)\S{0,8}(?:大出血|吐血|心梗|心肌梗|晕倒|休克|窒息)|简直是大出血|要吐血了|差点晕倒|气(?:得)?晕|"
     r"(?:让|把)(?:我|人)?\S{0,2}吐血|(?:卡|气|烦|急|堵)得我\S{0,2}(?:脑梗|心梗|中风|吐血|窒息)|贵到\S{0,4}(?:吐血|晕|窒息)|"
     r"气得我|让(?:我|人)窒息|窒息(?:感)?的(?:服务|系统|操作|态度)|心梗了?(?:一样|似的)|要被\S{0,4}逼疯|"
-    r"(?:价格|排队|服务|系统)\S{0,8}(?:中毒|窒息|心梗)|让(?:人|我)\S{0,2}(?:心梗|脑梗|窒息|吐血|中风|崩溃)|的心都有了|"
+    r"(?:价格|排队|服务|系统)\S{0,8}(?:中毒|窒息|心梗)|让(?:人|我)\S{0,2}(?:心梗|脑梗|窒息|吐血|中风|崩溃)|的心都有|饿晕|饿得\S{0,2}晕|夸晕|吓得\S{0,4}(?:晕|死|昏)|"
     r"把我气出|(?:加班|上班|老板|工作|作业|考试)\S{0,10}窒息|"
     r"要中毒了|笑到|要吐血|缺氧|嚷嚷|夸张|(?:人挤人|排队|电梯|社恐|人多)\S{0,10}窒息|(?:辣|笑|累|热|挤|憋屈)到(?:我)?喘不过"
 )
 NOW = re.compile(
-    r"正在|刚刚|刚才|突然|马上|赶紧|快(?:点|来|救)|救命|救救|怎么办|咋办|不行了|还在|一直在|这会儿?|此刻|眼看|现在又"
+    r"正在|刚刚|刚才|突然|马上|这次\S{0,6}不一样|(?:跟|和)(?:以前|平时|往常)\S{0,4}不一样|赶紧|快(?:点|来|救)|救命|救救|怎么办|咋办|不行了|还在|一直在|这会儿?|此刻|眼看|现在又"
 )
 SEVERE = re.compile(
     r"要死|要命|快不行|剧烈|厉害|受不了|冷汗|大汗|出汗|发紫|发青|晕|喘不|打滚|撕裂|压着|石头|很多|好多|一大"
@@ -177,6 +193,7 @@ class _Message:
     chronic: bool
     joking: bool
     reassured: bool
+    learning: bool
 
 
 @dataclass(frozen=True)
@@ -210,14 +227,20 @@ def emergency_in(text: str) -> Alarm | None:
 
 
 def _not_now(folded: str) -> bool:
-    """What vetoes the learnt opinion: the message is about a topic, a joke, or says all is well."""
-    return bool(TOPIC.search(folded) or REASSURED.search(folded) or JOKING.search(folded))
+    """What vetoes the learnt opinion: the message is about a topic, a joke, learning, or says all is well."""
+    return any(pattern.search(folded) for pattern in (TOPIC, REASSURED, JOKING, LEARNING))
 
 
 def by_signs(folded: str) -> Alarm | None:
     """The first sign of an emergency happening now in the folded text, or None."""
     joking = bool(JOKING.search(folded)) and not NOT_JOKING.search(folded)
-    message = _Message(bool(TOPIC.search(folded)), bool(CHRONIC.search(folded)), joking, bool(REASSURED.search(folded)))
+    message = _Message(
+        bool(TOPIC.search(folded)),
+        bool(CHRONIC.search(folded)),
+        joking,
+        bool(REASSURED.search(folded)),
+        bool(LEARNING.search(folded)),
+    )
     for clause in CLAUSE.split(folded):
         if clause and (alarm := _alarm_in(clause, message, whole=False)):
             return alarm
@@ -238,7 +261,7 @@ def _alarm_in(clause: str, message: _Message, *, whole: bool) -> Alarm | None:
 
 def _set_aside(clause: str, match: re.Match[str], sign: Sign, message: _Message) -> bool:
     """Whether the message shows the sign is not about an emergency now (see the module's docstring)."""
-    if NEGATION.search(clause[max(0, match.start() - 12) : match.start()]):
+    if message.learning or NEGATION.search(clause[max(0, match.start() - 12) : match.start()]):
         return True
     if TOPIC.search(clause) or WORRY.search(clause):
         return True
