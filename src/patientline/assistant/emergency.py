@@ -5,7 +5,8 @@ Recall comes first: a missed emergency is the one failure that cannot be undone,
 sentence. So the guard fires on any alarming phrase (the signs in `data/emergency_signs.txt`) in a
 clause of the message (or, for the signs marked `whole`, across the message) unless the message shows
 it is not about an emergency now. In the order `_set_aside` asks:
-- someone learning first aid ahead of need, anywhere in the message ("晕倒了应该怎么急救，想提前学一下");
+- anywhere in the message, someone learning first aid ahead of need ("晕倒了应该怎么急救，想提前学一下"), a
+  false alarm ("虚惊一场") or the person already in hospital or home again ("已经送到急诊了");
 - a negation right before it ("没有胸痛");
 - in its clause: a topic rather than a person (fiction, study, teaching, paperwork: "我在写小说"), a
   worry or a hypothetical ("怕哪天中风"); a figure of speech in its clause sets the whole clause aside
@@ -92,7 +93,8 @@ CHRONIC = re.compile(
 REASSURED = re.compile(
     r"玩得(?:挺|很|还)?好|吃饭正常|能吃能玩|精神(?:挺|很|还)好|"
     r"已经拉出来|止住了|就止住|已经止住|不流了|结痂|没起泡|继续玩|还在玩|还在笑|呼吸正常|"
-    r"(?:已经|很|情况|病情)稳定|稳定了|不怎么(?:疼|痛)了|抢救过来|救过来了|没什么事|应该没事|没事吧"
+    r"(?:已经|很|情况|病情)稳定|稳定了|不怎么(?:疼|痛)了|抢救过来|救过来了|没什么事|应该没事|没事吧|医生\S{0,4}说\S{0,2}没事|查\S{0,6}没事|"
+    r"活蹦乱跳|咳出来了"
 )
 MILD = re.compile(
     r"酸痛|胸肌|肌肉(?:酸|痛|疼)|练\S{0,2}(?:狠|猛)|轻微|有点(?:胸闷|闷)|一点|少量|点点|稍微|一下|小(?:水泡|口子|伤口)"
@@ -105,20 +107,26 @@ INFORMATION = re.compile(
     r"|\bhow (?:do|can|much)\b"
     r"|\brisk\b|\bprevent\w*|\binsurance\b|\bappointment\b|\bcheck-?up\b|\bvisiting hours\b|\bsymptoms of\b"
     r"|\bwarning signs\b|\bsigns of\b|\bfor the future\b"
+    r"|\bfuture reference\b|\bcent(?:re|er)\b|\bopen on\b|\bjust asking\b"
 )
 # A worry or a question about something that may happen: set aside only in the sign's own clause.
 WORRY = re.compile(
     r"怕|担心|会不会|为什么|万一|如果|假如|要是|\bwhat if\b|\bif (?:someone|somebody|anyone|a person)\b"
-    r"|\bworried\b|\bafraid\b|\bin case\b|\bwhy\b"
+    r"|以为|\bworried\b|\bafraid\b|\bin case\b|\bwhy\b|\bthought (?:he|she|it|i) was\b"
 )
 # A joke or a show, anywhere in the message, is not an emergency ("我快休克了，开玩笑的").
 JOKING = re.compile(
     r"开(?:个)?玩笑|哈哈|笑死|追剧|太虐"
-    r"|\blol\b|\blmao\b|\bjk\b|\bjust kidding\b|\bkilling me\b|\bdie of boredom\b"
+    r"|xswl|yyds|\blol\b|\blmao\b|\bjk\b|\bjust kidding\b|\bkilling me\b|\bdie of boredom\b"
 )
 NOT_JOKING = re.compile(r"(?:不是|没有?|不)\S{0,3}开(?:个)?玩笑")
-# Someone learning first aid ahead of need, anywhere in the message: sets aside even grave signs.
-LEARNING = re.compile(r"提前学|想(?:提前)?学(?:一下|习)|学一下|\bwant(?:ed)? to learn\b|\blearn\b.{0,30}\bbefore\b")
+# Anywhere in the message, these set aside even grave signs: someone learning first aid ahead of need,
+# a false alarm, or the person already at a hospital or home again.
+SETTLED = re.compile(
+    r"提前学|想(?:提前)?学(?:一下|习)|学一下|虚惊一场|以为\S{0,10}原来|"
+    r"(?:已经|已)(?:被)?送(?:到|进|去)(?:了)?\S{0,6}(?:急诊|医院)|已经(?:回家|醒|醒过来)了|现在(?:已经)?醒了"
+    r"|\b(?:want(?:ed)?|like|love|need|hoping) to learn\b|\blearn\b.{0,30}\bbefore\b|\bfalse alarm\b"
+)
 # Not about anyone's body now: fiction, study, teaching, paperwork; these set aside even grave signs.
 TOPIC = re.compile(
     r"小说|电视剧|电影|剧里|新闻|论文|考试|题目|讲座|培训|课程|科普|知识|区别|怎么引起|是怎么|一般(?:是|要|会)|流程|"
@@ -126,14 +134,16 @@ TOPIC = re.compile(
     r"复诊时间|宣传|资料|演练|安全课|讲讲|要讲|鉴定|材料|时间窗|指南|发病率|死亡率|统计|"
     r"假设|一旦|提前问|想学|学一下|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
     r"黄金|抢救时间|人数|每年|课题|课件|视频|在写|老师(?:讲|上课|布置|出的)|教材|别人|投诉|误诊|要个说法|虚惊一场|没事了|好好的|已经(?:完全)?好|"
-    r"歌词|情节|恐怖片|鬼片|干预门诊|干预热线|(?:自杀|危机)干预|预防自杀|心理援助|"
+    r"歌词|情节|恐怖片|鬼片|干预门诊|干预热线|(?:自杀|危机)干预|预防自杀|心理援助|医学生|鉴别|话剧|排练|要我演|电视里|主角|一部片|"
+    r"能看(?:狗|猫)|给(?:狗|猫)看病|宠物医院|演(?:一个|个)?(?:溺水|晕倒|病人|伤员)|"
     r"半年|护理院|鼻饲|探视|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
     r"谣言|网上说|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
     r"哪天|能考|多大(?:学|可以|能|年龄|岁数)|提前|以后(?:也|会|怀孕|万一)|剧本|游戏|听说|过的人|的人(?:救|能|可以|应该|会)|排除|家族史|筛查|"
     r"几种|有什么不一样|有啥不一样|不一样吗|什么不同|就好了|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|想知道|预案"
     r"|宠物|兽医|猫咪|狗狗|鹦鹉|仓鼠|老狗|鱼缸|金鱼|(?:家|的)狗(?:被|又|突然)"
     r"|\bcourse\b|\btraining\b|\bclass(?:es)?\b|\bfirst aid\b|\bexam\b|\bnovel\b|\bstory\b|\bcharacter\b"
-    r"|\bmovie\b|\bvet\b|\bpets?\b|\bmy (?:cat|dog|parrot)\b|\blyrics?\b|\bsong\b"
+    r"|\bmovie\b|\bvet\b|\bmed(?:ical)? student\b|\bdiffer\w*|\bon tv\b|"
+    r"\bmain character\b|\bpets?\b|\bmy (?:cat|dog|parrot)\b|\blyrics?\b|\bsong\b"
 )
 _NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血受])"
 FIGURATIVE = re.compile(
@@ -147,7 +157,7 @@ FIGURATIVE = re.compile(
     r"气得我|让(?:我|人)窒息|窒息(?:感)?的(?:服务|系统|操作|态度)|心梗了?(?:一样|似的)|要被\S{0,4}逼疯|"
     r"(?:价格|排队|服务|系统)\S{0,8}(?:中毒|窒息|心梗)|让(?:人|我)\S{0,2}(?:心梗|脑梗|窒息|吐血|中风|崩溃)|的心都有|饿晕|饿得\S{0,2}晕|夸晕|吓得\S{0,4}(?:晕|死|昏)|"
     r"把我气出|(?:加班|上班|老板|工作|作业|考试)\S{0,10}窒息|"
-    r"要中毒了|笑到|要吐血|缺氧|嚷嚷|夸张|(?:人挤人|排队|电梯|社恐|人多)\S{0,10}窒息|(?:辣|笑|累|热|挤|憋屈)到(?:我)?喘不过"
+    r"要中毒了|笑到|要吐血|气\S{0,2}吐血|缺氧|嚷嚷|夸张|(?:人挤人|排队|电梯|社恐|人多)\S{0,10}窒息|(?:辣|笑|累|热|挤|憋屈)到(?:我)?喘不过"
 )
 NOW = re.compile(
     r"正在|刚刚|刚才|突然|马上|这次\S{0,6}不一样|(?:跟|和)(?:以前|平时|往常)\S{0,4}不一样|赶紧|快(?:点|来|救)|救命|救救|怎么办|咋办|不行了|还在|一直在|这会儿?|此刻|眼看|现在又"
@@ -193,7 +203,7 @@ class _Message:
     chronic: bool
     joking: bool
     reassured: bool
-    learning: bool
+    settled: bool
 
 
 @dataclass(frozen=True)
@@ -228,7 +238,7 @@ def emergency_in(text: str) -> Alarm | None:
 
 def _not_now(folded: str) -> bool:
     """What vetoes the learnt opinion: the message is about a topic, a joke, learning, or says all is well."""
-    return any(pattern.search(folded) for pattern in (TOPIC, REASSURED, JOKING, LEARNING))
+    return any(pattern.search(folded) for pattern in (TOPIC, REASSURED, JOKING, SETTLED))
 
 
 def by_signs(folded: str) -> Alarm | None:
@@ -239,7 +249,7 @@ def by_signs(folded: str) -> Alarm | None:
         bool(CHRONIC.search(folded)),
         joking,
         bool(REASSURED.search(folded)),
-        bool(LEARNING.search(folded)),
+        bool(SETTLED.search(folded)),
     )
     for clause in CLAUSE.split(folded):
         if clause and (alarm := _alarm_in(clause, message, whole=False)):
@@ -261,7 +271,7 @@ def _alarm_in(clause: str, message: _Message, *, whole: bool) -> Alarm | None:
 
 def _set_aside(clause: str, match: re.Match[str], sign: Sign, message: _Message) -> bool:
     """Whether the message shows the sign is not about an emergency now (see the module's docstring)."""
-    if message.learning or NEGATION.search(clause[max(0, match.start() - 12) : match.start()]):
+    if message.settled or NEGATION.search(clause[max(0, match.start() - 12) : match.start()]):
         return True
     if TOPIC.search(clause) or WORRY.search(clause):
         return True
