@@ -115,6 +115,15 @@ def test_the_guard_holds_on_the_phrase_sets_it_was_built_with(number: int) -> No
     assert float(str(figures["false_alarm_rate"])) <= 0.10
 
 
+@pytest.mark.parametrize("name", ["triage_callers", "triage_callers_2"])
+def test_triage_holds_its_targets_on_callers_words(name: str) -> None:
+    """Two sets written as callers speak by authors who saw neither the training examples nor the lexicon
+    (docs/ASSISTANT.md: the first was never tuned on, the second chose the emergency and child rules)."""
+    figures = invoke("eval-triage", "--file", str(DATA / f"{name}.jsonl"))
+    assert float(str(figures["accuracy_at_1"])) >= 0.70
+    assert float(str(figures["accuracy_at_3"])) >= 0.88
+
+
 def test_the_learnt_opinion_is_trained_from_files_and_can_be_left_out(tmp_path: Path) -> None:
     urgent = ["外婆刚才突然说不出话，嘴也歪了", "孩子喝了洗衣液，现在一直吐", "我老公从梯子上摔下来叫不醒"]
     calm = ["请问神经内科周三有专家号吗", "洗衣液弄到衣服上怎么洗掉", "梯子在哪里可以借到"]

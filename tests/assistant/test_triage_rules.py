@@ -31,9 +31,16 @@ def test_departments_for_one_sex_are_never_offered_to_the_other() -> None:
     assert "儿科" not in departments("咳嗽发烧两天了", age=40)
 
 
-def test_an_emergency_goes_to_the_emergency_department_first() -> None:
+def test_an_emergency_puts_the_emergency_department_in_the_first_two() -> None:
     assert first("我爸突然说不出话，嘴也歪了，半边身子动不了") == "急诊科"
     assert first("孩子吃了一把奶奶的降压药", age=3) == "急诊科"
+    told_in_the_past = departments("我在元旦晚会的舞台上突然昏倒了，老师和同学把我带到医院检查，想问是什么病")
+    assert told_in_the_past[1] == "急诊科" and told_in_the_past[0] != "急诊科"
+
+
+def test_a_child_guessed_from_words_alone_is_left_to_the_evidence() -> None:
+    assert cues_of("我家宝宝拉肚子").age_guessed and not cues_of("宝宝三岁").age_guessed
+    assert "产科" in departments("怀宝宝六个月了，这两天下面见红", sex="女")[:3]
 
 
 def test_suggestions_carry_the_words_that_point_to_them() -> None:

@@ -43,7 +43,8 @@ FEMALE_WORDS = (
 )  # fmt: skip
 # What only one sex's body has settles it, whoever else the message names ("老公陪我来，月经不调").
 FEMALE_BODY = (
-    "怀孕", "孕妇", "月经", "白带", "例假", "大姨妈", "产后", "坐月子", "子宫", "卵巢", "阴道", "产检", "流产", "宫颈",
+    "怀孕", "怀宝宝", "怀上", "孕妇", "月经", "白带", "例假", "大姨妈", "产后", "坐月子", "子宫", "卵巢", "阴道",
+    "产检", "流产", "宫颈",
 )  # fmt: skip
 MALE_BODY = ("前列腺", "阳痿", "早泄", "精子", "睾丸", "阴囊", "包皮", "勃起", "遗精")
 
@@ -52,6 +53,7 @@ MALE_BODY = ("前列腺", "阳痿", "早泄", "精子", "睾丸", "阴囊", "包
 class Cues:
     age: int | None
     sex: str | None  # "男" or "女"
+    age_guessed: bool = False  # no age given or stated; a child's word (宝宝, 小孩) put it at CHILD_GUESS_AGE
 
 
 def chinese_number(text: str) -> int | None:
@@ -84,8 +86,6 @@ def age_in(text: str) -> int | None:
                 return value
     if match := _DECADE.search(text):
         return CHINESE_DIGITS[match.group(1)] * 10
-    if any(word in text for word in INFANT_WORDS):
-        return CHILD_GUESS_AGE
     return None
 
 
@@ -110,4 +110,7 @@ def _first(text: str, words: tuple[str, ...]) -> int | None:
 
 def cues_of(text: str, *, age: int | None = None, sex: str | None = None) -> Cues:
     """Given values win; the text fills what is missing."""
-    return Cues(age=age if age is not None else age_in(text), sex=sex if sex is not None else sex_in(text))
+    sex = sex if sex is not None else sex_in(text)
+    if age is None and (age := age_in(text)) is None and any(word in text for word in INFANT_WORDS):
+        return Cues(CHILD_GUESS_AGE, sex, age_guessed=True)
+    return Cues(age, sex)

@@ -46,7 +46,7 @@ ADULTS_ONLY = frozenset({"产科", "男科"})
 ALTERNATIVE_WEIGHT = 0.5
 BODY_PART_WEIGHT = 0.5
 LEXICON_WEIGHT = 1.0  # one lexicon term against the scaled log-odds of the model
-MODEL_SHARPNESS = 1.0  # scales the model's log-likelihoods
+MODEL_SHARPNESS = 3.0  # scales the model's log-likelihoods
 
 
 class TriageError(ModelError):
@@ -136,10 +136,11 @@ class Triage:
             (Suggestion(department, round(score, 4), tuple(terms[department])) for department, score in scores.items()),
             key=lambda suggestion: -suggestion.score,
         )
-        ranked = [suggestion for suggestion in ranked if _eligible(suggestion.department, cues.age, cues.sex)]
+        age = None if cues.age_guessed else cues.age  # "宝宝" alone may be a mother's unborn child (怀宝宝)
+        ranked = [suggestion for suggestion in ranked if _eligible(suggestion.department, age, cues.sex)]
         if by_signs(folded):  # the signs only: the learnt opinion does not reorder departments
-            return _first(ranked, EMERGENCY)
-        if cues.age is not None and cues.age < CHILD_AGE_LIMIT:
+            return _second(ranked, EMERGENCY)
+        if age is not None and age < CHILD_AGE_LIMIT:
             return _first(ranked, _child_specialty(found) or PAEDIATRICS)
         return ranked
 
@@ -178,6 +179,19 @@ def _child_specialty(found: list[Term]) -> str | None:
     if not ranked or ranked[0][0] not in CHILD_SPECIALTIES:
         return None
     return ranked[0][0] if len(ranked) == 1 or ranked[0][1] > ranked[1][1] else None
+
+
+def _second(ranked: list[Suggestion], department: str) -> list[Suggestion]:
+    """`department` right behind the best one, unless it is the best already. The emergency department
+    does not push the specialty out of first place: the signs also fire on stories told in the past, and
+    the alarm itself travels apart from the ranking (the chat's guard, `emergency` in the API's answer)."""
+    if ranked and ranked[0].department == department:
+        return ranked
+    return (
+        ranked[:1]
+        + [s for s in ranked if s.department == department]
+        + [s for s in ranked[1:] if s.department != department]
+    )
 
 
 def _first(ranked: list[Suggestion], department: str) -> list[Suggestion]:
