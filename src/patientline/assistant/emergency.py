@@ -116,16 +116,17 @@ WORRY = re.compile(
 )
 # A joke or a show, anywhere in the message, is not an emergency ("我快休克了，开玩笑的").
 JOKING = re.compile(
-    r"开(?:个)?玩笑|哈哈|笑死|追剧|太虐"
+    r"开(?:个)?玩笑|哈哈|笑死|追剧|太虐|原地(?:爆炸|去世)|裂开了|人麻了|社死|心态崩|离谱|窒息操作|这波操作"
     r"|xswl|yyds|\blol\b|\blmao\b|\bjk\b|\bjust kidding\b|\bkilling me\b|\bdie of boredom\b"
 )
 NOT_JOKING = re.compile(r"(?:不是|没有?|不)\S{0,3}开(?:个)?玩笑")
 # Anywhere in the message, these set aside even grave signs: someone learning first aid ahead of need,
 # a false alarm, or the person already at a hospital or home again.
 SETTLED = re.compile(
-    r"提前学|想(?:提前)?学(?:一下|习)|学一下|虚惊一场|以为\S{0,10}原来|"
+    r"提前学|想(?:提前)?学(?:一下|习)|学一下|虚惊一场|以为\S{0,10}原来|医学生|护理专业|"
     r"(?:已经|已)(?:被)?送(?:到|进|去)(?:了)?\S{0,6}(?:急诊|医院)|已经(?:回家|醒|醒过来)了|现在(?:已经)?醒了"
-    r"|\b(?:want(?:ed)?|like|love|need|hoping) to learn\b|\blearn\b.{0,30}\bbefore\b|\bfalse alarm\b"
+    r"|\b(?:want(?:ed)?|like|love|need|hoping) to learn\b|\blearn\b.{0,30}\bbefore\b"
+    r"|\bfalse alarm\b|\b(?:med(?:ical)?|nursing) students?\b"
 )
 # Not about anyone's body now: fiction, study, teaching, paperwork; these set aside even grave signs.
 TOPIC = re.compile(
@@ -135,14 +136,15 @@ TOPIC = re.compile(
     r"假设|一旦|提前问|想学|学一下|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
     r"黄金|抢救时间|人数|每年|课题|课件|视频|在写|老师(?:讲|上课|布置|出的)|教材|别人|投诉|误诊|要个说法|虚惊一场|没事了|好好的|已经(?:完全)?好|"
     r"歌词|情节|恐怖片|鬼片|干预门诊|干预热线|(?:自杀|危机)干预|预防自杀|心理援助|医学生|鉴别|话剧|排练|要我演|电视里|主角|一部片|"
-    r"能看(?:狗|猫)|给(?:狗|猫)看病|宠物医院|演(?:一个|个)?(?:溺水|晕倒|病人|伤员)|"
+    r"能看(?:狗|猫)|给(?:狗|猫)看病|宠物医院|演(?:一个|个)?(?:溺水|晕倒|病人|伤员)|转发|前兆|是真的吗|过期|在哪开|一堂|上课|的课|识别|"
+    r"康复科|康复训练|做康复|做训练|送人头|"
     r"半年|护理院|鼻饲|探视|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
     r"谣言|网上说|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
     r"哪天|能考|多大(?:学|可以|能|年龄|岁数)|提前|以后(?:也|会|怀孕|万一)|剧本|游戏|听说|过的人|的人(?:救|能|可以|应该|会)|排除|家族史|筛查|"
     r"几种|有什么不一样|有啥不一样|不一样吗|什么不同|就好了|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|想知道|预案"
     r"|宠物|兽医|猫咪|狗狗|鹦鹉|仓鼠|老狗|鱼缸|金鱼|(?:家|的)狗(?:被|又|突然)"
     r"|\bcourse\b|\btraining\b|\bclass(?:es)?\b|\bfirst aid\b|\bexam\b|\bnovel\b|\bstory\b|\bcharacter\b"
-    r"|\bmovie\b|\bvet\b|\bmed(?:ical)? student\b|\bdiffer\w*|\bon tv\b|"
+    r"|\bmovie\b|\bvet\b|\bmed(?:ical)? student\b|\bdiffer\w*|\bon tv\b|\brefill\w*|\bprescription\b|"
     r"\bmain character\b|\bpets?\b|\bmy (?:cat|dog|parrot)\b|\blyrics?\b|\bsong\b"
 )
 _NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血受])"
