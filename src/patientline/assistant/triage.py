@@ -187,11 +187,8 @@ def _second(ranked: list[Suggestion], department: str) -> list[Suggestion]:
     the alarm itself travels apart from the ranking (the chat's guard, `emergency` in the API's answer)."""
     if ranked and ranked[0].department == department:
         return ranked
-    return (
-        ranked[:1]
-        + [s for s in ranked if s.department == department]
-        + [s for s in ranked[1:] if s.department != department]
-    )
+    chosen = [suggestion for suggestion in ranked if suggestion.department == department]
+    return ranked[:1] + chosen + [suggestion for suggestion in ranked[1:] if suggestion.department != department]
 
 
 def _first(ranked: list[Suggestion], department: str) -> list[Suggestion]:
