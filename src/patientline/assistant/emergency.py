@@ -4,9 +4,9 @@ call 120 or go to the emergency department before anything else (`Alarm.instruct
 Recall comes first: a missed emergency is the one failure that cannot be undone, a false alarm costs a
 sentence. So the guard fires on any alarming phrase (the signs in `data/emergency_signs.txt`) in a
 clause of the message (or, for the signs marked `whole`, across the message) unless the message shows
-it is not about an emergency now. In the order `_set_aside` asks:
-- anywhere in the message, someone learning first aid ahead of need ("晕倒了应该怎么急救，想提前学一下"), a
-  false alarm ("虚惊一场") or the person already in hospital or home again ("已经送到急诊了");
+it is not about an emergency now. Anywhere in the message, someone learning first aid ahead of need
+("晕倒了应该怎么急救，想提前学一下"), a false alarm ("虚惊一场") or the person already in hospital or home
+again ("已经送到急诊了") sets every sign aside. Otherwise, in the order `_set_aside` asks:
 - a negation right before it ("没有胸痛");
 - in its clause: a topic rather than a person (fiction, study, teaching, paperwork: "我在写小说"), a
   worry or a hypothetical ("怕哪天中风"); a figure of speech in its clause sets the whole clause aside
@@ -206,7 +206,6 @@ class _Message:
     chronic: bool
     joking: bool
     reassured: bool
-    settled: bool
 
 
 @dataclass(frozen=True)
@@ -246,14 +245,10 @@ def _not_now(folded: str) -> bool:
 
 def by_signs(folded: str) -> Alarm | None:
     """The first sign of an emergency happening now in the folded text, or None."""
+    if SETTLED.search(folded):
+        return None
     joking = bool(JOKING.search(folded)) and not NOT_JOKING.search(folded)
-    message = _Message(
-        bool(TOPIC.search(folded)),
-        bool(CHRONIC.search(folded)),
-        joking,
-        bool(REASSURED.search(folded)),
-        bool(SETTLED.search(folded)),
-    )
+    message = _Message(bool(TOPIC.search(folded)), bool(CHRONIC.search(folded)), joking, bool(REASSURED.search(folded)))
     for clause in CLAUSE.split(folded):
         if clause and (alarm := _alarm_in(clause, message, whole=False)):
             return alarm
@@ -274,7 +269,7 @@ def _alarm_in(clause: str, message: _Message, *, whole: bool) -> Alarm | None:
 
 def _set_aside(clause: str, match: re.Match[str], sign: Sign, message: _Message) -> bool:
     """Whether the message shows the sign is not about an emergency now (see the module's docstring)."""
-    if message.settled or NEGATION.search(clause[max(0, match.start() - 12) : match.start()]):
+    if NEGATION.search(clause[max(0, match.start() - 12) : match.start()]):
         return True
     if TOPIC.search(clause) or WORRY.search(clause):
         return True
