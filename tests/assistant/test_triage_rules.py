@@ -3,9 +3,11 @@ suggestion."""
 
 from __future__ import annotations
 
+from patientline.assistant.bayes import WORD, grams
 from patientline.assistant.cues import cues_of
 from patientline.assistant.emergency import emergency_in
 from patientline.assistant.triage import default_triage
+from patientline.knowledge.search.text import fold
 
 
 def first(text: str, **cues: object) -> str:
@@ -102,3 +104,21 @@ def test_chest_tightness_that_eases_with_rest_goes_to_cardiology_not_the_emergen
     assert emergency_in("我爸七十多了，走快了就胸口发紧，歇一会儿就好") is None
     assert first("我爸七十多了，走快了就胸口发紧，歇一会儿就好") == "心内科"
     assert emergency_in("我爸胸口剧痛，歇了一会儿也不见好") is not None
+
+
+def test_characters_typed_one_at_a_time_are_read_as_one_phrase() -> None:
+    assert emergency_in("我 气 喘 不 上 来 了 救") is not None
+    assert emergency_in("我 想 挂 号 看 牙") is None
+
+
+def test_an_animal_or_a_list_of_denied_symptoms_is_not_an_emergency() -> None:
+    assert emergency_in("我家猫好像喘不上气，张着嘴呼吸，你们知道哪家宠物医院好吗") is None
+    assert emergency_in("No chest pain or shortness of breath, just want a routine checkup") is None
+    assert emergency_in("我家狗把我儿子脸咬了，撕开一大块肉，血流不止") is not None
+
+
+def test_the_learnt_opinion_reads_english_as_words() -> None:
+    found = grams(fold("Throat closing, no EpiPen"))
+    assert {WORD + "throat", WORD + "throat_closing", WORD + "epipen"} <= found.keys()
+    assert "th" not in found and "t" not in found
+    assert {"胸", "胸痛"} <= grams(fold("胸痛 chest pain")).keys()

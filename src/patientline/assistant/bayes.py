@@ -1,4 +1,5 @@
-"""Complement naive Bayes over TF-IDF weighted character unigrams and bigrams: the learnt part of
+"""Complement naive Bayes over TF-IDF weighted character unigrams and bigrams of Chinese, and words
+and word pairs of English: the learnt part of
 triage (labels: the departments) and of the emergency guard (labels: emergency, calm). Shipped as
 n-gram counts (gzip JSON), trained by `patientline assistant train-triage` / `train-emergency`."""
 
@@ -11,15 +12,18 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from patientline.knowledge.search.text import fold
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: English read as words, not letters
 SMOOTHING = 0.3
 MAX_GRAM = 2
 IGNORED = re.compile(r"[\s\d\W_]+")
+ENGLISH_WORD = re.compile(r"[a-z]+")
+WORD = "w:"  # marks a word apart from a run of letters
 
 
 class ModelError(ValueError):
@@ -27,11 +31,17 @@ class ModelError(ValueError):
 
 
 def grams(text: str) -> Counter[str]:
-    """Character unigrams and bigrams of the folded text's runs of letters (digits and punctuation dropped)."""
+    """Character unigrams and bigrams of the folded text's runs of Chinese (digits and punctuation dropped),
+    and its English words and pairs of neighbouring words: English letters mean nothing one by one."""
     found: Counter[str] = Counter()
     for run in IGNORED.split(text):
+        if run.isascii():
+            continue
         for size in range(1, MAX_GRAM + 1):
             found.update(run[i : i + size] for i in range(len(run) - size + 1))
+    words = ENGLISH_WORD.findall(text)
+    found.update(WORD + word for word in words)
+    found.update(f"{WORD}{first}_{second}" for first, second in pairwise(words))
     return found
 
 

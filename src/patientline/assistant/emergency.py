@@ -39,7 +39,7 @@ MODEL_FILE = Path(__file__).parent / "data" / "emergency_model.json.gz"
 EMERGENCY, CALM = "emergency", "calm"
 LABELS = (EMERGENCY, CALM)
 LEARNT = "learnt"  # the category of an alarm only the learnt opinion raised
-MODEL_MARGIN = 1.5  # chosen by leaving each phrase set out in turn and on ordinary messages (docs/ASSISTANT.md)
+MODEL_MARGIN = 1.0  # chosen on sets 16 and 17 before learning from them, and on ordinary messages (docs/ASSISTANT.md)
 _NO_NEGATION = "[^\\s不没无未非]"
 GAP_TOKENS = {"<gap>": _NO_NEGATION + "{0,4}", "<longgap>": _NO_NEGATION + "{0,10}"}
 
@@ -73,19 +73,21 @@ SIGNS = read_signs()
 NEGATION = re.compile(
     r"(?:没有|没|不是|并不|并没|倒没|也没|不算|无|未|否认|不会|不)(?:想|要|在|再|出现|发生|什么)?$"
     r"|(?:\bno|\bnot|\bnever|\bwithout|\bdenies|n't)\s+(?:\w+\s+)?$"
+    r"|\bno\s+(?:\w+\s+){1,3}n?or\s+$"  # no chest pain or shortness of breath
 )
+NEGATION_REACH = 24  # characters before a sign read for its negation
 PAST = re.compile(
-    r"去年|前年|上个?月|上周|上礼拜|上次|上回|那次|那回|以前|之前|曾经|小时候|时候?\S{0,6}过|年前|月前|周前|既往|病史|"
+    r"去年|前年|上个?月|上周|上礼拜|上星期|前天|上次|上回|那次|那回|以前|之前|曾经|小时候|时候?\S{0,6}过|年前|月前|周前|既往|病史|"
     r"前阵子|前段时间|前些天|救回来|救过来|住院|稳定|已经正常|正常上班|医院说是|"
     r"(?:已经|都|现在|早就?|病|治)好了|好多了|好转|已经好|没事了|恢复|康复|出院|术后|放了?支架|后遗症|做过|得过|有过|过一次|未遂|(?:\d+|[一二三四五六七八九十几两]+)年了|"
     r"(?:心梗|中风|脑梗|脑出血|手术|车祸|烧伤|骨折|抢救|住院|溺水|中毒)后"
-    r"|住了\S{0,3}(?:天|周|星期|个月)|平稳"
+    r"|住了\S{0,3}(?:天|周|星期|个月)|平稳|入咗院|出咗院"
     r"|\bin (?:january|february|march|april|may|june|july|august|september|october|november|december)\b"
     r"|\blast (?:year|month|week)\b|\b(?:years?|months?|weeks?) ago\b|\brecovered\b|\bdoing (?:well|fine|ok)\b"
     r"|\bhistory of\b"
 )
 CHRONIC = re.compile(
-    r"(?:歇|休息|停下来?)\S{0,4}(?:就好|就缓|缓过来)|缓过来了|老是|已经\S{0,4}(?:天|星期|礼拜|周|月|年)|好几年|好多年|多年|老毛病|经常|偶尔|有时候?|时不时|一直有点|长期|反复|慢性|几个月了|体检"
+    r"(?:歇|休息|停下来?)\S{0,4}(?:就好|就缓|缓过来)|缓过来了|老是|已经\S{0,4}(?:天|星期|礼拜|周|月|年)|好几年|好多年|多年|老毛病|痴呆|打呼噜|打鼾|呼吸暂停|经常|偶尔|有时候?|时不时|一直有点|长期|反复|慢性|几个月了|体检"
     r"|\bon and off\b|\bfor (?:a few |several |many |some )?(?:months|weeks|years)\b"
     r"|\bsometimes\b|\boccasional(?:ly)?\b"
 )
@@ -94,7 +96,7 @@ REASSURED = re.compile(
     r"玩得\S{0,2}(?:好|开心)|吃饭\S{0,2}正常|吃得\S{0,2}(?:香|好)|能吃能玩|精神(?:挺|很|还)好|"
     r"已经拉出来|止住了|就止住|已经止住|不流了|结痂|没起泡|继续玩|还在玩|还在笑|呼吸正常|"
     r"(?:已经|很|情况|病情)稳定|稳定了|不怎么(?:疼|痛)了|抢救过来|救过来了|没什么事|应该没事|没事吧|医生\S{0,4}说\S{0,2}没事|查\S{0,6}没事|"
-    r"活蹦乱跳|咳出来了"
+    r"活蹦乱跳|咳出来了|一切正常|没晕|不晕|不想?吐|没吐"
 )
 MILD = re.compile(
     r"酸痛|胸肌|肌肉(?:酸|痛|疼)|练\S{0,2}(?:狠|猛)|轻微|有点(?:胸闷|闷)|一点|少量|点点|稍微|一下|小(?:水泡|口子|伤口)"
@@ -102,7 +104,7 @@ MILD = re.compile(
 INFORMATION = re.compile(
     r"怎么预防|如何预防|有哪些|什么症状|症状是|是什么|科普|中心|几楼|在哪|怎么走|报告|证明|保险|报销|预约|挂号|号源|出诊|门诊时间|"
     r"坐诊|专家号|探视|陪护|热线|电话|能吃|吃什么|饮食|注意什么|注意事项|护理|筛查|疫苗|康复科|烧伤科|门诊|能不能|能否|是不是一定|"
-    r"一定要|检查|医生还在|开药|复查|(?:挂|看)(?:什么|哪个|哪一个|哪一|哪|啥)(?:个)?科|哪个科|哪种好|药膏|重疾|医疗险|意外险|商业险"
+    r"一定要|检查|医生还在|开药|复查|(?:挂|看)(?:什么|哪个|哪一个|哪一|哪|啥)(?:个)?科|哪个科|哪种好|药膏|重疾|医疗险|意外险|商业险|押金|医保"
     r"|\bwhich (?:department|clinic|doctor)\b|\bwhat (?:department|clinic)\b|\bwhere (?:is|are|do|can)\b"
     r"|\bhow (?:do|can|much)\b"
     r"|\brisk\b|\bprevent\w*|\binsurance\b|\bappointment\b|\bcheck-?up\b|\bvisiting hours\b|\bsymptoms of\b"
@@ -117,16 +119,18 @@ WORRY = re.compile(
 # A joke or a show, anywhere in the message, is not an emergency ("我快休克了，开玩笑的").
 JOKING = re.compile(
     r"开(?:个)?玩笑|哈哈|笑死|追剧|太虐|原地(?:爆炸|去世)|裂开了|人麻了|社死|心态崩|离谱|窒息操作|这波操作"
-    r"|xswl|yyds|\blol\b|\blmao\b|\bjk\b|\bjust kidding\b|\bkilling me\b|\bdie of boredom\b"
+    r"|😂|🤣|xswl|yyds|\blol\b|\blmao\b|\bjk\b|\bjust kidding\b|\bkilling me\b|\bdie of boredom\b"
 )
 NOT_JOKING = re.compile(r"(?:不是|没有?|不)\S{0,3}开(?:个)?玩笑")
 # Anywhere in the message, these set aside even grave signs: someone learning or studying, a false alarm
-# (something coughed up already), or the person already at a hospital or home again.
+# (something coughed up already), the person already at a hospital or home again, or a sick animal (a vet).
 SETTLED = re.compile(
     r"提前学|想(?:提前)?学(?:一下|习)|学一下|虚惊一场|以为\S{0,10}原来|医学生|护理专业|咳出来了|咳(?:了)?\S{0,2}下就好了|"
     r"(?:已经|已)(?:被)?送(?:到|进|去)(?:了)?\S{0,6}(?:急诊|医院)|已经(?:回家|醒|醒过来)了|现在(?:已经)?醒了"
     r"|\b(?:want(?:ed)?|like|love|need|hoping) to learn\b|\blearn\b.{0,30}\bbefore\b"
     r"|\bfalse alarm\b|\bcoughed it (?:out|up)\b|\bplaying happily\b|\b(?:med(?:ical)?|nursing) students?\b"
+    r"|在\S{0,8}住院|住紧|已经看过急诊|已经(?:拍片|拍过片)|已经打了\S{0,4}(?:针|疫苗)"
+    r"|宠物医院|兽医|猪场|猪瘟|鸡瘟|养殖场|几头(?:猪|牛|羊)|\bvet\b"
 )
 # Not about anyone's body now: fiction, study, teaching, paperwork; these set aside even grave signs.
 TOPIC = re.compile(
@@ -136,16 +140,16 @@ TOPIC = re.compile(
     r"假设|一旦|提前问|想学|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
     r"黄金|抢救时间|人数|每年|课题|课件|视频|在写|老师(?:讲|上课|布置|出的)|教材|别人|投诉|误诊|要个说法|没事了|好好的|已经(?:完全)?好|"
     r"歌词|情节|恐怖片|鬼片|干预门诊|干预热线|(?:自杀|危机)干预|预防自杀|心理援助|鉴别|话剧|排练|要我演|电视里|主角|一部片|"
-    r"能看(?:狗|猫)|给(?:狗|猫)看病|宠物医院|演(?:一个|个)?(?:溺水|晕倒|病人|伤员)|转发|前兆|是真的吗|快过期|在哪开|能不能开|量表|评估|心理老师|噩梦|做梦|梦到|梦见|这歌|首歌|维生素|钙片|软糖|益生菌|一堂|上课|的课|识别|"
+    r"能看(?:狗|猫)|给(?:狗|猫)看病|过家家|说明书|电视上|演(?:一个|个)?(?:溺水|晕倒|病人|伤员)|转发|前兆|是真的吗|快过期|在哪开|能不能开|量表|评估|心理老师|噩梦|做梦|梦到|梦见|这歌|首歌|维生素|(?<!当)钙片|软糖|益生菌|一堂|上课|的课|识别|"
     r"康复科|康复训练|做康复|做训练|送人头|"
-    r"半年|护理院|鼻饲|探视|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
-    r"谣言|网上说|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
+    r"半年|护理院|鼻饲|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
+    r"谣言|网上说|真的假的|病人家属|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
     r"哪天|能考|多大(?:学|可以|能|年龄|岁数)|提前(?:问|了解|准备)|以后(?:也|会|怀孕|万一)|剧本|游戏|听说|过的人|的人(?:救|能|可以|应该|会)|排除|家族史|筛查|"
     r"几种|有什么不一样|有啥不一样|不一样吗|什么不同|就好了|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|想知道|预案"
-    r"|宠物|兽医|猫咪|狗狗|鹦鹉|仓鼠|老狗|鱼缸|金鱼|(?:家|的)狗(?:被|又|突然)"
+    r"|宠物|猫咪|狗狗|鹦鹉|仓鼠|老狗|鱼缸|金鱼|(?:家|的)狗(?:被|又|突然)"
     r"|\bcourse\b|\btraining\b|\bclass(?:es)?\b|\bfirst aid\b|\bexam\b|\bnovel\b|\bstory\b|\bcharacter\b"
-    r"|\bmovie\b|\bvet\b|\bdiffer\w*|\bon tv\b|"
-    r"\brefill\w*|\bprescription\b|\bthesis\b|\bpublish\w*|\bmain character\b|"
+    r"|\bmovie\b|\bdiffer\w*|\bon tv\b|\bwatching\b|\bepisode\b|\bseries\b|"
+    r"\brefill\w*|\bprescription\b|\bthesis\b|\bpublish\w*|\bmain character\b|\bthriller\b|\bwriting (?:a|my)\b|"
     r"\bpets?\b|\bmy (?:cat|dog|parrot)\b|\blyrics?\b|\bsong\b"
 )
 _NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血受])"
@@ -154,12 +158,12 @@ FIGURATIVE = re.compile(
     r"(?:排队|等(?:号|了|得)|热|累|困|饿|无聊|吵|忙|作业|加班|上班)\S{0,6}想死|"
     + _NOT_PAIN
     + r"(?:到|得)(?:我|人)?(?:都)?(?:快|要)?想?"
-    r"(?:中暑)?(?:昏迷|晕倒|晕过去|中风|脑梗|心梗|心肌梗塞?|窒息|吐血|休克|脑溢血|脑出血|崩溃|想死|跳楼|跳河|撞墙|喘不过气?)|"
+    r"(?:中暑)?(?:昏迷|晕倒|晕过去|中风|脑梗|心梗|心脏骤停|心口疼|心肌梗塞?|窒息|吐血|休克|脑溢血|脑出血|崩溃|想死|跳楼|跳河|撞墙|喘不过气?)|"
     r"(?:钱|费|价|账单|工资|账|花销|医药费)\S{0,8}(?:大出血|吐血|心梗|心肌梗|晕倒|休克|窒息)|简直是大出血|要吐血了|气(?:得)?晕|"
     r"(?:让|把)(?:我|人)?\S{0,2}吐血|(?:卡|气|烦|急|堵)得我\S{0,2}(?:脑梗|心梗|中风|吐血|窒息)|贵到\S{0,4}(?:吐血|晕|窒息)|"
     r"气得我|让(?:我|人)窒息|窒息(?:感)?的(?:服务|系统|操作|态度)|心梗了?(?:一样|似的)|要被\S{0,4}逼疯|"
     r"(?:价格|排队|服务|系统)\S{0,8}(?:中毒|窒息|心梗)|让(?:人|我)\S{0,2}(?:心梗|脑梗|窒息|吐血|中风|崩溃)|的心都有|饿晕|饿得\S{0,2}晕|夸晕|吓得\S{0,4}(?:晕|死|昏)|"
-    r"把我气出|(?:加班|上班|老板|工作|作业|考试)\S{0,10}窒息|"
+    r"把我气出|(?:加班|上班|老板|工作|作业|考试)\S{0,10}(?:窒息|心梗|脑梗|猝死|崩溃)|"
     r"要中毒了|笑到|要吐血|气\S{0,2}吐血|缺氧|嚷嚷|夸张|(?:人挤人|排队|电梯|社恐|人多)\S{0,10}窒息|(?:辣|笑|累|热|挤|憋屈)到(?:我)?喘不过"
 )
 NOW = re.compile(
@@ -169,6 +173,8 @@ SEVERE = re.compile(
     r"要死|要命|快不行|剧烈|厉害|受不了|冷汗|大汗|出汗|发紫|发青|晕|喘不|打滚|撕裂|压着|石头|很多|好多|一大"
 )
 SPACES = re.compile(r"\s+")
+# 我 气 喘 不 上 来 了: characters typed one at a time with spaces between are one clause
+LETTER_BY_LETTER = re.compile(r"(?<!\S)[\u4e00-\u9fff](?:\s+[\u4e00-\u9fff](?!\S)){2,}")
 # a space ends a clause next to Chinese (typed for a comma), not between English words; 39.5 is one number
 CLAUSE = re.compile(r"[，,。！!？?；;、…~]+|\.(?!\d)|(?<=[^\x00-\x7f])\s+|\s+(?=[^\x00-\x7f])|(?=但是|可是)")
 
@@ -216,7 +222,7 @@ class Guard:
     model: ComplementBayes | None
 
     def alarm(self, text: str) -> Alarm | None:
-        folded = fold(text)
+        folded = LETTER_BY_LETTER.sub(lambda run: SPACES.sub("", run.group(0)), fold(text))
         found = by_signs(folded)
         if found is not None or self.model is None:
             return found
@@ -269,7 +275,7 @@ def _alarm_in(clause: str, message: _Message, *, whole: bool) -> Alarm | None:
 
 def _set_aside(clause: str, match: re.Match[str], sign: Sign, message: _Message) -> bool:
     """Whether the message shows the sign is not about an emergency now (see the module's docstring)."""
-    if NEGATION.search(clause[max(0, match.start() - 12) : match.start()]):
+    if NEGATION.search(clause[max(0, match.start() - NEGATION_REACH) : match.start()]):
         return True
     if TOPIC.search(clause) or WORRY.search(clause):
         return True
