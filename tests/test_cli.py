@@ -60,7 +60,9 @@ def test_create_admin_and_seed_demo_once(env: dict[str, str], tmp_path: Path) ->
         agents = db.execute("SELECT count(*) FROM users WHERE roles LIKE '%agent%'").fetchone()[0]
         supervisors = db.execute("SELECT count(*) FROM users WHERE roles LIKE '%supervisor%'").fetchone()[0]
         names = {r[0] for r in db.execute("SELECT name FROM departments")}
+        flows = db.execute("SELECT number, live_version FROM ivr_flows").fetchall()
     assert sites == 2 and agents == 12 and supervisors == 2
+    assert flows == [("8585", 1)]  # the hotline's IVR flow, published
     import json
 
     expected = json.loads((Path(__file__).parent / "data" / "departments.json").read_text())

@@ -20,6 +20,7 @@ from patientline.directory.imports import LAYOUTS
 from patientline.knowledge.demo import load_demo_knowledge
 from patientline.patients.demo import load_demo_patients
 from patientline.routing.demo import load_demo_routing
+from patientline.voice.demo import load_demo_voice
 from patientline.workorders.demo import load_demo_workorders
 
 DEMO_PASSWORD = "Demo-8585-2026"  # noqa: S105 - the published password of the demo accounts
@@ -327,7 +328,8 @@ async def load_demo(session: AsyncSession, settings: Settings) -> str:
     routing = await load_demo_routing(session)
     patients = await load_demo_patients(session)
     contacts = await load_demo_contacts(session)
-    return (f"{hospital}; {knowledge}; {channels}; {workorders}; {routing}; {patients}; {contacts}; "
+    voice = await load_demo_voice(session)
+    return (f"{hospital}; {knowledge}; {channels}; {workorders}; {routing}; {patients}; {contacts}; {voice}; "
             f"password {DEMO_PASSWORD}")  # fmt: skip
 
 

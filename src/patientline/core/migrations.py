@@ -20,6 +20,7 @@ def all_models() -> type[Base]:
     from patientline.knowledge import models as knowledge_models  # noqa: F401
     from patientline.patients import models as patients_models  # noqa: F401
     from patientline.routing import models as routing_models  # noqa: F401
+    from patientline.voice import models as voice_models  # noqa: F401
     from patientline.workorders import models as workorders_models  # noqa: F401
 
     return Base

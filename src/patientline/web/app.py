@@ -63,6 +63,7 @@ def routers() -> list[object]:
     from patientline.routing import pages as routing_pages
     from patientline.routing import reports_pages, staffing_pages
     from patientline.routing import router as routing_router
+    from patientline.voice import router as voice_router
     from patientline.web import home, system
     from patientline.workorders import pages as workorders_pages
     from patientline.workorders import reports_router as workorder_reports
@@ -106,6 +107,7 @@ def routers() -> list[object]:
         his_pages.router,
         contacts_router.router,
         contacts_pages.router,
+        voice_router.router,
         admin.router,
         admin_pages,
         home.router,

@@ -57,6 +57,7 @@ class Permission(StrEnum):
     WRITE_PATIENTS = "patients:write"  # register, verify, edit contact preferences, flag a caller
     MANAGE_PATIENTS = "patients:manage"  # merge, VIP profiles, clear flags, export one patient's data
     CONFIGURE_CONTACTS = "contacts:configure"  # disposition codes, retention
+    CONFIGURE_VOICE = "voice:configure"  # IVR flows
 
 
 _EVERYONE = {Permission.READ_DIRECTORY, Permission.RECEIVE_NOTIFICATIONS, Permission.READ_KNOWLEDGE}
@@ -81,6 +82,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.READ_PATIENTS,
             Permission.WRITE_PATIENTS,
             Permission.MANAGE_PATIENTS,
+            Permission.CONFIGURE_VOICE,
         }
     ),
     Role.AGENT: frozenset(

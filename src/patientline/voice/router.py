@@ -1,0 +1,87 @@
+"""HTTP API of IVR flows: list, create, edit the draft (its problems come back with it), publish,
+put an earlier version back live, delete one never published."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from patientline.core.auth.actor import Actor
+from patientline.core.auth.permissions import Permission
+from patientline.core.validation import MAX_ID, PathId
+from patientline.voice import service
+from patientline.voice.flows import FlowDefinition
+from patientline.voice.models import IvrFlow
+from patientline.voice.schemas import FlowCreate, FlowRead, FlowUpdate, FlowVersionRead, GoLiveIn, PublishIn
+from patientline.web.deps import CurrentActor, Session
+from patientline.web.responses import FastJSONResponse
+
+router = APIRouter(prefix="/api/voice", tags=["voice"])
+
+
+async def flow_json(session: AsyncSession, row: IvrFlow) -> dict[str, Any]:
+    found = await service.check(session, FlowDefinition.model_validate(row.draft))
+    return FlowRead.model_validate(row).model_copy(update={"problems": found}).model_dump(mode="json")
+
+
+def _configurer(actor: Actor) -> Actor:
+    actor.require(Permission.CONFIGURE_VOICE)
+    return actor
+
+
+@router.get("/flows", response_model=list[FlowRead], summary="IVR flows")
+async def list_flows(actor: CurrentActor, session: Session) -> Response:
+    _configurer(actor)
+    return FastJSONResponse([await flow_json(session, row) for row in await service.list_flows(session)])
+
+
+@router.post("/flows", response_model=FlowRead, status_code=201, summary="Add a flow")
+async def create_flow(body: FlowCreate, actor: CurrentActor, session: Session) -> Response:
+    async with session.begin():
+        row = await service.create_flow(session, actor=actor, data=body)
+        return FastJSONResponse(await flow_json(session, row), status_code=201)
+
+
+@router.get("/flows/{flow_id}", response_model=FlowRead, summary="A flow, its draft and the draft's problems")
+async def get_flow(flow_id: PathId, actor: CurrentActor, session: Session) -> Response:
+    _configurer(actor)
+    return FastJSONResponse(await flow_json(session, await service.get_flow(session, flow_id)))
+
+
+@router.patch("/flows/{flow_id}", response_model=FlowRead, summary="Rename, renumber, save the draft")
+async def update_flow(flow_id: PathId, body: FlowUpdate, actor: CurrentActor, session: Session) -> Response:
+    async with session.begin():
+        row = await service.update_flow(session, actor=actor, flow_id=flow_id, data=body)
+        return FastJSONResponse(await flow_json(session, row))
+
+
+@router.delete("/flows/{flow_id}", status_code=204, summary="Delete a flow never published")
+async def delete_flow(
+    flow_id: PathId, actor: CurrentActor, session: Session, version: Annotated[int, Query(ge=1, le=MAX_ID)]
+) -> Response:
+    async with session.begin():
+        await service.delete_flow(session, actor=actor, flow_id=flow_id, expected_version=version)
+    return Response(status_code=204)
+
+
+@router.post("/flows/{flow_id}/publish", response_model=FlowVersionRead, status_code=201, summary="Publish the draft")
+async def publish(flow_id: PathId, body: PublishIn, actor: CurrentActor, session: Session) -> Response:
+    async with session.begin():
+        version = await service.publish(session, actor=actor, flow_id=flow_id, data=body)
+        return FastJSONResponse(FlowVersionRead.model_validate(version).model_dump(mode="json"), status_code=201)
+
+
+@router.get("/flows/{flow_id}/versions", response_model=list[FlowVersionRead], summary="Published versions")
+async def versions(flow_id: PathId, actor: CurrentActor, session: Session) -> Response:
+    _configurer(actor)
+    rows = await service.versions(session, flow_id)
+    return FastJSONResponse([FlowVersionRead.model_validate(row).model_dump(mode="json") for row in rows])
+
+
+@router.post("/flows/{flow_id}/live", response_model=FlowRead, summary="Put an earlier version back live")
+async def go_live(flow_id: PathId, body: GoLiveIn, actor: CurrentActor, session: Session) -> Response:
+    async with session.begin():
+        row = await service.go_live(session, actor=actor, flow_id=flow_id, data=body)
+        return FastJSONResponse(await flow_json(session, row))

@@ -1,0 +1,62 @@
+"""Shapes of the IVR flow API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints
+
+from patientline.core.validation import Name, ReadModel, StrictModel
+from patientline.voice.flows import FlowDefinition
+
+HotlineNumber = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9]{3,20}$")]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Version = Annotated[int, Field(ge=1)]
+
+
+class FlowCreate(StrictModel):
+    name: Name
+    number: HotlineNumber | None = None
+    description: Description = ""
+    draft: FlowDefinition | None = None  # empty: a greeting and a goodbye to start from
+
+
+class FlowUpdate(StrictModel):
+    version: Version
+    name: Name | None = None
+    number: HotlineNumber | None = None
+    description: Description | None = None
+    draft: FlowDefinition | None = None
+
+
+class PublishIn(StrictModel):
+    version: Version
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+
+
+class GoLiveIn(StrictModel):
+    """Put an earlier published version back in front of callers."""
+
+    version: Version
+    number: Annotated[int, Field(ge=1)]
+
+
+class FlowRead(ReadModel):
+    id: int
+    name: str
+    number: str | None
+    description: str
+    draft: dict[str, Any]
+    live_version: int | None
+    version: int
+    updated_at: datetime
+    problems: list[dict[str, Any]] = []
+
+
+class FlowVersionRead(ReadModel):
+    number: int
+    note: str
+    published_at: datetime
+    published_by_id: int | None
+    definition: dict[str, Any]
