@@ -122,3 +122,8 @@ def test_the_learnt_opinion_reads_english_as_words() -> None:
     assert {WORD + "throat", WORD + "throat_closing", WORD + "epipen"} <= found.keys()
     assert "th" not in found and "t" not in found
     assert {"胸", "胸痛"} <= grams(fold("胸痛 chest pain")).keys()
+
+
+def test_someone_already_in_a_ward_is_settled_but_the_ward_building_is_only_a_place() -> None:
+    assert emergency_in("我爸在神经内科住院，医生说是脑梗，晚上能陪护几个人") is None
+    assert emergency_in("我在医院住院部门口，我爸突然倒地叫不醒") is not None

@@ -129,7 +129,7 @@ SETTLED = re.compile(
     r"(?:已经|已)(?:被)?送(?:到|进|去)(?:了)?\S{0,6}(?:急诊|医院)|已经(?:回家|醒|醒过来)了"
     r"|\b(?:want(?:ed)?|like|love|need|hoping) to learn\b|\blearn\b.{0,30}\bbefore\b"
     r"|\bfalse alarm\b|\bcoughed it (?:out|up)\b|\bplaying happily\b|\b(?:med(?:ical)?|nursing) students?\b"
-    r"|在\S{0,8}住院|住紧|已经看过急诊|已经(?:拍片|拍过片)|已经打了\S{0,4}(?:针|疫苗)"
+    r"|在\S{0,8}住院(?!部|楼|处|手续)|住紧|已经看过急诊|已经(?:拍片|拍过片)|已经打了\S{0,4}(?:针|疫苗)"
     r"|宠物医院|兽医|猪场|猪瘟|鸡瘟|养殖场|几头(?:猪|牛|羊)|\bvet\b"
 )
 # Not about anyone's body now: fiction, study, teaching, paperwork; these set aside even grave signs.
