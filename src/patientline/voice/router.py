@@ -26,9 +26,8 @@ async def flow_json(session: AsyncSession, row: IvrFlow) -> dict[str, Any]:
     return FlowRead.model_validate(row).model_copy(update={"problems": found}).model_dump(mode="json")
 
 
-def _configurer(actor: Actor) -> Actor:
+def _configurer(actor: Actor) -> None:
     actor.require(Permission.CONFIGURE_VOICE)
-    return actor
 
 
 @router.get("/flows", response_model=list[FlowRead], summary="IVR flows")

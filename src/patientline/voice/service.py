@@ -3,10 +3,12 @@ version back live; the only writers of `voice.models`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from patientline.core import audit, clock
 from patientline.core.auth.actor import Actor
@@ -51,23 +53,25 @@ async def get_flow(session: AsyncSession, flow_id: int) -> IvrFlow:
 
 async def check(session: AsyncSession, flow: FlowDefinition) -> list[dict[str, object]]:
     """The flow's own problems, then what it names outside itself: active queues, public published items."""
-    found = problems(flow)
     queues = {node.id: node.queue_id for node in flow.nodes if isinstance(node, Callback | Transfer) and node.queue_id}
-    active = set(await session.scalars(select(RoutingQueue.id).where(RoutingQueue.is_active.is_(True))))
-    found += [
-        problem(node_id, "queue_id", "unknown", UNKNOWN_QUEUE, id=queue_id)
-        for node_id, queue_id in queues.items()
-        if queue_id not in active
-    ]
     items = {node.id: node.item_id for node in flow.nodes if isinstance(node, Knowledge)}
-    published = Item.public.is_(True) & Item.live_revision_id.is_not(None)
-    public = set(await session.scalars(select(Item.id).where(Item.id.in_(set(items.values())), published)))
-    found += [
-        problem(node_id, "item_id", "unknown", UNKNOWN_ITEM, id=item_id)
-        for node_id, item_id in items.items()
-        if item_id not in public
-    ]
-    return found
+    active = await _existing(session, RoutingQueue.id, queues.values(), RoutingQueue.is_active.is_(True))
+    published = Item.public.is_(True), Item.live_revision_id.is_not(None)
+    public = await _existing(session, Item.id, items.values(), *published)
+    outside = _missing(queues, active, "queue_id", UNKNOWN_QUEUE) + _missing(items, public, "item_id", UNKNOWN_ITEM)
+    return problems(flow) + outside
+
+
+def _missing(named: dict[str, int], found: set[int], field: str, message: str) -> list[dict[str, object]]:
+    return [problem(node, field, "unknown", message, id=ref) for node, ref in named.items() if ref not in found]
+
+
+async def _existing(
+    session: AsyncSession, column: InstrumentedAttribute[int], ids: Iterable[int], *conditions: ColumnElement[bool]
+) -> set[int]:
+    """Which of `ids` name a row that meets `conditions` (no query when there are none)."""
+    wanted = set(ids)
+    return set(await session.scalars(select(column).where(column.in_(wanted), *conditions))) if wanted else set()
 
 
 def snapshot(row: IvrFlow) -> dict[str, object]:
