@@ -94,6 +94,17 @@ class Settings(BaseSettings):
     chat_messages_per_minute: int = Field(default=20, ge=1, description="per chat session")
     chat_sessions_per_hour: int = Field(default=30, ge=1, description="new chat sessions per IP address")
     chat_idle_minutes: int = Field(default=30, ge=1, description="a chat nobody writes in closes after this")
+    voice: bool = Field(default=False, description="the phone line: Kamailio, media workers, the IVR (role voice)")
+    voice_sip_host: str = Field(default="127.0.0.1", description="the address Kamailio listens on")
+    voice_sip_port: int = Field(default=5080, ge=1, le=65535, description="the SIP port phones and trunks use")
+    voice_workers: int = Field(default=4, ge=1, le=200, description="media workers: one conversation each")
+    voice_worker_port: int = Field(default=5091, ge=1, le=65000, description="the first worker's SIP port")
+    voice_numbers: str = Field(default="8585", pattern=r"^[0-9+*#]{1,20}(,[0-9+*#]{1,20})*$",
+                               description="the hotline numbers the SIP front sends to the workers")  # fmt: skip
+    voice_trunk: str = Field(default="", description="sip:host:port where calls to outside numbers go; empty: none")
+    voice_auto_answer: bool = Field(default=False, description="agents' phones answer offered calls at once")
+    voice_announce_seconds: float = Field(default=30.0, gt=0, description="callers in a queue hear their place")
+    voice_recording_retention_days: int = Field(default=180, ge=1, description="recordings older are deleted")
 
     @classmethod
     def settings_customise_sources(
@@ -118,7 +129,8 @@ class Settings(BaseSettings):
 
     @property
     def role_set(self) -> frozenset[str]:
-        return frozenset(r.strip() for r in self.roles.split(",") if r.strip())
+        roles = {r.strip() for r in self.roles.split(",") if r.strip()}
+        return frozenset(roles | {"voice"} if self.voice else roles)
 
 
 @lru_cache(maxsize=1)

@@ -33,3 +33,35 @@ class IvrFlowVersion(IdMixin, Base):
     note: Mapped[str] = mapped_column(String(200), default="")
     published_at: Mapped[datetime] = mapped_column()
     published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class VoiceCall(IdMixin, Base):
+    """One phone call through the hotline: its times, the flow it met, where it went, who answered,
+    how it ended, its legs and transfers, and its recording (a file under `var/voice/recordings`)."""
+
+    __tablename__ = "voice_calls"
+    sip_call_id: Mapped[str] = mapped_column(String(200), index=True)
+    direction: Mapped[str] = mapped_column(String(8), default="inbound")
+    dialled: Mapped[str] = mapped_column(String(40), default="")
+    caller: Mapped[str] = mapped_column(
+        String(40), default=""
+    )  # the caller's number as presented (E.164 when it is one)
+    worker: Mapped[str] = mapped_column(String(40), default="")
+    flow_id: Mapped[int | None] = mapped_column(ForeignKey("ivr_flows.id", ondelete="SET NULL"))
+    flow_version: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    answered_at: Mapped[datetime | None] = mapped_column()
+    queued_at: Mapped[datetime | None] = mapped_column()
+    connected_at: Mapped[datetime | None] = mapped_column()  # an agent answered
+    ended_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str] = mapped_column(String(16), default="")  # queue, callback, voicemail, number, hangup
+    end_reason: Mapped[str] = mapped_column(String(32), default="")  # caller_hung_up, agent_hung_up, worker_failed…
+    ivr: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # path, keys, collected digits
+    events: Mapped[list[Any]] = mapped_column(JSON, default=list)  # legs and transfers, in order, with times
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("routing_queues.id", ondelete="SET NULL"))
+    routing_task_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id", ondelete="SET NULL"))
+    recording: Mapped[str | None] = mapped_column(String(300))  # relative to the recordings directory
+    recording_seconds: Mapped[float | None] = mapped_column()

@@ -17,6 +17,7 @@ from patientline.routing.engine import Engine
 
 if TYPE_CHECKING:
     from patientline.patients.mllp import MllpServer
+    from patientline.voice.controller import VoiceRole
 
 
 @dataclass
@@ -31,6 +32,7 @@ class AppState:
     knowledge: LiveSearch = field(default_factory=LiveSearch)
     worker: Worker | None = None
     routing: Engine | None = None  # the router role: the ACD engine (routing/engine.py)
+    voice: VoiceRole | None = None  # the voice role: Kamailio, media workers, the IVR (voice/controller.py)
     hl7: MllpServer | None = None  # the worker role with hl7_listen set: the HL7 v2 listener (patients/mllp.py)
     his: HisGateway = field(default_factory=lambda: HisGateway(None))  # the HIS port (patients/gateway.py)
     budgets: dict[str, Budget] = field(default_factory=dict)  # rate limits by name (core/ratelimit.py)

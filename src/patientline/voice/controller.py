@@ -1,0 +1,160 @@
+"""The `voice` role: holds a link to every media worker, starts an `InboundCall` for each new call a
+worker reports, and passes the router's offers for voice tasks to the call they belong to.
+
+It runs in the process that runs the router (the embedded default), so offers arrive on the event bus
+and the call's commands to the router (submit, accept, decline, complete, abandon) are direct calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from patientline.core.config import Settings
+from patientline.core.db import Database
+from patientline.core.events import Bus, Published
+from patientline.routing.engine import Engine
+from patientline.routing.events import OfferRang, OfferStopped
+from patientline.voice.calls import InboundCall, Plant
+from patientline.voice.link import Event, WorkerLink
+from patientline.voice.media import Media
+from patientline.voice.plant import MediaPlant, WorkerSpec, front, hold_music, voice_dir
+from patientline.voice.prompts import Prompts
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Controller:
+    plant: Plant
+    bus: Bus
+    workers: list[WorkerSpec]
+    links: dict[str, WorkerLink] = field(default_factory=dict)
+    calls: dict[str, InboundCall] = field(default_factory=dict)  # by worker
+    _by_task: dict[int, InboundCall] = field(default_factory=dict)
+    _running: set[asyncio.Task[None]] = field(default_factory=set)
+    _unsubscribe: object = None
+
+    def start(self) -> None:
+        for spec in self.workers:
+            link = WorkerLink(spec.name, spec.control, spec.sip_port, self._on_event, self._on_lost)
+            self.links[spec.name] = link
+            link.start()
+        self._unsubscribe = self.bus.subscribe(self._on_bus)
+
+    async def stop(self) -> None:
+        if callable(self._unsubscribe):
+            self._unsubscribe()
+        for task in list(self._running):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for link in self.links.values():
+            await link.stop()
+
+    async def ready(self, within: float) -> bool:
+        """Whether every worker's link is up within `within` seconds."""
+        try:
+            await asyncio.wait_for(asyncio.gather(*(link.connected.wait() for link in self.links.values())), within)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def busy(self) -> int:
+        return len(self.calls)
+
+    # ---- from the workers ---------------------------------------------------------------------------
+
+    def _on_event(self, link: WorkerLink, event: Event) -> None:
+        call = self.calls.get(link.name)
+        if event.get("event") == "incoming":
+            if call is not None:  # one conversation per worker: the SIP front should not have sent it
+                self._refuse(link, str(event.get("leg")))
+                return
+            self._begin(link, event)
+        elif call is not None:
+            call.media.deliver(event)
+            if event.get("event") == "ended" and event.get("leg") == call.media.caller:
+                log.debug("caller left", extra={"worker": link.name})
+
+    def _on_lost(self, link: WorkerLink) -> None:
+        call = self.calls.get(link.name)
+        if call is not None:
+            call.media.lost()
+
+    def _refuse(self, link: WorkerLink, leg: str) -> None:
+        self._spawn(link.send(cmd="answer", leg=leg, code=486))
+
+    def _begin(self, link: WorkerLink, event: Event) -> None:
+        call = InboundCall(self.plant, Media(link, str(event.get("leg"))), event)
+        self.calls[link.name] = call
+        task = self._spawn(call.run())
+        task.add_done_callback(lambda _: self._done(link.name, call))
+
+    def _done(self, worker: str, call: InboundCall) -> None:
+        if self.calls.get(worker) is call:
+            del self.calls[worker]
+        if call.task_id is not None:
+            self._by_task.pop(call.task_id, None)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return task
+
+    # ---- from the router ----------------------------------------------------------------------------
+
+    def _on_bus(self, item: Published) -> None:
+        if item.type not in (OfferRang.type, OfferStopped.type):
+            return
+        task_id = int(item.payload.get("task_id", 0))
+        call = self._call_of(task_id)
+        if call is None:
+            return
+        if item.type == OfferRang.type:
+            call.media.deliver({"event": "offer", "task": task_id, "agent": item.audience.user_id})
+        else:
+            call.media.deliver({"event": "offer_ended", "task": task_id, "reason": item.payload.get("reason")})
+
+    def _call_of(self, task_id: int) -> InboundCall | None:
+        call = self._by_task.get(task_id)
+        if call is None:
+            call = next((c for c in self.calls.values() if c.task_id == task_id), None)
+            if call is not None:
+                self._by_task[task_id] = call
+        return call
+
+
+@dataclass
+class VoiceRole:
+    """The media plant (Kamailio and the workers) and the controller, started and stopped together."""
+
+    media: MediaPlant
+    controller: Controller
+
+    async def stop(self) -> None:
+        await self.controller.stop()
+        await self.media.stop()
+
+
+async def start_voice(settings: Settings, db: Database, bus: Bus, routing: Engine) -> VoiceRole:
+    """Starts the phone line; needs the router in this process (it offers the calls to agents)."""
+    directory = voice_dir(settings)
+    media = MediaPlant(settings)
+    await media.start()
+    plant = Plant(db=db, settings=settings, routing=routing, prompts=Prompts(directory / "prompts"),
+                  recordings=directory / "recordings", music=hold_music(directory / "music" / "hold.wav"),
+                  front=front(settings))  # fmt: skip
+    controller = Controller(plant, bus, media.specs)
+    controller.start()
+    if not await controller.ready(READY_TIMEOUT_S):
+        log.warning("some media workers are not up yet; calls go to those that are")
+    return VoiceRole(media, controller)
