@@ -36,6 +36,7 @@ log = logging.getLogger("patientline.voice.worker")
 LOOP_MS = 10
 CODECS = ("PCMA/8000", "PCMU/8000")  # G.711 only: anything else is answered 488
 MAX_LINE = 64 * 1024
+FINISH_TRIES = 50  # loops of LOOP_MS waiting for a closed recording's header
 Event = dict[str, Any]
 
 
@@ -179,6 +180,7 @@ class Worker:
             _quietly(account.shutdown)
         self.endpoint.libHandleEvents(200)
         self.legs.clear()
+        self._dead.clear()
         self.accounts.clear()
         self.endpoint.libDestroy()
 
@@ -336,8 +338,14 @@ class Worker:
         self.emit({"event": "recorded", "name": name, "file": path})
 
     def _close_recorder(self, name: str) -> str:
+        """Destroys the recorder and lets the engine run until the WAV header holds the length (the
+        conference bridge lets go of the port asynchronously; the file is finished only then)."""
         recorder, path = self.recorders.pop(name)
-        del recorder  # destroyed while the engine runs, so the WAV header is written
+        del recorder
+        for _ in range(FINISH_TRIES):
+            self.endpoint.libHandleEvents(LOOP_MS)
+            if _wav_finished(path):
+                break
         return path
 
     def cmd_send_dtmf(self, command: Event) -> None:
@@ -362,6 +370,16 @@ class Worker:
 COMMANDS: dict[str, Callable[[Worker, Event], None]] = {
     name.removeprefix("cmd_"): getattr(Worker, name) for name in dir(Worker) if name.startswith("cmd_")
 }
+
+
+def _wav_finished(path: str) -> bool:
+    """Whether the header's data length is written (it stays 0 until the writer closes)."""
+    try:
+        with open(path, "rb") as wav:
+            header = wav.read(44)
+    except OSError:
+        return True
+    return len(header) < 44 or int.from_bytes(header[40:44], "little") > 0
 
 
 def _dialled(message: str) -> str:

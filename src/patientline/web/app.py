@@ -63,6 +63,7 @@ def routers() -> list[object]:
     from patientline.routing import pages as routing_pages
     from patientline.routing import reports_pages, staffing_pages
     from patientline.routing import router as routing_router
+    from patientline.voice import pages as voice_pages
     from patientline.voice import router as voice_router
     from patientline.web import home, system
     from patientline.workorders import pages as workorders_pages
@@ -108,6 +109,7 @@ def routers() -> list[object]:
         contacts_router.router,
         contacts_pages.router,
         voice_router.router,
+        voice_pages.router,
         admin.router,
         admin_pages,
         home.router,
@@ -135,6 +137,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.routing = await Engine(state.db, settings=settings, bus=state.bus).start()
             if settings.demo_traffic:
                 state.routing.run_beside(DemoTraffic(state.routing).run())
+            if "voice" in settings.role_set:
+                from patientline.voice.controller import start_voice
+
+                state.voice = await start_voice(settings, state.db, state.bus, state.routing)
         if settings.hl7_listen and "worker" in settings.role_set:
             from patientline.patients.mllp import start_listener
 
@@ -151,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if state.hl7 is not None:
                 await state.hl7.stop()
+            if state.voice is not None:
+                await state.voice.stop()
             if state.routing is not None:
                 await state.routing.stop()
             if state.worker is not None:

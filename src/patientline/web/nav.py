@@ -53,6 +53,7 @@ NAV: list[NavItem] = [
     NavItem("Work-order types", "/workorders/types", Permission.CONFIGURE_WORK_ORDERS, "Administration"),
     NavItem("Messages", "/messages", Permission.MANAGE_MESSAGING, "Administration"),
     NavItem("Queues", "/routing/queues", Permission.CONFIGURE_ROUTING, "Administration"),
+    NavItem("IVR flows", "/voice/flows", Permission.CONFIGURE_VOICE, "Administration"),
     NavItem("Dispositions", "/contacts/dispositions", Permission.CONFIGURE_CONTACTS, "Administration"),
     NavItem("Hospital systems", "/admin/his", Permission.MANAGE_PATIENTS, "Administration"),
 ]

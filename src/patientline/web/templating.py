@@ -26,6 +26,7 @@ TEMPLATE_DIRS = [
     Path(__file__).resolve().parent.parent / "routing" / "templates",
     Path(__file__).resolve().parent.parent / "contacts" / "templates",
     Path(__file__).resolve().parent.parent / "patients" / "templates",
+    Path(__file__).resolve().parent.parent / "voice" / "templates",
 ]
 
 templates = Jinja2Templates(directory=[str(p) for p in TEMPLATE_DIRS])
