@@ -7,9 +7,9 @@ VENDOR := src/patientline/web/static/vendor
 PATIENTLINE_TEST_DATABASE_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 export PATIENTLINE_TEST_DATABASE_URL
 
-.PHONY: run test lint fmt bench setup assets migrate seed test-setup clean
+.PHONY: run test lint fmt bench setup assets migrate seed test-setup voice-setup clean
 
-run: setup migrate seed
+run: setup voice-setup migrate seed
 	@echo ""
 	@echo "  PatientLine demo — http://127.0.0.1:8000"
 	@echo "  Log in as admin, supervisor1, agent01 or handler-xnk with password Demo-8585-2026"
@@ -17,8 +17,9 @@ run: setup migrate seed
 	@echo "  Calls ring in agent01's bar (press Ready) and open the caller in the workbench: /workbench"
 	@echo "  supervisor1: wallboard /routing/wallboard, the simulated HIS (slow it down, make it fail): /admin/his"
 	@echo "  Web chat (no login): /chat, the widget on a hospital page: /chat/demo-site; agents answer in /chat/desk"
+	@echo "  Phone line: dial 8585 at sip:127.0.0.1:5080 (register a softphone as agent01 there); IVR flows: /voice/flows"
 	@echo ""
-	PATIENTLINE_DEMO_TRAFFIC=1 PATIENTLINE_HL7_LISTEN=127.0.0.1:2575 $(VENV)/bin/patientline serve
+	PATIENTLINE_DEMO_TRAFFIC=1 PATIENTLINE_HL7_LISTEN=127.0.0.1:2575 PATIENTLINE_VOICE=1 $(VENV)/bin/patientline serve
 
 setup: $(VENV)/.synced assets
 
@@ -44,7 +45,19 @@ migrate: setup
 seed: migrate
 	$(VENV)/bin/patientline seed-demo
 
-test-setup: setup
+# The phone line's Debian tools: Kamailio (SIP front), espeak-ng and sox (prompts), sipp (test callers).
+voice-setup:
+	@missing=""; [ -x /usr/sbin/kamailio ] || missing="kamailio"; \
+	command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	command -v sox >/dev/null 2>&1 || missing="$$missing sox"; \
+	command -v sipp >/dev/null 2>&1 || missing="$$missing sip-tester"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "missing Debian packages: $$missing (install them as root)"; exit 1; fi; \
+	fi
+
+test-setup: setup voice-setup
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="chromium"; \
 	fc-list 2>/dev/null | grep -q "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then \

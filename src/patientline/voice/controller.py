@@ -22,7 +22,7 @@ from patientline.routing.events import OfferRang, OfferStopped
 from patientline.voice.calls import InboundCall, Plant
 from patientline.voice.link import Event, WorkerLink
 from patientline.voice.media import Media
-from patientline.voice.plant import MediaPlant, WorkerSpec, front, hold_music, voice_dir
+from patientline.voice.plant import MediaPlant, WorkerSpec, front, hold_music, recordings_dir, voice_dir
 from patientline.voice.prompts import Prompts
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ async def start_voice(settings: Settings, db: Database, bus: Bus, routing: Engin
     media = MediaPlant(settings)
     await media.start()
     plant = Plant(db=db, settings=settings, routing=routing, prompts=Prompts(directory / "prompts"),
-                  recordings=directory / "recordings", music=hold_music(directory / "music" / "hold.wav"),
+                  recordings=recordings_dir(settings), music=hold_music(directory / "music" / "hold.wav"),
                   front=front(settings))  # fmt: skip
     controller = Controller(plant, bus, media.specs)
     controller.start()

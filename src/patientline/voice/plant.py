@@ -42,6 +42,10 @@ def voice_dir(settings: Settings) -> Path:
     return settings.var_dir / "voice"
 
 
+def recordings_dir(settings: Settings) -> Path:
+    return voice_dir(settings) / "recordings"
+
+
 def worker_specs(settings: Settings) -> list[WorkerSpec]:
     run = voice_dir(settings) / "run"
     first = settings.voice_worker_port

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.validation import MAX_ID, PathId
-from patientline.voice import service
+from patientline.voice import call_log, service
 from patientline.voice.flows import FlowDefinition
 from patientline.voice.models import IvrFlow
-from patientline.voice.schemas import FlowCreate, FlowRead, FlowUpdate, FlowVersionRead, GoLiveIn, PublishIn
-from patientline.web.deps import CurrentActor, Session
+from patientline.voice.plant import recordings_dir
+from patientline.voice.schemas import CallRead, FlowCreate, FlowRead, FlowUpdate, FlowVersionRead, GoLiveIn, PublishIn
+from patientline.web.deps import CurrentActor, Session, app_state
 from patientline.web.responses import FastJSONResponse
 
 router = APIRouter(prefix="/api/voice", tags=["voice"])
@@ -84,3 +86,16 @@ async def go_live(flow_id: PathId, body: GoLiveIn, actor: CurrentActor, session:
     async with session.begin():
         row = await service.go_live(session, actor=actor, flow_id=flow_id, data=body)
         return FastJSONResponse(await flow_json(session, row))
+
+
+@router.get("/calls", response_model=list[CallRead], summary="The call log, newest first (an agent: their own calls)")
+async def calls(actor: CurrentActor, session: Session, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> Response:
+    return FastJSONResponse(await call_log.list_calls(session, actor=actor, limit=limit))
+
+
+@router.get("/calls/{call_id}/recording", summary="Hear a call's recording (WAV; audited)")
+async def recording(call_id: PathId, request: Request, actor: CurrentActor, session: Session) -> Response:
+    directory = recordings_dir(app_state(request).settings)
+    async with session.begin():
+        path = await call_log.recording_path(session, actor=actor, call_id=call_id, directory=directory)
+    return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "no-store"})

@@ -60,3 +60,29 @@ class FlowVersionRead(ReadModel):
     published_at: datetime
     published_by_id: int | None
     definition: dict[str, Any]
+
+
+class CallRead(ReadModel):
+    """A phone call as the call log shows it (the caller's number masked)."""
+
+    id: int
+    direction: str
+    dialled: str
+    caller_masked: str
+    started_at: datetime
+    answered_at: datetime | None
+    queued_at: datetime | None
+    connected_at: datetime | None
+    ended_at: datetime | None
+    outcome: str
+    end_reason: str
+    ivr: dict[str, Any]
+    events: list[Any]
+    flow_id: int | None
+    flow_version: int | None
+    queue_id: int | None
+    routing_task_id: int | None
+    agent_id: int | None
+    contact_id: int | None
+    work_order_id: int | None
+    recording_seconds: float | None

@@ -1,0 +1,139 @@
+"""Real calls through the phone line: `patientline serve` with the voice role (Kamailio, media workers),
+sipp as the caller (G.711 speech, RFC 2833 keys), a test phone registered as agent01 that answers and
+records what it hears. The demo hospital's 8585 flow is what callers meet."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sip import Phone, Sipp, keys, loudness, pause, refused_scenario, scenario, speech, tools_missing
+
+from live import cli, free_port, serve, server_env
+
+pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
+PASSWORD = "Demo-8585-2026"
+SPEECH_LEVEL = 300.0  # RMS of the pcap's speech after G.711 is in the thousands; silence is below 50
+
+
+@dataclass
+class Line:
+    base: str
+    var: Path
+    front_port: int
+    ports: Iterator[int]
+
+    @contextmanager
+    def client(self, username: str) -> Iterator[httpx.Client]:
+        with httpx.Client(base_url=self.base, timeout=10) as http:
+            answer = http.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+            assert answer.status_code == 200, answer.text
+            http.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
+            yield http
+
+    def caller(self) -> Sipp:
+        return Sipp(self.var / "sipp", self.front_port, next(self.ports), next(self.ports))
+
+    def phone(self, user: str) -> Phone:
+        return Phone(user, next(self.ports), self.front_port, self.var).start()
+
+    def last_call(self, http: httpx.Client, *, after: int = 0) -> dict[str, Any]:
+        for _ in range(50):
+            calls = http.get("/api/voice/calls", params={"limit": 1}).json()
+            if calls and calls[0]["id"] > after and calls[0]["ended_at"]:
+                return dict(calls[0])
+            time.sleep(0.2)
+        raise AssertionError("no call record")
+
+
+@pytest.fixture(scope="module")
+def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
+    var = tmp_path_factory.mktemp("voice")
+    env = server_env(var)
+    front_port, first_worker = free_port(), 27091
+    env |= {"PATIENTLINE_VOICE": "1", "PATIENTLINE_VOICE_SIP_PORT": str(front_port),
+            "PATIENTLINE_VOICE_WORKER_PORT": str(first_worker), "PATIENTLINE_VOICE_WORKERS": "2",
+            "PATIENTLINE_VOICE_ANNOUNCE_SECONDS": "4"}  # fmt: skip
+    cli(env, "migrate")
+    cli(env, "seed-demo")
+    with serve(env) as base:
+        time.sleep(1.0)  # the workers' SIP ports and Kamailio come up beside the web server
+        yield Line(base, var, front_port, iter(range(27200, 27400, 4)))
+
+
+@pytest.fixture
+def supervisor(line: Line) -> Iterator[httpx.Client]:
+    with line.client("supervisor1") as http:
+        yield http
+
+
+def test_a_caller_keys_0_queues_and_talks_to_the_agent_whose_phone_answers(
+    line: Line, supervisor: httpx.Client
+) -> None:
+    before = (supervisor.get("/api/voice/calls", params={"limit": 1}).json() or [{"id": 0}])[0]["id"]
+    phone = line.phone("agent01")
+    with line.client("agent01") as agent:
+        assert agent.post("/api/routing/me/login").status_code == 200
+        assert agent.post("/api/routing/me/ready").status_code == 200
+        try:
+            steps = pause(1000) + keys("0") + pause(8000) + speech() + pause(1000)
+            assert line.caller().call(scenario(steps), timeout_s=60) == 0
+            incoming = phone.wait_for("incoming", 5)
+            assert incoming["from"].startswith("<sip:worker@")
+        finally:
+            phone.stop()
+        call = line.last_call(supervisor, after=before)
+        assert call["outcome"] == "queue" and call["ivr"]["keys"] == ["0"]
+        assert call["ivr"]["path"][:4] == ["welcome", "winter", "hours", "menu"]
+        assert call["connected_at"] and call["agent_id"] and call["contact_id"]
+        assert [e["event"] for e in call["events"]][:3] == ["queued", "ringing", "connected"]
+        assert call["recording_seconds"] and call["recording_seconds"] > 10
+        # the agent heard the caller's speech, in the recording of the whole call as well
+        recording = agent.get(f"/api/voice/calls/{call['id']}/recording")
+        assert recording.status_code == 200 and recording.content[:4] == b"RIFF"
+        wav = line.var / "heard.wav"
+        wav.write_bytes(recording.content)
+        assert loudness(wav, call["recording_seconds"] - 7, call["recording_seconds"] - 2) > SPEECH_LEVEL
+        agent.post("/api/routing/me/not-ready", json={"reason": "other"})
+    audit = supervisor.get("/api/admin/audit", params={"action": "voice.recording.play"})
+    if audit.status_code == 200:
+        assert any(row.get("action") == "voice.recording.play" for row in audit.json().get("items", audit.json()))
+
+
+def test_a_caller_who_hangs_up_in_the_queue_is_an_abandon_and_no_task_is_left(
+    line: Line, supervisor: httpx.Client
+) -> None:
+    before = (supervisor.get("/api/voice/calls", params={"limit": 1}).json() or [{"id": 0}])[0]["id"]
+    steps = pause(1000) + keys("2") + pause(16000)  # the complaints queue, where nobody is ready
+    assert line.caller().call(scenario(steps), timeout_s=40) == 0
+    call = line.last_call(supervisor, after=before)
+    assert call["outcome"] == "queue" and call["end_reason"] == "caller_hung_up"
+    assert call["connected_at"] is None and call["agent_id"] is None
+    task_id = call["routing_task_id"]
+    waiting = supervisor.get(f"/api/routing/queues/{call['queue_id']}/waiting").json()
+    assert all(task["id"] != task_id for task in waiting)
+
+
+def test_an_offer_without_a_common_codec_is_refused_with_488(line: Line, supervisor: httpx.Client) -> None:
+    gsm_only = ("3", "a=rtpmap:3 GSM/8000")
+    assert line.caller().call(refused_scenario(488, media=gsm_only), timeout_s=20) == 0
+
+
+def test_a_number_with_no_flow_is_not_answered(line: Line) -> None:
+    assert line.caller().call(refused_scenario(404), number="9999", timeout_s=20) == 0
+
+
+def test_an_agent_sees_only_their_own_calls_and_recordings(line: Line, supervisor: httpx.Client) -> None:
+    calls = supervisor.get("/api/voice/calls").json()
+    assert calls, "the calls above are in the log"
+    with line.client("agent02") as other:
+        assert other.get("/api/voice/calls").json() == []
+        refused = other.get(f"/api/voice/calls/{calls[0]['id']}/recording")
+        assert refused.status_code == 403 and refused.json()["error_id"] == "permission_denied"
+    assert supervisor.get("/api/voice/calls/999999/recording").status_code == 404
