@@ -4,6 +4,7 @@ worker registered as an agent, answering on its own and recording what it hears)
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import socket
 import subprocess
@@ -195,6 +196,14 @@ class Phone:
             self.poll()
         raise AssertionError(f"{self.user}: no {kind} {match} in {timeout_s} s; saw {self.events[-10:]}")
 
+    def heard(self, leg: str, seconds: float, path: Path) -> Path:
+        """Records what this phone hears on `leg` for `seconds`."""
+        self.send(cmd="record", name=path.stem, file=str(path), legs=[leg])
+        time.sleep(seconds)
+        self.send(cmd="stop_record", name=path.stem)
+        self.wait_for("recorded", 5, name=path.stem)
+        return path
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
@@ -204,6 +213,31 @@ class Phone:
                 self.process.kill()
         if self.sock is not None:
             self.sock.close()
+
+
+def tone(directory: Path, hertz: int) -> Path:
+    """A WAV of a steady sine at `hertz` (8 kHz, 60 s) for a test phone to play into its call."""
+    path = directory / f"tone-{hertz}.wav"
+    if not path.exists():
+        subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path), "synth", "60", "sine",
+                        str(hertz), "vol", "0.3"], check=True)  # fmt: skip
+    return path
+
+
+def tone_level(path: Path, hertz: int) -> float:
+    """The amplitude of the `hertz` sine in a 16-bit WAV (Goertzel over the whole file): about 10,000
+    for a tone from `tone()` heard clearly, below a few hundred for one not heard at all."""
+    with wave.open(str(path)) as recording:
+        rate = recording.getframerate()
+        samples = memoryview(recording.readframes(recording.getnframes())).cast("h")
+    if not len(samples):
+        return 0.0
+    coefficient = 2 * math.cos(2 * math.pi * hertz / rate)
+    before = earlier = 0.0
+    for sample in samples:
+        before, earlier = sample + coefficient * before - earlier, before
+    power = before * before + earlier * earlier - coefficient * before * earlier
+    return float(2 * math.sqrt(max(power, 0.0)) / len(samples))
 
 
 def loudness(path: Path, start_s: float = 0.0, end_s: float | None = None) -> float:

@@ -4,79 +4,18 @@ records what it hears. The demo hospital's 8585 flow is what callers meet."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
 import httpx
 import pytest
-from sip import Phone, Sipp, keys, loudness, pause, refused_scenario, scenario, speech, tools_missing
-
-from live import cli, free_port, serve, server_env
+from phone_line import SPEECH_LEVEL, Line
+from sip import keys, loudness, pause, refused_scenario, scenario, speech, tools_missing
 
 pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
-PASSWORD = "Demo-8585-2026"
-SPEECH_LEVEL = 300.0  # RMS of the pcap's speech after G.711 is in the thousands; silence is below 50
-
-
-@dataclass
-class Line:
-    base: str
-    var: Path
-    front_port: int
-    ports: Iterator[int]
-
-    @contextmanager
-    def client(self, username: str) -> Iterator[httpx.Client]:
-        with httpx.Client(base_url=self.base, timeout=10) as http:
-            answer = http.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-            assert answer.status_code == 200, answer.text
-            http.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
-            yield http
-
-    def caller(self) -> Sipp:
-        return Sipp(self.var / "sipp", self.front_port, next(self.ports), next(self.ports))
-
-    def phone(self, user: str) -> Phone:
-        return Phone(user, next(self.ports), self.front_port, self.var).start()
-
-    def last_call(self, http: httpx.Client, *, after: int = 0) -> dict[str, Any]:
-        for _ in range(50):
-            calls = http.get("/api/voice/calls", params={"limit": 1}).json()
-            if calls and calls[0]["id"] > after and calls[0]["ended_at"]:
-                return dict(calls[0])
-            time.sleep(0.2)
-        raise AssertionError("no call record")
-
-
-@pytest.fixture(scope="module")
-def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
-    var = tmp_path_factory.mktemp("voice")
-    env = server_env(var)
-    front_port, first_worker = free_port(), 27091
-    env |= {"PATIENTLINE_VOICE": "1", "PATIENTLINE_VOICE_SIP_PORT": str(front_port),
-            "PATIENTLINE_VOICE_WORKER_PORT": str(first_worker), "PATIENTLINE_VOICE_WORKERS": "2",
-            "PATIENTLINE_VOICE_ANNOUNCE_SECONDS": "4"}  # fmt: skip
-    cli(env, "migrate")
-    cli(env, "seed-demo")
-    with serve(env) as base:
-        time.sleep(1.0)  # the workers' SIP ports and Kamailio come up beside the web server
-        yield Line(base, var, front_port, iter(range(27200, 27400, 4)))
-
-
-@pytest.fixture
-def supervisor(line: Line) -> Iterator[httpx.Client]:
-    with line.client("supervisor1") as http:
-        yield http
 
 
 def test_a_caller_keys_0_queues_and_talks_to_the_agent_whose_phone_answers(
     line: Line, supervisor: httpx.Client
 ) -> None:
-    before = (supervisor.get("/api/voice/calls", params={"limit": 1}).json() or [{"id": 0}])[0]["id"]
+    before = line.last_id(supervisor)
     phone = line.phone("agent01")
     with line.client("agent01") as agent:
         assert agent.post("/api/routing/me/login").status_code == 200
@@ -109,7 +48,7 @@ def test_a_caller_keys_0_queues_and_talks_to_the_agent_whose_phone_answers(
 def test_a_caller_who_hangs_up_in_the_queue_is_an_abandon_and_no_task_is_left(
     line: Line, supervisor: httpx.Client
 ) -> None:
-    before = (supervisor.get("/api/voice/calls", params={"limit": 1}).json() or [{"id": 0}])[0]["id"]
+    before = line.last_id(supervisor)
     steps = pause(1000) + keys("2") + pause(16000)  # the complaints queue, where nobody is ready
     assert line.caller().call(scenario(steps), timeout_s=40) == 0
     call = line.last_call(supervisor, after=before)

@@ -40,12 +40,11 @@ from patientline.voice.link import Event, WorkerGone
 from patientline.voice.media import CallerGone, Media
 from patientline.voice.models import VoiceCall
 from patientline.voice.prompts import Prompts
+from patientline.voice.talk import AGENT_LEG, RECORDING, SUPERVISOR_LEG, THIRD_LEG, Mix, Talk
 from patientline.voice.voicemail import leave_work_order
 
 log = logging.getLogger(__name__)
 
-AGENT_LEG = "agent"
-RECORDING = "call"
 VOICEMAIL = "voicemail"
 ANSWER_TIMEOUT_S = 60.0  # an agent's phone that neither answers nor fails in this time is given up
 CLOSED = N_("Sorry, this line is closed now. Please call again during opening hours.")
@@ -53,6 +52,7 @@ PLACE = N_("Thank you for waiting. There are {ahead} callers before you.")
 NEXT = N_("Thank you for waiting. You are next.")
 GONE = N_("Sorry, nobody can take your call now. Please call again later.")
 UNAVAILABLE = N_("Sorry, this number is not in service.")
+TALKER_LEFT = {AGENT_LEG: "agent_hung_up", SUPERVISOR_LEG: "supervisor_hung_up", THIRD_LEG: "transferee_hung_up"}
 
 
 @dataclass
@@ -82,6 +82,9 @@ class InboundCall:
     task_id: int | None = None
     agent_id: int | None = None
     recording: Path | None = None
+    talk: Talk | None = None
+    stage: str = "answering"  # answering, ivr, queued, ringing, talking, voicemail, ended
+    live_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
     def __post_init__(self) -> None:
         self.row = VoiceCall(
@@ -117,6 +120,7 @@ class InboundCall:
         await self.media.answer()
         self.row.answered_at = clock.now()
         await self._record()
+        self.stage = "ivr"
         outcome = await self._ivr(flow)
         self.row.outcome = outcome.kind
         await self._follow(outcome)
@@ -175,10 +179,11 @@ class InboundCall:
             return
         self.task_id = int(task["id"])
         self.row.routing_task_id, self.row.queued_at = self.task_id, clock.now()
-        self._note("queued", queue_id=queue_id, task_id=self.task_id)
+        self.note("queued", queue_id=queue_id, task_id=self.task_id)
         if (agent := self._ringing_agent()) is not None:  # offered at once: before the call knew its task
             self.media.deliver({"event": "offer", "task": self.task_id, "agent": agent})
-        await self._wait_for_an_agent()
+        while await self._wait_for_an_agent() and await self._talk() == "requeued":
+            self.stage, self.agent_id, self.talk = "queued", None, None
 
     def _ringing_agent(self) -> int | None:
         """The agent the router offers this call to now, if any."""
@@ -208,7 +213,9 @@ class InboundCall:
                           patient_id=patient_id), subject=gettext("Phone call"),
                           external_ref=f"sip:{self.row.sip_call_id}"[:100])  # fmt: skip
 
-    async def _wait_for_an_agent(self) -> None:
+    async def _wait_for_an_agent(self) -> bool:
+        """Music and the caller's place in the line until an agent answers (True) or the task expires."""
+        self.stage = "queued"
         await self.media.play([self.plant.music], loop=True)
         every = self.plant.settings.voice_announce_seconds
         next_announcement = clock.monotonic() + every
@@ -216,11 +223,10 @@ class InboundCall:
             event = await self.media.next_event(max(next_announcement - clock.monotonic(), 0.0))
             if event is None:
                 if not await self._announce_place():
-                    return
+                    return False
                 next_announcement = clock.monotonic() + every
             elif event.get("event") == "offer" and await self._ring(int(event["agent"])):
-                await self._talk()
-                return
+                return True
 
     async def _announce_place(self) -> bool:
         """Tells the caller their place in the line; False when the task left the router (it expired)."""
@@ -259,7 +265,8 @@ class InboundCall:
         headers = (
             {"Call-Info": f"<sip:{self.plant.front}>;answer-after=0"} if self.plant.settings.voice_auto_answer else {}
         )
-        self._note("ringing", agent_id=agent_id)
+        self.note("ringing", agent_id=agent_id)
+        self.stage = "ringing"
         await self.media.send(cmd="dial", leg=AGENT_LEG, uri=f"sip:{username}@{self.plant.front}", headers=headers)
         answered = await self._agent_answers()
         if not answered:
@@ -268,10 +275,15 @@ class InboundCall:
         try:
             await self.plant.routing.accept(self.task_id, agent_id)
         except DomainError:
-            await self.media.hang_up(AGENT_LEG)
-            return False
+            if not self._active_with(agent_id):  # else the agent accepted in the browser first
+                await self.media.hang_up(AGENT_LEG)
+                return False
         self.agent_id = self.row.agent_id = agent_id
         return True
+
+    def _active_with(self, agent_id: int) -> bool:
+        task = self.plant.routing.tasks.get(self.task_id or 0)
+        return task is not None and task.state == TaskState.ACTIVE and task.agent_id == agent_id
 
     async def _agent_answers(self) -> bool:
         deadline = clock.monotonic() + ANSWER_TIMEOUT_S
@@ -287,24 +299,32 @@ class InboundCall:
         return False
 
     async def _give_up_ringing(self, agent_id: int) -> None:
+        """The phone did not answer: the offer is declined, or, if the agent accepted it in the browser
+        with no phone to talk on, the call goes back to its queue for someone else."""
         await self.media.hang_up(AGENT_LEG)
         self.media.ended.pop(AGENT_LEG, None)
-        self._note("missed", agent_id=agent_id)
+        self.note("missed", agent_id=agent_id)
+        if self.task_id is None or self.row.queue_id is None:
+            return
         with contextlib.suppress(DomainError):
-            if self.task_id is not None:
+            if self._active_with(agent_id):
+                await self.plant.routing.transfer(self.task_id, agent_id, self.row.queue_id)
+            else:
                 await self.plant.routing.decline(self.task_id, agent_id)
 
-    async def _talk(self) -> None:
-        self.row.connected_at = clock.now()
-        self._note("connected", agent_id=self.agent_id)
+    async def _talk(self) -> str:
+        """The conversation, until its talker hangs up ("ended") or it goes back to a queue ("requeued")."""
+        self.row.connected_at = self.row.connected_at or clock.now()
+        self.note("connected", agent_id=self.agent_id)
         await self.media.stop()
-        caller = self.media.caller
-        for source, target in ((caller, AGENT_LEG), (AGENT_LEG, caller)):
-            await self.media.send(cmd="connect", **{"from": source, "to": target})
-        await self.media.send(cmd="hear", name=RECORDING, legs=[AGENT_LEG])
-        await self._open_contact()
-        await self.media.wait_for("ended", AGENT_LEG, None)
-        self.row.end_reason = "agent_hung_up"
+        self.talk = Talk(self.media, self.plant.music, Mix(self.media.caller), present={AGENT_LEG})
+        self.stage = "talking"
+        if self.row.contact_id is None:
+            await self._open_contact()
+        outcome = await self.talk.run()
+        if outcome == "ended":
+            self.row.end_reason = TALKER_LEFT.get(self.talk.mix.talker, "agent_hung_up")
+        return outcome
 
     async def _open_contact(self) -> None:
         from patientline.contacts import service as contacts
@@ -337,7 +357,7 @@ class InboundCall:
         if message is None:
             return
         await self.media.send(cmd="record", name=VOICEMAIL, file=str(message), legs=[self.media.caller])
-        self.row.end_reason = "voicemail"
+        self.row.end_reason, self.stage = "voicemail", "voicemail"
         try:
             await self._until_hash_or_silence(max_seconds)
         finally:
@@ -354,6 +374,7 @@ class InboundCall:
     # ---- the end ------------------------------------------------------------------------------------
 
     async def _finish(self) -> None:
+        self.stage = "ended"
         self.row.ended_at = clock.now()
         await self._release_task()
         await self._close_media()
@@ -380,18 +401,18 @@ class InboundCall:
                 await self.plant.routing.complete(self.task_id, live.agent_id, wrap_up=True)
             else:
                 await self.plant.routing.abandon(self.task_id)
-        self._note("ended", reason=self.row.end_reason)
+        self.note("ended", reason=self.row.end_reason)
 
     async def _close_media(self) -> None:
         with contextlib.suppress(WorkerGone):
-            for leg in (AGENT_LEG, self.media.caller):
+            for leg in (AGENT_LEG, SUPERVISOR_LEG, THIRD_LEG, self.media.caller):
                 await self.media.hang_up(leg)
             if self.row.answered_at is not None:
                 await self.media.send(cmd="stop_record", name=RECORDING)
                 with contextlib.suppress(CallerGone, WorkerGone):
                     await _drain_until(self.media, "recorded", 2.0)
 
-    def _note(self, what: str, **details: Any) -> None:
+    def note(self, what: str, **details: Any) -> None:
         self.row.events = [*self.row.events, {"at": clock.now().isoformat(), "event": what, **details}]
 
 

@@ -5,18 +5,34 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
+from patientline.core.errors import Conflict
 from patientline.core.validation import MAX_ID, PathId
-from patientline.voice import call_log, service
+from patientline.voice import call_log, controls, service
+from patientline.voice.calls import InboundCall
 from patientline.voice.flows import FlowDefinition
 from patientline.voice.models import IvrFlow
 from patientline.voice.plant import recordings_dir
-from patientline.voice.schemas import CallRead, FlowCreate, FlowRead, FlowUpdate, FlowVersionRead, GoLiveIn, PublishIn
+from patientline.voice.schemas import (
+    CallRead,
+    ConsultEndIn,
+    ConsultIn,
+    FlowCreate,
+    FlowRead,
+    FlowUpdate,
+    FlowVersionRead,
+    GoLiveIn,
+    HoldIn,
+    LiveCallRead,
+    PublishIn,
+    SuperviseIn,
+    TransferIn,
+)
 from patientline.web.deps import CurrentActor, Session, app_state
 from patientline.web.responses import FastJSONResponse
 
@@ -99,3 +115,74 @@ async def recording(call_id: PathId, request: Request, actor: CurrentActor, sess
     async with session.begin():
         path = await call_log.recording_path(session, actor=actor, call_id=call_id, directory=directory)
     return FileResponse(path, media_type="audio/wav", headers={"Cache-Control": "no-store"})
+
+
+# ---- live calls: the agent bar's controls and supervision ------------------------------------------------
+
+LiveId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
+
+
+def _live_calls(request: Request) -> list[InboundCall]:
+    voice = app_state(request).voice
+    if voice is None:
+        raise Conflict("The phone line does not run in this server.", error_id="voice_off")
+    return list(voice.controller.calls.values())
+
+
+def _live(request: Request, actor: Actor, live_id: str) -> InboundCall:
+    return controls.find(_live_calls(request), actor, live_id)
+
+
+@router.get("/live", response_model=list[LiveCallRead], summary="Calls on the line now (an agent: their own)")
+async def live_calls(request: Request, actor: CurrentActor) -> Response:
+    return FastJSONResponse(controls.visible(_live_calls(request), actor))
+
+
+@router.post("/live/{live_id}/hold", response_model=LiveCallRead, summary="Hold the caller (music) or resume")
+async def hold(live_id: LiveId, body: HoldIn, request: Request, actor: CurrentActor) -> Response:
+    call = _live(request, actor, live_id)
+    await controls.hold(call, body.on)
+    return FastJSONResponse(controls.live_json(call))
+
+
+@router.post("/live/{live_id}/hangup", response_model=LiveCallRead, summary="Hang up (a supervisor: any call)")
+async def hang_up(live_id: LiveId, request: Request, actor: CurrentActor, session: Session) -> Response:
+    call = _live(request, actor, live_id)
+    await controls.hang_up(call, actor)
+    if call.agent_id != actor.user_id:
+        async with session.begin():
+            controls.audit_supervision(session, actor, call, "hang_up")
+    return FastJSONResponse(controls.live_json(call))
+
+
+@router.post("/live/{live_id}/transfer", response_model=LiveCallRead, summary="Blind transfer to a queue")
+async def transfer(live_id: LiveId, body: TransferIn, request: Request, actor: CurrentActor) -> Response:
+    call = _live(request, actor, live_id)
+    await controls.transfer_to_queue(call, body.queue_id)
+    return FastJSONResponse(controls.live_json(call))
+
+
+@router.post("/live/{live_id}/consult", response_model=LiveCallRead, summary="Hold the caller and call someone")
+async def consult(live_id: LiveId, body: ConsultIn, request: Request, actor: CurrentActor) -> Response:
+    call = _live(request, actor, live_id)
+    await controls.consult(call, body.target)
+    return FastJSONResponse(controls.live_json(call))
+
+
+@router.post("/live/{live_id}/consult/end", response_model=LiveCallRead,
+             summary="Hand the caller over, join all three, or cancel the consultation")  # fmt: skip
+async def end_consult(live_id: LiveId, body: ConsultEndIn, request: Request, actor: CurrentActor) -> Response:
+    call = _live(request, actor, live_id)
+    await controls.end_consult(call, body.how)
+    return FastJSONResponse(controls.live_json(call))
+
+
+@router.post("/live/{live_id}/supervise", response_model=LiveCallRead,
+             summary="Listen, whisper, barge in, take over, or leave (audited)")  # fmt: skip
+async def supervise(live_id: LiveId, body: SuperviseIn, request: Request, actor: CurrentActor,
+                    session: Session) -> Response:  # fmt: skip
+    call = _live(request, actor, live_id)
+    await controls.supervise(call, actor, body.mode)
+    async with session.begin():
+        controls.audit_supervision(session, actor, call, body.mode)
+    return FastJSONResponse(controls.live_json(call))

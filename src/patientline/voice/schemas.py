@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from patientline.core.validation import Name, ReadModel, StrictModel
+from patientline.core.validation import MAX_ID, Name, ReadModel, StrictModel
 from patientline.voice.flows import FlowDefinition
 
 HotlineNumber = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9]{3,20}$")]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 Version = Annotated[int, Field(ge=1)]
+ConsultEnding = Literal["complete", "conference", "cancel"]
+SupervisionMode = Literal["listen", "whisper", "barge", "take_over", "leave"]
 
 
 class FlowCreate(StrictModel):
@@ -86,3 +88,43 @@ class CallRead(ReadModel):
     contact_id: int | None
     work_order_id: int | None
     recording_seconds: float | None
+
+
+class LiveCallRead(ReadModel):
+    """A call on the line now: where it is (`stage`), who talks with the caller, and how."""
+
+    id: str
+    stage: str
+    dialled: str
+    caller_masked: str
+    started_at: datetime
+    queue_id: int | None
+    task_id: int | None
+    agent_id: int | None
+    ivr_path: list[str]
+    talker: str | None
+    hold: bool
+    third: str | None
+    watch: str | None
+
+
+class HoldIn(StrictModel):
+    on: bool
+
+
+class TransferIn(StrictModel):
+    queue_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class ConsultIn(StrictModel):
+    """A colleague's user name or an outside phone number."""
+
+    target: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class ConsultEndIn(StrictModel):
+    how: ConsultEnding
+
+
+class SuperviseIn(StrictModel):
+    mode: SupervisionMode

@@ -326,11 +326,18 @@ class Worker:
 
     def cmd_hear(self, command: Event) -> None:
         """A recording hears one more leg (the agent who joins, a transfer's second agent)."""
+        for audio, recorder in self._recorded_legs(command):
+            audio.startTransmit(recorder)
+
+    def cmd_unhear(self, command: Event) -> None:
+        """A recording stops hearing a leg (a supervisor who barged in and went back to listening)."""
+        for audio, recorder in self._recorded_legs(command):
+            audio.stopTransmit(recorder)
+
+    def _recorded_legs(self, command: Event) -> list[tuple[pj.AudioMedia, pj.AudioMediaRecorder]]:
         recorder, _ = self.recorders[str(command["name"])]
-        for leg_name in command.get("legs", []):
-            audio = self.legs[leg_name].audio() if leg_name in self.legs else None
-            if audio is not None:
-                audio.startTransmit(recorder)
+        legs = (self.legs.get(name) for name in command.get("legs", []))
+        return [(audio, recorder) for leg in legs if leg is not None and (audio := leg.audio()) is not None]
 
     def cmd_stop_record(self, command: Event) -> None:
         name = str(command["name"])

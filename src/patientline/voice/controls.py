@@ -1,0 +1,194 @@
+"""What agents and supervisors do to a call while it is live: the agent bar's hold, transfer, consult,
+three-way and hang-up, and a supervisor's listen, whisper, barge, take-over and forced hang-up.
+
+Each control checks who may use it and the call's state first, so a refused control changes nothing.
+Supervision is audited: listening to a live call is hearing patient data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+
+from patientline.core import audit
+from patientline.core.auth.actor import Actor
+from patientline.core.auth.permissions import Permission
+from patientline.core.db import Database
+from patientline.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from patientline.core.masking import mask_phone
+from patientline.voice.calls import InboundCall
+from patientline.voice.schemas import ConsultEnding, LiveCallRead, SupervisionMode
+from patientline.voice.talk import AGENT_LEG, SUPERVISOR_LEG, THIRD_LEG, Talk, Watch
+
+OUTSIDE_NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
+
+
+def live_json(call: InboundCall) -> dict[str, Any]:
+    talk, caller = call.talk, call.row.caller
+    return LiveCallRead(
+        id=call.live_id, stage=call.stage, dialled=call.row.dialled, started_at=call.row.started_at,
+        caller_masked=mask_phone(caller) if caller.startswith("+") else caller, queue_id=call.row.queue_id,
+        task_id=call.task_id, agent_id=call.agent_id, ivr_path=call.journey.path,
+        talker=talk.mix.talker if talk else None, hold=bool(talk and talk.mix.hold),
+        third=talk.mix.third if talk else None, watch=talk.mix.watch if talk else None,
+    ).model_dump(mode="json")  # fmt: skip
+
+
+def visible(calls: list[InboundCall], actor: Actor) -> list[dict[str, Any]]:
+    """Supervisors see every live call; an agent sees the one they are on."""
+    actor.require(Permission.HANDLE_CONTACTS)
+    mine = [c for c in calls if actor.can(Permission.SUPERVISE) or (c.agent_id and c.agent_id == actor.user_id)]
+    return [live_json(call) for call in sorted(mine, key=lambda c: c.row.started_at)]
+
+
+def find(calls: list[InboundCall], actor: Actor, live_id: str) -> InboundCall:
+    call = next((c for c in calls if c.live_id == live_id and c.stage != "ended"), None)
+    if call is None:
+        raise NotFound("No such call on the line now.")
+    if not actor.can(Permission.SUPERVISE) and call.agent_id != actor.user_id:
+        raise PermissionDenied("This call is not yours.")
+    return call
+
+
+def _talk(call: InboundCall) -> Talk:
+    if call.talk is None or call.stage != "talking":
+        raise Conflict("This call is not connected to anyone yet.", error_id="call_not_connected")
+    return call.talk
+
+
+def _agent_talk(call: InboundCall) -> Talk:
+    """The conversation while the agent who answered still has it (not after a take-over or transfer)."""
+    talk = _talk(call)
+    if talk.mix.talker != AGENT_LEG:
+        raise Conflict("The agent has left this call.", error_id="agent_left")
+    return talk
+
+
+# ---- the agent bar --------------------------------------------------------------------------------
+
+
+async def hold(call: InboundCall, on: bool) -> None:
+    talk = _talk(call)
+    if talk.mix.third == "conference" and on:
+        raise Conflict("End the three-way call before holding.", error_id="conference_on")
+    talk.mix.hold = on
+    await talk.apply()
+    call.note("held" if on else "resumed")
+
+
+async def hang_up(call: InboundCall, actor: Actor) -> None:
+    """The agent ends their own call; a supervisor ends anyone's (the record says so)."""
+    if call.agent_id == actor.user_id and call.talk is not None and call.talk.mix.talker == AGENT_LEG:
+        await call.media.hang_up(AGENT_LEG)
+        return
+    actor.require(Permission.SUPERVISE)
+    call.row.end_reason = "ended_by_supervisor"
+    call.note("ended_by_supervisor", by=actor.user_id)
+    await call.media.hang_up(call.media.caller)
+
+
+async def transfer_to_queue(call: InboundCall, queue_id: int) -> None:
+    """Blind transfer: the caller waits afresh in `queue_id` (a department's seat group is a queue)."""
+    talk = _agent_talk(call)
+    if call.task_id is None or call.agent_id is None:
+        raise Conflict("This call has no routing task to transfer.", error_id="call_not_connected")
+    await call.plant.routing.transfer(call.task_id, call.agent_id, queue_id)
+    call.row.queue_id = queue_id
+    call.note("transferred", queue_id=queue_id, agent_id=call.agent_id)
+    talk.requeue = True
+    for leg in (THIRD_LEG, SUPERVISOR_LEG, AGENT_LEG):
+        await call.media.hang_up(leg)
+
+
+async def consult(call: InboundCall, target: str) -> None:
+    """The caller holds while the agent talks to `target` (a colleague's username or an outside number)."""
+    talk = _agent_talk(call)
+    if THIRD_LEG in talk.present:
+        raise Conflict("A consultation is already on.", error_id="consult_on")
+    uri = await _uri(call.plant.db, call.plant.front, target)
+    talk.mix.hold = True
+    await talk.apply()
+    call.note("consulting", target=target)
+    if not await talk.dial(THIRD_LEG, uri):
+        talk.mix.hold = False
+        await talk.apply()
+        raise Conflict("{target} did not answer.", error_id="not_answered", params={"target": target})
+    talk.mix.third = "consult"
+    await talk.apply()
+
+
+async def end_consult(call: InboundCall, how: ConsultEnding) -> None:
+    """`complete` hands the caller to the consulted party (the agent is freed), `conference` joins all
+    three, `cancel` hangs up on the consulted party and gives the caller back to the agent."""
+    talk = _agent_talk(call)
+    if THIRD_LEG not in talk.present:
+        raise Conflict("No consultation is on.", error_id="no_consult")
+    if how == "cancel":
+        await call.media.hang_up(THIRD_LEG)
+        talk.mix.hold = False
+        await talk.apply()
+    elif how == "conference":
+        talk.mix.third, talk.mix.hold = "conference", False
+        await talk.apply()
+    else:
+        talk.mix.talker, talk.mix.third, talk.mix.hold = THIRD_LEG, None, False
+        await _agent_leaves(call, talk)
+    call.note(f"consult_{how}")
+
+
+async def _agent_leaves(call: InboundCall, talk: Talk) -> None:
+    """After a take-over or a completed transfer: the agent's phone is hung up and their task done."""
+    await talk.apply()
+    await call.media.hang_up(AGENT_LEG)
+    if call.task_id is not None and call.agent_id is not None:
+        await call.plant.routing.complete(call.task_id, call.agent_id, wrap_up=True)
+    call.agent_id = None  # the call record keeps who answered
+
+
+# ---- supervision --------------------------------------------------------------------------------------
+
+
+async def supervise(call: InboundCall, actor: Actor, mode: SupervisionMode) -> None:
+    """Joins the supervisor's phone (it answers by itself) in `mode`, or changes the mode."""
+    actor.require(Permission.SUPERVISE)
+    talk = _talk(call)
+    if talk.mix.talker == SUPERVISOR_LEG:
+        raise Conflict("You have taken this call over; hang up to end it.", error_id="taken_over")
+    if mode == "leave":
+        await call.media.hang_up(SUPERVISOR_LEG)
+        return
+    if SUPERVISOR_LEG not in talk.present:
+        await _join(call, talk, actor)
+    if mode == "take_over":
+        talk.mix.talker, talk.mix.watch = SUPERVISOR_LEG, None
+        await _agent_leaves(call, talk)
+    else:
+        talk.mix.watch = Watch(mode)
+        await talk.apply()
+    call.note(mode, supervisor_id=actor.user_id)
+
+
+async def _join(call: InboundCall, talk: Talk, actor: Actor) -> None:
+    uri = f"sip:{actor.username}@{call.plant.front}"
+    if not await talk.dial(SUPERVISOR_LEG, uri, {"Call-Info": f"<sip:{call.plant.front}>;answer-after=0"}):
+        raise Conflict("Your phone did not answer; is it registered?", error_id="phone_not_answered")
+
+
+def audit_supervision(session: Any, actor: Actor, call: InboundCall, mode: str) -> None:
+    audit.record(session, actor=actor, action="voice.supervise", target_type="routing_task",
+                 target_id=call.task_id, after={"mode": mode, "live_id": call.live_id})  # fmt: skip
+
+
+async def _uri(db: Database, front: str, target: str) -> str:
+    from patientline.core.auth.models import User
+
+    target = target.strip()
+    if OUTSIDE_NUMBER.fullmatch(target):
+        return f"sip:{target}@{front}"
+    async with db.sessions() as session:
+        found = await session.scalar(select(User.username).where(User.username == target, User.is_active.is_(True)))
+    if found is None:
+        raise InvalidInput("Give a colleague's user name or a phone number.", details={"field": "target"})
+    return f"sip:{found}@{front}"

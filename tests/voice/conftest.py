@@ -1,0 +1,34 @@
+"""One phone line for every real-SIP test: `patientline serve` with the voice role (Kamailio and two
+media workers) on the demo hospital."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from phone_line import Line
+
+from live import cli, free_port, serve, server_env
+
+
+@pytest.fixture(scope="session")
+def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
+    var = tmp_path_factory.mktemp("voice")
+    env = server_env(var)
+    front_port, first_worker = free_port(), 27091
+    env |= {"PATIENTLINE_VOICE": "1", "PATIENTLINE_VOICE_SIP_PORT": str(front_port),
+            "PATIENTLINE_VOICE_WORKER_PORT": str(first_worker), "PATIENTLINE_VOICE_WORKERS": "2",
+            "PATIENTLINE_VOICE_ANNOUNCE_SECONDS": "4"}  # fmt: skip
+    cli(env, "migrate")
+    cli(env, "seed-demo")
+    with serve(env) as base:
+        time.sleep(1.0)  # the workers' SIP ports and Kamailio come up beside the web server
+        yield Line(base, var, front_port, iter(range(27200, 27600, 4)))
+
+
+@pytest.fixture
+def supervisor(line: Line) -> Iterator[httpx.Client]:
+    with line.client("supervisor1") as http:
+        yield http

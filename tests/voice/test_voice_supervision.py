@@ -1,0 +1,279 @@
+"""Supervision and the agent bar on real calls. A test phone calls 8585 playing a steady tone, the
+agent's phone answers playing another, a supervisor's or colleague's phone joins playing its own tone;
+each phone records what it hears, and the tones in those recordings prove who heard whom."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from phone_line import Line
+from sip import Phone, tone, tone_level, tools_missing
+
+pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
+CALLER_HZ, AGENT_HZ, SUPERVISOR_HZ, COLLEAGUE_HZ = 300, 1100, 1500, 1900  # far from the hold music's notes
+HEARD, UNHEARD = 1000.0, 500.0  # alone a tone comes through at about 9,700; mixed with others, 1,800-4,500
+
+
+@dataclass
+class Party:
+    phone: Phone
+    leg: str
+    hertz: int
+
+    def play(self, directory: Path) -> None:
+        self.phone.send(cmd="play", leg=self.leg, files=[str(tone(directory, self.hertz))], loop=True)
+
+
+@dataclass
+class Call:
+    line: Line
+    live_id: str
+    caller: Party
+    agent: Party
+
+    def heard(self, parties: list[Party], tag: str, seconds: float = 2.0) -> dict[int, dict[int, float]]:
+        """What each party heard for `seconds`: {party's tone: {tone: level}} for every party's tone."""
+        time.sleep(0.8)  # the bridge's new connections take effect asynchronously
+        paths = {p.hertz: self.line.var / f"{tag}-{p.hertz}-{self.live_id}.wav" for p in parties}
+        for party in parties:
+            party.phone.send(cmd="record", name=paths[party.hertz].stem, file=str(paths[party.hertz]),
+                             legs=[party.leg])  # fmt: skip
+        time.sleep(seconds)
+        for party in parties:
+            party.phone.send(cmd="stop_record", name=paths[party.hertz].stem)
+            party.phone.wait_for("recorded", 5, name=paths[party.hertz].stem)
+        tones = [p.hertz for p in parties]
+        return {p.hertz: {hz: tone_level(paths[p.hertz], hz) for hz in tones} for p in parties}
+
+
+def ready(http: httpx.Client) -> None:
+    """Logged in to routing and ready (after any wrap-up left by an earlier call)."""
+    http.post("/api/routing/me/login")
+    http.post("/api/routing/me/wrap-up/end")
+    answer = http.post("/api/routing/me/ready")
+    assert answer.status_code == 200, answer.text
+
+
+def live_call(http: httpx.Client, stage: str = "talking") -> dict[str, Any]:
+    for _ in range(100):
+        calls = [c for c in http.get("/api/voice/live").json() if c["stage"] == stage]
+        if calls:
+            return dict(calls[0])
+        time.sleep(0.2)
+    raise AssertionError(f"no live call {stage}")
+
+
+def connect(line: Line, stack: ExitStack, agent_http: httpx.Client, agent_phone: Phone) -> Call:
+    """A caller keys 0 (general enquiries), the agent's phone answers; both play their tones."""
+    caller_phone = stack.enter_context(started(line, "patient"))
+    caller_phone.send(cmd="dial", leg="out", uri=f"sip:8585@127.0.0.1:{line.front_port}")
+    caller_phone.wait_for("answered", 10, leg="out")
+    caller_phone.send(cmd="send_dtmf", leg="out", digits="0")  # typed ahead of the greeting
+    caller = Party(caller_phone, "out", CALLER_HZ)
+    caller.play(line.var)
+    incoming = agent_phone.wait_for("incoming", 90)
+    agent = Party(agent_phone, str(incoming["leg"]), AGENT_HZ)
+    agent_phone.wait_for("answered", 10, leg=agent.leg)
+    agent.play(line.var)
+    return Call(line, live_call(agent_http)["id"], caller, agent)
+
+
+class started:
+    """A test phone registered as `user` for the length of a `with`."""
+
+    def __init__(self, line: Line, user: str, *, auto_answer: bool = True) -> None:
+        self.phone = Phone(user, next(line.ports), line.front_port, line.var)
+        self.auto_answer = auto_answer
+
+    def __enter__(self) -> Phone:
+        return self.phone.start(auto_answer=self.auto_answer)
+
+    def __exit__(self, *_: object) -> None:
+        self.phone.stop()
+
+
+@pytest.fixture
+def agents(line: Line) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    with line.client("agent01") as first, line.client("agent02") as second:
+        yield first, second
+        for http in (first, second):
+            http.post("/api/routing/me/wrap-up/end")
+            http.post("/api/routing/me/not-ready", json={"reason": "other"})
+
+
+def joined(phone: Phone, hertz: int, directory: Path) -> Party:
+    incoming = phone.wait_for("incoming", 20)
+    party = Party(phone, str(incoming["leg"]), hertz)
+    phone.wait_for("answered", 10, leg=party.leg)
+    party.play(directory)
+    return party
+
+
+def test_a_supervisor_listens_whispers_barges_in_and_takes_over(
+    line: Line, supervisor: httpx.Client, agents: tuple[httpx.Client, httpx.Client]
+) -> None:
+    agent_http, other_agent = agents
+    before = line.last_id(supervisor)
+    with ExitStack() as stack:
+        agent_phone = stack.enter_context(started(line, "agent01"))
+        boss_phone = stack.enter_context(started(line, "supervisor1"))
+        ready(agent_http)
+        call = connect(line, stack, agent_http, agent_phone)
+        url = f"/api/voice/live/{call.live_id}"
+
+        # nobody else's business: another agent neither sees nor touches it; bad input is refused
+        assert other_agent.get("/api/voice/live").json() == []
+        assert other_agent.post(f"{url}/hold", json={"on": True}).json()["error_id"] == "permission_denied"
+        assert agent_http.post(f"{url}/supervise", json={"mode": "listen"}).status_code == 403
+        assert supervisor.post(f"{url}/supervise", json={"mode": "shout"}).status_code == 422
+        assert supervisor.post(f"/api/voice/live/{'0' * 16}/supervise", json={"mode": "listen"}).status_code == 404
+        assert supervisor.post("/api/voice/live/nothex/hold", json={"on": True}).status_code == 422
+
+        listening = supervisor.post(f"{url}/supervise", json={"mode": "listen"})
+        assert listening.status_code == 200, listening.text
+        assert listening.json()["watch"] == "listen" and listening.json()["talker"] == "agent"
+        boss = joined(boss_phone, SUPERVISOR_HZ, line.var)
+        parties = [call.caller, call.agent, boss]
+
+        heard = call.heard(parties, "listen")
+        assert heard[SUPERVISOR_HZ][CALLER_HZ] > HEARD and heard[SUPERVISOR_HZ][AGENT_HZ] > HEARD
+        assert heard[CALLER_HZ][AGENT_HZ] > HEARD and heard[AGENT_HZ][CALLER_HZ] > HEARD
+        assert heard[CALLER_HZ][SUPERVISOR_HZ] < UNHEARD and heard[AGENT_HZ][SUPERVISOR_HZ] < UNHEARD
+
+        assert supervisor.post(f"{url}/supervise", json={"mode": "whisper"}).json()["watch"] == "whisper"
+        heard = call.heard(parties, "whisper")
+        assert heard[AGENT_HZ][SUPERVISOR_HZ] > HEARD and heard[CALLER_HZ][SUPERVISOR_HZ] < UNHEARD
+
+        assert supervisor.post(f"{url}/supervise", json={"mode": "barge"}).json()["watch"] == "barge"
+        heard = call.heard(parties, "barge")
+        assert heard[CALLER_HZ][SUPERVISOR_HZ] > HEARD and heard[AGENT_HZ][SUPERVISOR_HZ] > HEARD
+
+        assert agent_http.post(f"{url}/hold", json={"on": True}).json()["hold"] is True
+        heard = call.heard(parties, "hold")
+        assert heard[CALLER_HZ][AGENT_HZ] < UNHEARD and heard[AGENT_HZ][CALLER_HZ] < UNHEARD
+        assert agent_http.post(f"{url}/hold", json={"on": False}).json()["hold"] is False
+
+        taken = supervisor.post(f"{url}/supervise", json={"mode": "take_over"})
+        assert taken.status_code == 200 and taken.json()["talker"] == "supervisor", taken.text
+        agent_phone.wait_for("ended", 10, leg=call.agent.leg)
+        heard = call.heard([call.caller, boss], "taken")
+        assert heard[CALLER_HZ][SUPERVISOR_HZ] > HEARD and heard[SUPERVISOR_HZ][CALLER_HZ] > HEARD
+        assert agent_http.get("/api/voice/live").json() == []  # the agent is free of it
+        assert agent_http.post(f"{url}/hold", json={"on": True}).status_code == 403
+
+        ended = supervisor.post(f"{url}/hangup")
+        assert ended.status_code == 200, ended.text
+        call.caller.phone.wait_for("ended", 10, leg="out")
+
+    record = line.last_call(supervisor, after=before)
+    assert record["end_reason"] == "ended_by_supervisor" and record["agent_id"]
+    happened = [event["event"] for event in record["events"]]
+    for step in ("listen", "whisper", "barge", "held", "resumed", "take_over", "ended_by_supervisor"):
+        assert step in happened
+    audit = supervisor.get("/api/admin/audit", params={"action": "voice.supervise"})
+    if audit.status_code == 200:
+        rows = audit.json().get("items", audit.json())
+        assert {row["after"]["mode"] for row in rows if row.get("after")} >= {"listen", "whisper", "take_over"}
+
+
+def test_an_agent_consults_a_colleague_joins_all_three_then_hands_the_caller_over(
+    line: Line, supervisor: httpx.Client, agents: tuple[httpx.Client, httpx.Client]
+) -> None:
+    agent_http, _ = agents
+    before = line.last_id(supervisor)
+    with ExitStack() as stack:
+        agent_phone = stack.enter_context(started(line, "agent01"))
+        colleague_phone = stack.enter_context(started(line, "agent02"))
+        ready(agent_http)
+        call = connect(line, stack, agent_http, agent_phone)
+        url = f"/api/voice/live/{call.live_id}"
+
+        unknown = agent_http.post(f"{url}/consult", json={"target": "nobody-here"})
+        assert unknown.status_code == 422 and unknown.json()["error_id"] == "invalid_input"
+        assert agent_http.post(f"{url}/consult/end", json={"how": "complete"}).json()["error_id"] == "no_consult"
+
+        consulting = agent_http.post(f"{url}/consult", json={"target": "agent02"})
+        assert consulting.status_code == 200 and consulting.json()["third"] == "consult", consulting.text
+        colleague = joined(colleague_phone, COLLEAGUE_HZ, line.var)
+        parties = [call.caller, call.agent, colleague]
+        heard = call.heard(parties, "consult")
+        assert heard[AGENT_HZ][COLLEAGUE_HZ] > HEARD and heard[COLLEAGUE_HZ][AGENT_HZ] > HEARD
+        assert heard[CALLER_HZ][AGENT_HZ] < UNHEARD and heard[CALLER_HZ][COLLEAGUE_HZ] < UNHEARD
+        assert heard[COLLEAGUE_HZ][CALLER_HZ] < UNHEARD
+
+        assert agent_http.post(f"{url}/consult/end", json={"how": "conference"}).json()["third"] == "conference"
+        heard = call.heard(parties, "three")
+        assert heard[CALLER_HZ][COLLEAGUE_HZ] > HEARD and heard[CALLER_HZ][AGENT_HZ] > HEARD
+        assert heard[COLLEAGUE_HZ][CALLER_HZ] > HEARD
+
+        handed = agent_http.post(f"{url}/consult/end", json={"how": "complete"})
+        assert handed.status_code == 200 and handed.json()["talker"] == "third", handed.text
+        agent_phone.wait_for("ended", 10, leg=call.agent.leg)
+        heard = call.heard([call.caller, colleague], "handed")
+        assert heard[CALLER_HZ][COLLEAGUE_HZ] > HEARD and heard[COLLEAGUE_HZ][CALLER_HZ] > HEARD
+
+        colleague_phone.send(cmd="hangup", leg=colleague.leg)
+        call.caller.phone.wait_for("ended", 10, leg="out")
+
+    record = line.last_call(supervisor, after=before)
+    assert record["end_reason"] == "transferee_hung_up"
+    happened = [event["event"] for event in record["events"]]
+    assert happened.index("consulting") < happened.index("consult_conference") < happened.index("consult_complete")
+
+
+def test_a_blind_transfer_puts_the_caller_back_in_a_queue_for_another_agent(
+    line: Line, supervisor: httpx.Client, agents: tuple[httpx.Client, httpx.Client]
+) -> None:
+    agent_http, colleague_http = agents
+    before = line.last_id(supervisor)
+    general = next(q for q in supervisor.get("/api/routing/queues").json() if q["code"] == "GENERAL")
+    with ExitStack() as stack:
+        agent_phone = stack.enter_context(started(line, "agent01"))
+        colleague_phone = stack.enter_context(started(line, "agent02"))
+        ready(agent_http)
+        call = connect(line, stack, agent_http, agent_phone)
+        url = f"/api/voice/live/{call.live_id}"
+
+        assert agent_http.post(f"{url}/transfer", json={"queue_id": 999999}).status_code == 404
+        moved = agent_http.post(f"{url}/transfer", json={"queue_id": general["id"]})
+        assert moved.status_code == 200, moved.text
+        agent_phone.wait_for("ended", 10, leg=call.agent.leg)
+        ready(colleague_http)
+        colleague = joined(colleague_phone, COLLEAGUE_HZ, line.var)
+        live_call(colleague_http)
+        heard = call.heard([call.caller, colleague], "moved")
+        assert heard[CALLER_HZ][COLLEAGUE_HZ] > HEARD and heard[COLLEAGUE_HZ][CALLER_HZ] > HEARD
+        call.caller.phone.send(cmd="hangup", leg="out")
+
+    record = line.last_call(supervisor, after=before)
+    happened = [event["event"] for event in record["events"]]
+    assert happened.count("connected") == 2 and "transferred" in happened
+    assert record["end_reason"] == "caller_hung_up"
+
+
+def test_an_agent_who_accepts_in_the_browser_then_picks_up_the_phone_is_connected(
+    line: Line, supervisor: httpx.Client, agents: tuple[httpx.Client, httpx.Client]
+) -> None:
+    agent_http, _ = agents
+    with ExitStack() as stack:
+        agent_phone = stack.enter_context(started(line, "agent01", auto_answer=False))
+        ready(agent_http)
+        caller_phone = stack.enter_context(started(line, "patient"))
+        caller_phone.send(cmd="dial", leg="out", uri=f"sip:8585@127.0.0.1:{line.front_port}")
+        caller_phone.wait_for("answered", 10, leg="out")
+        caller_phone.send(cmd="send_dtmf", leg="out", digits="0")
+        ringing = agent_phone.wait_for("incoming", 90)
+        offer = agent_http.get("/api/routing/me").json()["offer"]
+        assert agent_http.post(f"/api/routing/tasks/{offer['task_id']}/accept").status_code == 200
+        agent_phone.send(cmd="answer", leg=ringing["leg"])
+        talking = live_call(agent_http)
+        assert talking["talker"] == "agent" and talking["task_id"] == offer["task_id"]
+        caller_phone.send(cmd="hangup", leg="out")
+        agent_phone.wait_for("ended", 10, leg=ringing["leg"])
