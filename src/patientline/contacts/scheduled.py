@@ -57,7 +57,7 @@ async def anonymise_old(
                 phone=None, caller_name="", notes="", subject="", patient_id=None, verified_by="",
                 anonymised_at=now, updated_at=now, version=Contact.version + 1,
             )
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session="fetch")  # rows already loaded show what was cleared
         )  # fmt: skip
         done += len(ids)
         if len(ids) < batch:
@@ -73,7 +73,6 @@ def _summary(session: AsyncSession, actor: Actor, count: int, cutoff: datetime, 
     if count:
         audit.record(session, actor=actor, action="contacts.anonymised", target_type="contact",
                      after={"count": count, "cutoff": cutoff, "retention_days": days})  # fmt: skip
-    session.expire_all()  # rows loaded before the bulk update must not show what it cleared
 
 
 async def run(session: AsyncSession, *, retention_days: int, actor: Actor = SYSTEM) -> int:
