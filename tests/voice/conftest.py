@@ -20,7 +20,7 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
     front_port, first_worker = free_port(), 27091
     env |= {"PATIENTLINE_VOICE": "1", "PATIENTLINE_VOICE_SIP_PORT": str(front_port),
             "PATIENTLINE_VOICE_WORKER_PORT": str(first_worker), "PATIENTLINE_VOICE_WORKERS": "2",
-            "PATIENTLINE_VOICE_ANNOUNCE_SECONDS": "4"}  # fmt: skip
+            "PATIENTLINE_VOICE_ANNOUNCE_SECONDS": "4", "PATIENTLINE_VOICE_RTP_PORT": "38000"}  # fmt: skip
     cli(env, "migrate")
     cli(env, "seed-demo")
     with serve(env) as base:
@@ -32,3 +32,12 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
 def supervisor(line: Line) -> Iterator[httpx.Client]:
     with line.client("supervisor1") as http:
         yield http
+
+
+@pytest.fixture
+def agents(line: Line) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    with line.client("agent01") as first, line.client("agent02") as second:
+        yield first, second
+        for http in (first, second):
+            http.post("/api/routing/me/wrap-up/end")
+            http.post("/api/routing/me/not-ready", json={"reason": "other"})

@@ -17,6 +17,7 @@ from typing import Any
 
 PCAPS = Path("/usr/share/sip-tester")
 AUDIO_PCAP = PCAPS / "g711a.pcap"  # 7.05 s of speech
+PHONE_RTP = 40000  # test phones' media ports: 8 each from here, by their SIP port
 HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="caller">
   <send retrans="500"><![CDATA[
@@ -159,7 +160,8 @@ class Phone:
         log = open(self.directory / f"phone-{self.sip_port}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen([sys.executable, "-m", "patientline.voice.worker", "--sip-port",
                                          str(self.sip_port), "--control", str(control), "--proxy",
-                                         f"sip:127.0.0.1:{self.front_port}"], stdout=log, stderr=log)  # fmt: skip
+                                         f"sip:127.0.0.1:{self.front_port}", "--rtp-port", str(self.rtp_port)],
+                                        stdout=log, stderr=log)  # fmt: skip
         for _ in range(100):
             if control.exists():
                 break
@@ -172,6 +174,10 @@ class Phone:
                   registrar=f"sip:127.0.0.1:{self.front_port}")  # fmt: skip
         self.wait_for("registered", 10)
         return self
+
+    @property
+    def rtp_port(self) -> int:
+        return PHONE_RTP + (self.sip_port % 1000) * 8
 
     def send(self, **command: Any) -> None:
         assert self.sock is not None

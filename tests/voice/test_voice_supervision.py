@@ -4,116 +4,16 @@ each phone records what it hears, and the tones in those recordings prove who he
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from phone_line import Line
-from sip import Phone, tone, tone_level, tools_missing
+from phone_line import AGENT_HZ, CALLER_HZ, Line, connect, joined, live_call, ready, started
+from sip import tools_missing
 
 pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
-CALLER_HZ, AGENT_HZ, SUPERVISOR_HZ, COLLEAGUE_HZ = 300, 1100, 1500, 1900  # far from the hold music's notes
+SUPERVISOR_HZ, COLLEAGUE_HZ = 1500, 1900  # far from the hold music's notes, like the caller's and the agent's
 HEARD, UNHEARD = 1000.0, 500.0  # alone a tone comes through at about 9,700; mixed with others, 1,800-4,500
-
-
-@dataclass
-class Party:
-    phone: Phone
-    leg: str
-    hertz: int
-
-    def play(self, directory: Path) -> None:
-        self.phone.send(cmd="play", leg=self.leg, files=[str(tone(directory, self.hertz))], loop=True)
-
-
-@dataclass
-class Call:
-    line: Line
-    live_id: str
-    caller: Party
-    agent: Party
-
-    def heard(self, parties: list[Party], tag: str, seconds: float = 2.0) -> dict[int, dict[int, float]]:
-        """What each party heard for `seconds`: {party's tone: {tone: level}} for every party's tone."""
-        time.sleep(0.8)  # the bridge's new connections take effect asynchronously
-        paths = {p.hertz: self.line.var / f"{tag}-{p.hertz}-{self.live_id}.wav" for p in parties}
-        for party in parties:
-            party.phone.send(cmd="record", name=paths[party.hertz].stem, file=str(paths[party.hertz]),
-                             legs=[party.leg])  # fmt: skip
-        time.sleep(seconds)
-        for party in parties:
-            party.phone.send(cmd="stop_record", name=paths[party.hertz].stem)
-            party.phone.wait_for("recorded", 5, name=paths[party.hertz].stem)
-        tones = [p.hertz for p in parties]
-        return {p.hertz: {hz: tone_level(paths[p.hertz], hz) for hz in tones} for p in parties}
-
-
-def ready(http: httpx.Client) -> None:
-    """Logged in to routing and ready (after any wrap-up left by an earlier call)."""
-    http.post("/api/routing/me/login")
-    http.post("/api/routing/me/wrap-up/end")
-    answer = http.post("/api/routing/me/ready")
-    assert answer.status_code == 200, answer.text
-
-
-def live_call(http: httpx.Client, stage: str = "talking") -> dict[str, Any]:
-    for _ in range(100):
-        calls = [c for c in http.get("/api/voice/live").json() if c["stage"] == stage]
-        if calls:
-            return dict(calls[0])
-        time.sleep(0.2)
-    raise AssertionError(f"no live call {stage}")
-
-
-def connect(line: Line, stack: ExitStack, agent_http: httpx.Client, agent_phone: Phone) -> Call:
-    """A caller keys 0 (general enquiries), the agent's phone answers; both play their tones."""
-    caller_phone = stack.enter_context(started(line, "patient"))
-    caller_phone.send(cmd="dial", leg="out", uri=f"sip:8585@127.0.0.1:{line.front_port}")
-    caller_phone.wait_for("answered", 10, leg="out")
-    caller_phone.send(cmd="send_dtmf", leg="out", digits="0")  # typed ahead of the greeting
-    caller = Party(caller_phone, "out", CALLER_HZ)
-    caller.play(line.var)
-    incoming = agent_phone.wait_for("incoming", 90)
-    agent = Party(agent_phone, str(incoming["leg"]), AGENT_HZ)
-    agent_phone.wait_for("answered", 10, leg=agent.leg)
-    agent.play(line.var)
-    return Call(line, live_call(agent_http)["id"], caller, agent)
-
-
-class started:
-    """A test phone registered as `user` for the length of a `with`."""
-
-    def __init__(self, line: Line, user: str, *, auto_answer: bool = True) -> None:
-        self.phone = Phone(user, next(line.ports), line.front_port, line.var)
-        self.auto_answer = auto_answer
-
-    def __enter__(self) -> Phone:
-        return self.phone.start(auto_answer=self.auto_answer)
-
-    def __exit__(self, *_: object) -> None:
-        self.phone.stop()
-
-
-@pytest.fixture
-def agents(line: Line) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    with line.client("agent01") as first, line.client("agent02") as second:
-        yield first, second
-        for http in (first, second):
-            http.post("/api/routing/me/wrap-up/end")
-            http.post("/api/routing/me/not-ready", json={"reason": "other"})
-
-
-def joined(phone: Phone, hertz: int, directory: Path) -> Party:
-    incoming = phone.wait_for("incoming", 20)
-    party = Party(phone, str(incoming["leg"]), hertz)
-    phone.wait_for("answered", 10, leg=party.leg)
-    party.play(directory)
-    return party
 
 
 def test_a_supervisor_listens_whispers_barges_in_and_takes_over(

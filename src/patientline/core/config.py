@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     voice_sip_port: int = Field(default=5080, ge=1, le=65535, description="the SIP port phones and trunks use")
     voice_workers: int = Field(default=4, ge=1, le=200, description="media workers: one conversation each")
     voice_worker_port: int = Field(default=5091, ge=1, le=65000, description="the first worker's SIP port")
+    voice_rtp_port: int = Field(
+        default=20000, ge=1024, le=60000, description="the first media (RTP) port: each worker uses the next 8"
+    )
     voice_numbers: str = Field(default="8585", pattern=r"^[0-9+*#]{1,20}(,[0-9+*#]{1,20})*$",
                                description="the hotline numbers the SIP front sends to the workers")  # fmt: skip
     voice_trunk: str = Field(default="", description="sip:host:port where calls to outside numbers go; empty: none")

@@ -14,15 +14,19 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from patientline.core.config import Settings
+from patientline.voice.ports import RTP_PORTS
 
 log = logging.getLogger(__name__)
 
 RESTART_DELAY_S = 0.5
 STOP_TIMEOUT_S = 5.0
+REGISTRATION_S = 120  # phones register again within this; after a restart of Kamailio (registrations in memory) too
 MODULES = ("kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "usrloc",
            "registrar", "dispatcher", "ctl")  # fmt: skip
 
@@ -36,6 +40,7 @@ class WorkerSpec:
     name: str
     sip_port: int
     control: Path
+    rtp_port: int  # the first of its RTP_PORTS media ports
 
 
 def voice_dir(settings: Settings) -> Path:
@@ -50,8 +55,8 @@ def worker_specs(settings: Settings) -> list[WorkerSpec]:
     run = voice_dir(settings) / "run"
     first = settings.voice_worker_port
     return [
-        WorkerSpec(f"w{port}", port, run / f"worker-{port}.sock")
-        for port in range(first, first + settings.voice_workers)
+        WorkerSpec(f"w{port}", port, run / f"worker-{port}.sock", settings.voice_rtp_port + index * RTP_PORTS)
+        for index, port in enumerate(range(first, first + settings.voice_workers))
     ]
 
 
@@ -90,6 +95,7 @@ alias="{host}:{port}"
 mpath="{modules}/"
 {loads}
 modparam("usrloc", "db_mode", 0)
+modparam("registrar", "max_expires", {REGISTRATION_S})
 modparam("ctl", "binrpc", "unix:kamailio.ctl")
 modparam("dispatcher", "list_file", "dispatcher.list")
 modparam("dispatcher", "ds_hash_size", 4)
@@ -152,7 +158,6 @@ class MediaPlant:
     settings: Settings
     specs: list[WorkerSpec] = field(default_factory=list)
     processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
-    kamailio: asyncio.subprocess.Process | None = None
     _watchers: list[asyncio.Task[None]] = field(default_factory=list)
     _stopping: bool = False
 
@@ -162,20 +167,39 @@ class MediaPlant:
 
     async def start(self) -> None:
         self.specs = worker_specs(self.settings)
-        for spec in self.specs:
-            self._watchers.append(asyncio.create_task(self._keep_running(spec), name=f"voice-{spec.name}"))
-        await self.start_kamailio()
-
-    async def start_kamailio(self) -> None:
-        binary = kamailio_binary()
         home = self._write_kamailio_files()
-        log_file = open(home / "kamailio.log", "ab")  # noqa: SIM115, ASYNC230 - the process holds it
-        self.kamailio = await asyncio.create_subprocess_exec(
-            binary, "-f", "kamailio.cfg", "-DD", "-E", "-w", str(home), "-P", str(home / "kamailio.pid"),
-            "-Y", str(home / "run"), "-m", "64", "-M", "8", cwd=home, stdout=log_file, stderr=log_file,
-            start_new_session=True,
-        )  # fmt: skip
-        log_file.close()
+        self._keep("kamailio", partial(self._kamailio, home))
+        for spec in self.specs:
+            self._keep(spec.name, partial(self._worker, spec))
+
+    def _keep(self, name: str, spawn: Callable[[], Awaitable[asyncio.subprocess.Process]]) -> None:
+        self._watchers.append(asyncio.create_task(self._keep_running(name, spawn), name=f"voice-{name}"))
+
+    async def _keep_running(self, name: str, spawn: Callable[[], Awaitable[asyncio.subprocess.Process]]) -> None:
+        """Starts the process again whenever it ends, until the plant stops."""
+        while not self._stopping:
+            process = await spawn()
+            self.processes[name] = process
+            code = await process.wait()
+            if not self._stopping:
+                log.warning("voice process %s ended (exit %s); starting it again", name, code)
+                await asyncio.sleep(RESTART_DELAY_S)
+
+    async def _kamailio(self, home: Path) -> asyncio.subprocess.Process:
+        with open(_log_path(home / "kamailio.log"), "ab") as log_file:  # noqa: ASYNC230 - opened once per start
+            return await asyncio.create_subprocess_exec(
+                kamailio_binary(), "-f", "kamailio.cfg", "-DD", "-E", "-w", str(home), "-P",
+                str(home / "kamailio.pid"), "-Y", str(home / "run"), "-m", "64", "-M", "8", cwd=home,
+                stdout=log_file, stderr=log_file, start_new_session=True,
+            )  # fmt: skip
+
+    async def _worker(self, spec: WorkerSpec) -> asyncio.subprocess.Process:
+        with open(_log_path(self.directory / "logs" / f"worker-{spec.sip_port}.log"), "ab") as log_file:  # noqa: ASYNC230
+            return await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "patientline.voice.worker", "--sip-port", str(spec.sip_port),
+                "--control", str(spec.control), "--proxy", f"sip:{front(self.settings)}",
+                "--rtp-port", str(spec.rtp_port), stdout=log_file, stderr=log_file, start_new_session=True,
+            )  # fmt: skip
 
     def _write_kamailio_files(self) -> Path:
         home = self.directory / "kamailio"
@@ -184,41 +208,15 @@ class MediaPlant:
         (home / "dispatcher.list").write_text(dispatcher_list(self.specs))
         return home
 
-    async def restart_kamailio(self) -> None:
-        await self._stop_kamailio()
-        await self.start_kamailio()
-
-    async def _keep_running(self, spec: WorkerSpec) -> None:
-        log_path = _log_path(self.directory / "logs" / f"worker-{spec.sip_port}.log")
-        while not self._stopping:
-            with open(log_path, "ab") as log_file:  # noqa: ASYNC230 - opened once per start
-                process = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "patientline.voice.worker", "--sip-port", str(spec.sip_port),
-                    "--control", str(spec.control), "--proxy", f"sip:{front(self.settings)}",
-                    stdout=log_file, stderr=log_file, start_new_session=True,
-                )  # fmt: skip
-            self.processes[spec.name] = process
-            code = await process.wait()
-            if not self._stopping:
-                log.warning("media worker %s ended (exit %s); starting it again", spec.name, code)
-                await asyncio.sleep(RESTART_DELAY_S)
-
     async def stop(self) -> None:
         self._stopping = True
-        for process in self.processes.values():
-            _signal(process, signal.SIGTERM)
+        for name, process in self.processes.items():
+            _signal(process, signal.SIGTERM, group=name == "kamailio")  # Kamailio's children go with it
         await asyncio.gather(*(_wait(p) for p in self.processes.values()))
         for watcher in self._watchers:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-        await self._stop_kamailio()
-
-    async def _stop_kamailio(self) -> None:
-        if self.kamailio is not None:
-            _signal(self.kamailio, signal.SIGTERM, group=True)
-            await _wait(self.kamailio)
-            self.kamailio = None
 
 
 def _log_path(path: Path) -> Path:

@@ -31,9 +31,12 @@ from typing import Any
 
 import pjsua2 as pj
 
+from patientline.voice.ports import RTP_PORTS
+
 log = logging.getLogger("patientline.voice.worker")
 
 LOOP_MS = 10
+IDLE_LOOP_MS = 100  # with no call, SIP still wakes the loop at once; only commands wait this long
 CODECS = ("PCMA/8000", "PCMU/8000")  # G.711 only: anything else is answered 488
 MAX_LINE = 64 * 1024
 FINISH_TRIES = 50  # loops of LOOP_MS waiting for a closed recording's header
@@ -110,6 +113,7 @@ class CommandError(Exception):
 class Worker:
     sip_port: int
     proxy: str | None = None  # where outgoing calls go (the SIP front)
+    rtp_port: int = 0  # the first of the media ports (0: pjsua2's default, 4000 on)
     endpoint: pj.Endpoint = field(default_factory=pj.Endpoint)
     legs: dict[str, Leg] = field(default_factory=dict)
     recorders: dict[str, tuple[pj.AudioMediaRecorder, str]] = field(default_factory=dict)
@@ -156,6 +160,9 @@ class Worker:
         config.idUri = uri
         if self.proxy:
             config.sipConfig.proxies.append(f"{self.proxy};lr")
+        if self.rtp_port:
+            config.mediaConfig.transportConfig.port = self.rtp_port
+            config.mediaConfig.transportConfig.portRange = RTP_PORTS
         if registrar:
             config.regConfig.registrarUri = registrar
         if password:
@@ -166,7 +173,7 @@ class Worker:
 
     def run(self) -> None:
         while not self.stopping:
-            self.endpoint.libHandleEvents(LOOP_MS)
+            self.endpoint.libHandleEvents(LOOP_MS if self.legs or self.recorders else IDLE_LOOP_MS)
             self._dead.clear()
             self._run_commands()
         self.shutdown()
@@ -449,9 +456,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sip-port", type=int, required=True)
     parser.add_argument("--control", type=Path, required=True)
     parser.add_argument("--proxy", help="the SIP front, e.g. sip:127.0.0.1:5080")
+    parser.add_argument("--rtp-port", type=int, default=0, help=f"the first of {RTP_PORTS} media ports")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    worker = Worker(args.sip_port, args.proxy)
+    worker = Worker(args.sip_port, args.proxy, rtp_port=args.rtp_port)
 
     def stop(*_: object) -> None:
         worker.stopping = True

@@ -1,0 +1,119 @@
+"""Faults on real calls: callers who hang up at each step, keys the menu does not know, a media worker
+killed mid-conversation, Kamailio killed. Each must end the call cleanly: no task left waiting, no agent
+left busy, a call record that says why, and the line answering again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+from phone_line import Line, connect, ready, started
+from sip import keys, pause, refused_scenario, scenario, tools_missing
+
+pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
+GSM_ONLY = ("3", "a=rtpmap:3 GSM/8000")
+
+
+def processes(var: Path, name: str) -> list[int]:
+    """Pids of this line's processes whose command line names `name` and the line's var directory."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if name in command and str(var) in command:
+            found.append(int(entry.name))
+    return found
+
+
+def kill(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+
+
+def test_a_caller_who_hangs_up_during_the_greeting_leaves_no_task(line: Line, supervisor: httpx.Client) -> None:
+    before = line.last_id(supervisor)
+    assert line.caller().call(scenario(pause(1500)), timeout_s=20) == 0
+    call = line.last_call(supervisor, after=before)
+    assert call["end_reason"] == "caller_hung_up" and call["routing_task_id"] is None
+    assert call["ivr"]["path"][0] == "welcome" and call["connected_at"] is None
+
+
+def test_keys_the_menu_does_not_know_are_asked_again(line: Line, supervisor: httpx.Client) -> None:
+    before = line.last_id(supervisor)
+    steps = pause(1500) + keys("9*#7", gap_ms=600) + pause(30000)  # past the greeting, into the menu
+    assert line.caller().call(scenario(steps), timeout_s=60) == 0
+    call = line.last_call(supervisor, after=before)
+    # the first wrong key is taken and the menu asked again; what was typed after it is dropped
+    assert call["ivr"]["keys"] == ["9"] and call["ivr"]["path"][-1] in ("menu", "night"), call["ivr"]
+    assert call["end_reason"] == "caller_hung_up" and call["routing_task_id"] is None
+
+
+def test_a_caller_who_hangs_up_while_the_agent_rings_frees_the_agent(
+    line: Line, supervisor: httpx.Client, agents: tuple[httpx.Client, httpx.Client]
+) -> None:
+    agent_http, _ = agents
+    before = line.last_id(supervisor)
+    with ExitStack() as stack:
+        agent_phone = stack.enter_context(started(line, "agent01", auto_answer=False))
+        ready(agent_http)
+        caller_phone = stack.enter_context(started(line, "patient"))
+        caller_phone.send(cmd="dial", leg="out", uri=f"sip:8585@127.0.0.1:{line.front_port}")
+        caller_phone.wait_for("answered", 10, leg="out")
+        caller_phone.send(cmd="send_dtmf", leg="out", digits="0")
+        ringing = agent_phone.wait_for("incoming", 90)
+        caller_phone.send(cmd="hangup", leg="out")
+        agent_phone.wait_for("ended", 10, leg=ringing["leg"])
+    call = line.last_call(supervisor, after=before)
+    assert call["end_reason"] == "caller_hung_up" and call["agent_id"] is None
+    me = agent_http.get("/api/routing/me").json()
+    assert me["offer"] is None and me["tasks"] == [] and me["status"] == "ready"
+
+
+def test_a_worker_killed_mid_call_ends_the_call_and_frees_the_agent(
+    line: Line, supervisor: httpx.Client, agents: tuple[httpx.Client, httpx.Client]
+) -> None:
+    agent_http, _ = agents
+    before = line.last_id(supervisor)
+    with ExitStack() as stack:
+        agent_phone = stack.enter_context(started(line, "agent01"))
+        ready(agent_http)
+        connect(line, stack, agent_http, agent_phone)
+        kill(processes(line.var, "patientline.voice.worker --sip-port 2709"))
+        call = line.last_call(supervisor, after=before)
+    assert call["end_reason"] == "worker_failed" and call["agent_id"] and call["contact_id"]
+    assert agent_http.get("/api/voice/live").json() == []
+    me = agent_http.get("/api/routing/me").json()
+    assert me["tasks"] == [] and me["status"] in ("wrap_up", "ready")
+    # the plant starts the workers again: a worker answers the next offer (488: it has no GSM)
+    for _ in range(50):
+        if line.caller().call(refused_scenario(488, media=GSM_ONLY), timeout_s=5) == 0:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the line did not come back after its workers were killed")
+
+
+def test_kamailio_killed_is_started_again_and_the_line_answers(line: Line) -> None:
+    front = processes(line.var, "kamailio")
+    assert front
+    kill(front)
+    time.sleep(1.0)
+    for _ in range(50):
+        if line.caller().call(refused_scenario(404), number="9999", timeout_s=5) == 0:
+            break
+        time.sleep(0.3)
+    else:
+        raise AssertionError("the SIP front did not come back")
+    assert set(processes(line.var, "kamailio")).isdisjoint(front)
