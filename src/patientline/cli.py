@@ -28,6 +28,8 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(patients_app, name="patients")
 routing_app = typer.Typer(help="The router (ACD): simulation of a queue.", no_args_is_help=True)
 app.add_typer(routing_app, name="routing")
+voice_app = typer.Typer(help="The phone line: retention of call recordings.", no_args_is_help=True)
+app.add_typer(voice_app, name="voice")
 
 
 @app.command()
@@ -178,6 +180,35 @@ def _parse_start(text: str, timezone: str) -> datetime:
         except ValueError as exc:
             raise typer.BadParameter(f"not an ISO date or date-time: {text}") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(timezone))
+
+
+@voice_app.command("retention")
+def voice_retention(
+    days: Annotated[
+        int | None, typer.Option(min=1, help="Delete recordings of calls older than this (default: the setting).")
+    ] = None,
+) -> None:
+    """Delete call recordings past the retention period now; more than one run's share goes on as a job."""
+    from patientline.core.db import Database
+    from patientline.voice import retention
+
+    settings = get_settings()
+    retention_days = days or settings.voice_recording_retention_days
+
+    async def run() -> retention.Outcome:
+        db = Database(settings.effective_database_url)
+        try:
+            async with db.sessions() as session, session.begin():
+                return await retention.run(session, settings=settings, retention_days=retention_days)
+        finally:
+            await db.dispose()
+
+    outcome = asyncio.run(run())
+    typer.echo(f"deleted the recordings of {outcome.calls} call(s) older than {retention_days} days")
+    if outcome.refused:
+        typer.echo(f"{outcome.refused} path(s) outside the recordings directory were forgotten, not deleted")
+    if outcome.more:
+        typer.echo("more are due: the worker carries on with them")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from patientline.patients import gateway as his_gateway
 from patientline.patients import sweeps as patient_sweeps  # noqa: F401 - results of waiting subscriptions
 from patientline.routing.demo_traffic import DemoTraffic
 from patientline.routing.engine import Engine
+from patientline.voice import retention as recording_sweeps  # noqa: F401 - retention of call recordings
 from patientline.web import errors
 from patientline.web.middleware import EdgeMiddleware
 from patientline.web.state import AppState
