@@ -85,6 +85,7 @@ bench: setup migrate
 	$(PY) bench/routing.py
 	$(PY) bench/patients.py
 	$(PY) bench/chat.py
+	$(PY) bench/voice.py
 
 clean:
 	rm -rf $(VENV) node_modules $(VENDOR) var
