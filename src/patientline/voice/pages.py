@@ -1,24 +1,26 @@
-"""IVR flow pages: the list of flows and the flow editor, a tree of node cards from the start node. The
-pages only read; their script sends JSON to /api/voice and shows the problems the API finds next to the
-node and field they name."""
+"""Voice pages: the IVR flows and their editor (a tree of node cards from the start node), the
+supervisor's live calls and the call log with its recordings. The pages only read; their scripts send
+JSON to /api/voice (the flow editor shows the problems the API finds next to the node and field they
+name; the live calls are read from /api/voice/live every two seconds)."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.models import User
-from patientline.core.auth.permissions import Permission
-from patientline.core.i18n import N_, gettext_all
+from patientline.core.auth.permissions import Permission, permissions_for
+from patientline.core.i18n import N_, gettext, gettext_all
 from patientline.core.validation import PathId
 from patientline.knowledge.models import Item
 from patientline.routing import service as routing
-from patientline.voice import service
+from patientline.voice import call_log, service
 from patientline.voice.flows import ENDS, MAX_NODES, FlowDefinition
 from patientline.voice.models import IvrFlow, IvrFlowVersion
 from patientline.voice.router import flow_json
@@ -196,3 +198,123 @@ async def flow_editor_page(flow_id: PathId, request: Request, actor: CurrentActo
         "timezone": app_state(request).settings.timezone,
     }
     return render(request, "voice/flow_editor.html", {"row": row, "data": data, "texts": gettext_all(EDITOR_TEXTS)})
+
+
+# ---- live calls and the call log ---------------------------------------------------------------------
+
+LIVE_TEXTS = {
+    "stages": {
+        "answering": N_("Answering"),
+        "ivr": N_("In the IVR"),
+        "queued": N_("Waiting in a queue"),
+        "ringing": N_("Ringing an agent"),
+        "talking": N_("Talking"),
+        "voicemail": N_("Leaving a voicemail"),
+    },
+    "on_hold": N_("On hold"),
+    "consulting": N_("Consulting a colleague"),
+    "conference": N_("Three-way"),
+    "watch": {
+        "listen": N_("Supervisor listening"),
+        "whisper": N_("Supervisor whispering"),
+        "barge": N_("Supervisor on the call"),
+    },
+    "taken_over": N_("Taken over by a supervisor"),
+    "handed_over": N_("Handed over to a colleague"),
+    "ringing_you": N_("Ringing your phone…"),
+    "confirm_hang_up": N_("Hang up the call with {caller}? It ends for everyone on it."),
+    "confirm_take_over": N_("Take over the call with {caller}? The agent is hung up and you talk with the caller."),
+    "unknown_agent": N_("User {id}"),
+    "unknown_queue": N_("Queue {id}"),
+    "unknown_caller": N_("an unknown number"),
+    "error": N_("Something went wrong."),
+}
+END_REASONS = {
+    "caller_hung_up": N_("The caller hung up"),
+    "agent_hung_up": N_("The agent hung up"),
+    "supervisor_hung_up": N_("The supervisor hung up"),
+    "transferee_hung_up": N_("The colleague it was handed to hung up"),
+    "ended_by_supervisor": N_("Ended by a supervisor"),
+    "voicemail": N_("Voicemail left"),
+    "callback_requested": N_("Callback requested"),
+    "ivr_goodbye": N_("Ended in the IVR"),
+    "number_unavailable": N_("The outside number was not reached"),
+    "queue_closed": N_("The queue was closed"),
+    "queue_refused": N_("The queue did not take the call"),
+    "expired": N_("No agent answered in time"),
+    "no_flow": N_("No flow answers the number dialled"),
+    "worker_failed": N_("The line failed"),
+    "error": N_("The line failed"),
+}
+CALL_TEXTS = {
+    "cannot_play": N_("The recording cannot be played; it may have been deleted by the retention policy."),
+}
+CALL_LOG_LIMIT = 100
+MAX_CALL_LOG_LIMIT = 500
+
+
+async def _contact_handlers(session: AsyncSession) -> dict[str, str]:
+    """Names of the people a live call can be with: active users who handle contacts."""
+    users = await session.scalars(select(User).where(User.is_active.is_(True)))
+    return {str(u.id): u.display_name for u in users if Permission.HANDLE_CONTACTS in permissions_for(u.roles)}
+
+
+@router.get("/live")
+async def live_page(request: Request, actor: CurrentActor, session: Session) -> Response:
+    actor.require(Permission.SUPERVISE)
+    data = {
+        "line_on": app_state(request).voice is not None,
+        "queues": {str(row.id): row.name for row in await routing.list_queues(session)},
+        "people": await _contact_handlers(session),
+    }
+    return render(request, "voice/live.html", {"data": data, "texts": gettext_all(LIVE_TEXTS)})
+
+
+def _clock(seconds: float | None) -> str:
+    """A length of time as m:ss (h:mm:ss from an hour)."""
+    if seconds is None:
+        return ""
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _log_row(call: dict[str, Any], queues: dict[int, str], people: dict[int, str]) -> dict[str, Any]:
+    started = datetime.fromisoformat(call["started_at"])
+    ended = datetime.fromisoformat(call["ended_at"]) if call["ended_at"] else None
+    reason = call["end_reason"]
+    return call | {
+        "started": started,
+        "ended_text": gettext(END_REASONS[reason]) if reason in END_REASONS else reason,
+        "queue": queues.get(call["queue_id"]) if call["queue_id"] else None,
+        "agent": people.get(call["agent_id"]) if call["agent_id"] else None,
+        "duration": _clock((ended - started).total_seconds()) if ended else "",
+        "recording_length": _clock(call["recording_seconds"]),
+    }
+
+
+@router.get("/calls")
+async def calls_page(
+    request: Request,
+    actor: CurrentActor,
+    session: Session,
+    limit: Annotated[int, Query(ge=1, le=MAX_CALL_LOG_LIMIT)] = CALL_LOG_LIMIT,
+) -> Response:
+    actor.require(Permission.HANDLE_CONTACTS)
+    calls = await call_log.list_calls(session, actor=actor, limit=limit)  # an agent: the calls they answered
+    queues = {row.id: row.name for row in await routing.list_queues(session)}
+    agent_ids = {call["agent_id"] for call in calls if call["agent_id"]}
+    people: dict[int, str] = {}
+    if agent_ids:
+        found = await session.execute(select(User.id, User.display_name).where(User.id.in_(agent_ids)))
+        people = dict(found.tuples().all())
+    rows = [_log_row(call, queues, people) for call in calls]
+    reasons = sorted({(row["end_reason"], row["ended_text"]) for row in rows if row["end_reason"]}, key=lambda r: r[1])
+    context = {
+        "calls": rows,
+        "reasons": reasons,
+        "more": min(limit * 2, MAX_CALL_LOG_LIMIT) if len(rows) == limit < MAX_CALL_LOG_LIMIT else None,
+        "sees_all": actor.can(Permission.SUPERVISE),
+        "texts": gettext_all(CALL_TEXTS),
+    }
+    return render(request, "voice/calls.html", context)

@@ -1,13 +1,20 @@
 /* The agent bar: presence with a timer, the ringing offer with its countdown, the tasks in hand.
    Fed by GET /api/routing/me and the page's event stream (routing.offer, routing.offer_ended,
    routing.agent); read again after every reconnect. Alt+R ready, Alt+N not ready, Alt+A accept,
-   Alt+X decline, Alt+C complete, Alt+W end wrap-up (app.js leaves Alt combinations alone). Accepting a
-   task opens its contact in the agent workbench (the screen pop), unless data-screen-pop="off". */
+   Alt+X decline, Alt+C complete, Alt+W end wrap-up, Alt+H hold or resume the call (app.js leaves Alt
+   combinations alone). Accepting a task opens its contact in the agent workbench (the screen pop),
+   unless data-screen-pop="off".
+   A voice task in hand gets the call's controls (hold, transfer to a queue, consult a colleague and
+   then hand over, join all three or cancel, hang up): its live call is read from GET /api/voice/live
+   every two seconds while such a task is in hand. A server without the phone line (409 voice_off)
+   shows no call controls. */
 (function () {
   "use strict";
 
   var API = "/api/routing";
+  var VOICE = "/api/voice/live";
   var POLL_WHEN_NOT_LIVE_MS = 15000;
+  var CALL_POLL_MS = 2000;
 
   function pad(n) { return n < 10 ? "0" + n : String(n); }
   function fill(template, values) {
@@ -46,6 +53,9 @@
       loaded: false, unavailable: false, live: false, busy: false, menu: false, now: Date.now(), offset: 0,
       refreshTimer: null,
       queue: Promise.resolve(true),
+      // the live calls of voice tasks in hand (by task id), and the call controls' state
+      queues: [], calls: {}, voiceOff: false, callsReading: false, callBusy: false,
+      callPanel: null, transferTo: "", consultTarget: "", consulted: {}, dialling: null,
 
       init: function () {
         var self = this;
@@ -53,6 +63,7 @@
         this.refresh();
         setInterval(function () { self.now = Date.now(); }, 1000);
         setInterval(function () { if (!self.live || self.unavailable) self.refresh(); }, POLL_WHEN_NOT_LIVE_MS);
+        setInterval(function () { self.readCalls(); }, CALL_POLL_MS);
         document.addEventListener("keydown", function (event) { self.hotkey(event); });
         onEvents(function (source) { self.listen(source); });
       },
@@ -99,8 +110,10 @@
         this.tasks = me.tasks || [];
         this.handledToday = me.handled_today || 0;
         this.wrapUpUntil = me.wrap_up_until || null;
+        this.queues = me.queues || [];
         this.loaded = true;
         this.ring();
+        this.readCalls();
       },
       offered: function (offer) {
         this.offer = offer;
@@ -191,6 +204,7 @@
           KeyX: this.offer ? this.decline : null,
           KeyC: this.tasks.length ? function () { return this.complete(this.tasks[0], false); } : null,
           KeyW: this.status === "wrap_up" ? this.endWrapUp : null,
+          KeyH: this.holdable() ? function () { return this.toggleHold(this.holdable()); } : null,
         };
         var action = actions[event.code];
         if (!action) return;
@@ -218,6 +232,104 @@
       },
       incoming: function () { return this.offer ? fill(this.texts.incoming, { channel: this.channelText(this.offer.channel) }) : ""; },
       handledText: function () { return fill(this.texts.handled, { count: this.handledToday }); },
+
+      // ---- the call of a voice task in hand ----
+      voiceTasks: function () { return this.tasks.filter(function (task) { return task.channel === "voice"; }); },
+      readCalls: async function () {
+        if (this.voiceOff || this.callsReading) return;
+        if (!this.voiceTasks().length) { this.calls = {}; return; }
+        this.callsReading = true;
+        try {
+          var response = await fetch(VOICE, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+          var body = await response.json().catch(function () { return {}; });
+          if (response.status === 409 && body.error_id === "voice_off") { this.voiceOff = true; this.calls = {}; return; }
+          if (!response.ok || !Array.isArray(body)) return;
+          var calls = {};
+          body.forEach(function (call) { if (call.task_id !== null && call.stage !== "ended") calls[call.task_id] = call; });
+          this.calls = calls;
+        } catch (e) { /* offline: read again on the next tick */ } finally {
+          this.callsReading = false;
+        }
+      },
+      callOf: function (task) { return task.channel === "voice" && !this.voiceOff ? this.calls[task.id] || null : null; },
+      // the agent still has the conversation (not after a hand-over or a supervisor's take-over)
+      inCall: function (task) {
+        var call = this.callOf(task);
+        return Boolean(call && call.stage === "talking" && call.talker === "agent" && call.agent_id === this.userId);
+      },
+      canHold: function (task) { return this.inCall(task) && !this.callOf(task).third && !this.dialling; },
+      holdable: function () {
+        var self = this;
+        return this.tasks.filter(function (task) { return self.canHold(task); })[0] || null;
+      },
+      // what the agent is told: nothing of a supervisor listening in
+      callNotes: function (task) {
+        var call = this.callOf(task);
+        var c = this.texts.call;
+        if (!call) return [];
+        var notes = [];
+        if (this.dialling && this.dialling.task === task.id) notes.push(fill(c.calling, { target: this.dialling.target }));
+        else if (call.third === "consult") notes.push(this.consulted[task.id] ? fill(c.consulting_with, { target: this.consulted[task.id] }) : c.consulting);
+        else if (call.third === "conference") notes.push(c.conference);
+        else if (call.hold) notes.push(c.on_hold);
+        if (call.watch === "whisper") notes.push(c.whisper);
+        if (call.watch === "barge") notes.push(c.barge);
+        return notes;
+      },
+      // the queues the agent answers, but the one the call is in
+      transferQueues: function (task) { return this.queues.filter(function (queue) { return queue.queue_id !== task.queue_id; }); },
+      panelOpen: function (task, kind) { return this.callPanel === task.id + ":" + kind; },
+      openPanel: function (task, kind) {
+        var self = this;
+        if (this.panelOpen(task, kind)) { this.callPanel = null; return; }
+        this.callPanel = task.id + ":" + kind;
+        this.transferTo = "";
+        this.consultTarget = "";
+        this.$nextTick(function () {
+          var field = self.$root.querySelector("#rt-" + kind + "-" + task.id);
+          if (field) field.focus();
+        });
+      },
+      closePanel: function (task, kind) { if (this.panelOpen(task, kind)) this.callPanel = null; },
+
+      // one call step at a time; a consultation waits until the colleague answers (up to 40 s)
+      callStep: async function (task, path, body) {
+        var call = this.callOf(task);
+        if (!call) return false;
+        this.callBusy = true;
+        try {
+          var result = await window.plSend("POST", VOICE + "/" + call.id + path, body);
+          if (!result.ok) { window.plToast(result.body.message || this.texts.error, "error"); return false; }
+          var fresh = result.body;
+          var calls = Object.assign({}, this.calls);
+          if (fresh.stage === "ended" || fresh.agent_id !== this.userId) delete calls[task.id];
+          else calls[task.id] = fresh;
+          this.calls = calls;
+          return true;
+        } finally {
+          this.callBusy = false;
+          this.refreshSoon(); // a transfer, hand-over or hang-up takes the task out of hand
+        }
+      },
+      toggleHold: function (task) { var call = this.callOf(task); return call && this.callStep(task, "/hold", { on: !call.hold }); },
+      hangUp: function (task) { this.callPanel = null; return this.callStep(task, "/hangup"); },
+      transfer: function (task) {
+        if (!this.transferTo) return;
+        this.callPanel = null;
+        return this.callStep(task, "/transfer", { queue_id: Number(this.transferTo) });
+      },
+      consult: async function (task) {
+        var target = this.consultTarget.trim();
+        if (!target) return;
+        this.callPanel = null;
+        this.dialling = { task: task.id, target: target };
+        try {
+          if (await this.callStep(task, "/consult", { target: target })) this.consulted[task.id] = target;
+        } finally {
+          this.dialling = null;
+        }
+      },
+      endConsult: function (task, how) { return this.callStep(task, "/consult/end", { how: how }); },
     };
   };
 })();
