@@ -100,13 +100,18 @@ def live_call(http: httpx.Client, stage: str = "talking") -> dict[str, Any]:
     raise AssertionError(f"no live call {stage}")
 
 
-def connect(line: Line, stack: ExitStack, agent_http: httpx.Client, agent_phone: Phone) -> Call:
-    """A caller keys 0 (general enquiries), the agent's phone answers; both play their tones."""
+def call_in(line: Line, stack: ExitStack) -> Phone:
+    """A test phone calls 8585 and keys 0 (general enquiries) ahead of the greeting; its leg is "out"."""
     caller_phone = stack.enter_context(started(line, "patient"))
     caller_phone.send(cmd="dial", leg="out", uri=f"sip:8585@127.0.0.1:{line.front_port}")
     caller_phone.wait_for("answered", 10, leg="out")
-    caller_phone.send(cmd="send_dtmf", leg="out", digits="0")  # typed ahead of the greeting
-    caller = Party(caller_phone, "out", CALLER_HZ)
+    caller_phone.send(cmd="send_dtmf", leg="out", digits="0")
+    return caller_phone
+
+
+def connect(line: Line, stack: ExitStack, agent_http: httpx.Client, agent_phone: Phone) -> Call:
+    """A caller keys 0, the agent's phone answers; both play their tones."""
+    caller = Party(call_in(line, stack), "out", CALLER_HZ)
     caller.play(line.var)
     incoming = agent_phone.wait_for("incoming", 90)
     agent = Party(agent_phone, str(incoming["leg"]), AGENT_HZ)

@@ -49,7 +49,7 @@ def test_a_caller_who_hangs_up_in_the_queue_is_an_abandon_and_no_task_is_left(
     line: Line, supervisor: httpx.Client
 ) -> None:
     before = line.last_id(supervisor)
-    steps = pause(1000) + keys("2") + pause(16000)  # the complaints queue, where nobody is ready
+    steps = pause(1000) + keys("0") + pause(24000)  # general enquiries (day and night), where nobody is ready
     assert line.caller().call(scenario(steps), timeout_s=40) == 0
     call = line.last_call(supervisor, after=before)
     assert call["outcome"] == "queue" and call["end_reason"] == "caller_hung_up"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from phone_line import Line, connect, ready, started
+from phone_line import Line, call_in, connect, ready, started
 from sip import keys, pause, refused_scenario, scenario, tools_missing
 
 pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
@@ -68,10 +68,7 @@ def test_a_caller_who_hangs_up_while_the_agent_rings_frees_the_agent(
     with ExitStack() as stack:
         agent_phone = stack.enter_context(started(line, "agent01", auto_answer=False))
         ready(agent_http)
-        caller_phone = stack.enter_context(started(line, "patient"))
-        caller_phone.send(cmd="dial", leg="out", uri=f"sip:8585@127.0.0.1:{line.front_port}")
-        caller_phone.wait_for("answered", 10, leg="out")
-        caller_phone.send(cmd="send_dtmf", leg="out", digits="0")
+        caller_phone = call_in(line, stack)
         ringing = agent_phone.wait_for("incoming", 90)
         caller_phone.send(cmd="hangup", leg="out")
         agent_phone.wait_for("ended", 10, leg=ringing["leg"])

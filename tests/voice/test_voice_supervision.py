@@ -8,7 +8,7 @@ from contextlib import ExitStack
 
 import httpx
 import pytest
-from phone_line import AGENT_HZ, CALLER_HZ, Line, connect, joined, live_call, ready, started
+from phone_line import AGENT_HZ, CALLER_HZ, Line, call_in, connect, joined, live_call, ready, started
 from sip import tools_missing
 
 pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
@@ -41,6 +41,9 @@ def test_a_supervisor_listens_whispers_barges_in_and_takes_over(
         assert listening.json()["watch"] == "listen" and listening.json()["talker"] == "agent"
         boss = joined(boss_phone, SUPERVISOR_HZ, line.var)
         parties = [call.caller, call.agent, boss]
+        with line.client("admin") as other_supervisor:  # one supervisor at a time; the other is refused
+            second = other_supervisor.post(f"{url}/supervise", json={"mode": "barge"})
+            assert second.status_code == 409 and second.json()["error_id"] == "supervised"
 
         heard = call.heard(parties, "listen")
         assert heard[SUPERVISOR_HZ][CALLER_HZ] > HEARD and heard[SUPERVISOR_HZ][AGENT_HZ] > HEARD
@@ -103,6 +106,8 @@ def test_an_agent_consults_a_colleague_joins_all_three_then_hands_the_caller_ove
         assert consulting.status_code == 200 and consulting.json()["third"] == "consult", consulting.text
         colleague = joined(colleague_phone, COLLEAGUE_HZ, line.var)
         parties = [call.caller, call.agent, colleague]
+        resumed = agent_http.post(f"{url}/hold", json={"on": False})  # would let the caller hear the colleague
+        assert resumed.status_code == 409 and resumed.json()["error_id"] == "consult_on"
         heard = call.heard(parties, "consult")
         assert heard[AGENT_HZ][COLLEAGUE_HZ] > HEARD and heard[COLLEAGUE_HZ][AGENT_HZ] > HEARD
         assert heard[CALLER_HZ][AGENT_HZ] < UNHEARD and heard[CALLER_HZ][COLLEAGUE_HZ] < UNHEARD
@@ -165,10 +170,7 @@ def test_an_agent_who_accepts_in_the_browser_then_picks_up_the_phone_is_connecte
     with ExitStack() as stack:
         agent_phone = stack.enter_context(started(line, "agent01", auto_answer=False))
         ready(agent_http)
-        caller_phone = stack.enter_context(started(line, "patient"))
-        caller_phone.send(cmd="dial", leg="out", uri=f"sip:8585@127.0.0.1:{line.front_port}")
-        caller_phone.wait_for("answered", 10, leg="out")
-        caller_phone.send(cmd="send_dtmf", leg="out", digits="0")
+        caller_phone = call_in(line, stack)
         ringing = agent_phone.wait_for("incoming", 90)
         offer = agent_http.get("/api/routing/me").json()["offer"]
         assert agent_http.post(f"/api/routing/tasks/{offer['task_id']}/accept").status_code == 200

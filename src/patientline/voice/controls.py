@@ -33,6 +33,7 @@ def live_json(call: InboundCall) -> dict[str, Any]:
         task_id=call.task_id, agent_id=call.agent_id, ivr_path=call.journey.path,
         talker=talk.mix.talker if talk else None, hold=bool(talk and talk.mix.hold),
         third=talk.mix.third if talk else None, watch=talk.mix.watch if talk else None,
+        supervisor_id=talk.supervisor_id if talk else None,
     ).model_dump(mode="json")  # fmt: skip
 
 
@@ -73,6 +74,8 @@ async def hold(call: InboundCall, on: bool) -> None:
     talk = _talk(call)
     if talk.mix.third == "conference" and on:
         raise Conflict("End the three-way call before holding.", error_id="conference_on")
+    if talk.mix.third == "consult" and not on:
+        raise Conflict("Hand the caller over, join all three or cancel the consultation first.", error_id="consult_on")
     talk.mix.hold = on
     await talk.apply()
     call.note("held" if on else "resumed")
@@ -156,11 +159,14 @@ async def supervise(call: InboundCall, actor: Actor, mode: SupervisionMode) -> N
     talk = _talk(call)
     if talk.mix.talker == SUPERVISOR_LEG:
         raise Conflict("You have taken this call over; hang up to end it.", error_id="taken_over")
+    if SUPERVISOR_LEG in talk.present and talk.supervisor_id != actor.user_id:
+        raise Conflict("Another supervisor is on this call.", error_id="supervised")
     if mode == "leave":
         await call.media.hang_up(SUPERVISOR_LEG)
         return
     if SUPERVISOR_LEG not in talk.present:
         await _join(call, talk, actor)
+        talk.supervisor_id = actor.user_id
     if mode == "take_over":
         talk.mix.talker, talk.mix.watch = SUPERVISOR_LEG, None
         await _agent_leaves(call, talk)

@@ -106,6 +106,7 @@ class LiveCallRead(ReadModel):
     hold: bool
     third: str | None
     watch: str | None
+    supervisor_id: int | None
 
 
 class HoldIn(StrictModel):

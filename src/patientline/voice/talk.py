@@ -88,6 +88,7 @@ class Talk:
     mix: Mix
     present: set[str] = field(default_factory=set)  # legs answered and not yet gone, besides the caller
     requeue: bool = False  # the agent transferred the call to a queue: their leaving does not end it
+    supervisor_id: int | None = None  # whose phone is the supervisor leg
     _applied: set[Link] = field(default_factory=set)
     _heard: set[str] = field(default_factory=set)
     _music: bool = False
@@ -116,6 +117,8 @@ class Talk:
             return None
         self.media.ended.pop(leg, None)  # the name may be dialled again
         self.present.discard(leg)
+        if leg == SUPERVISOR_LEG and leg != self.mix.talker:
+            self.supervisor_id = None
         if leg != self.mix.talker:
             self.mix.without(leg)
             async with self._lock:
