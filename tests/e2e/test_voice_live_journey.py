@@ -217,7 +217,7 @@ def live_call(**values: Any) -> dict[str, Any]:
         "id": LIVE_ID, "stage": "talking", "dialled": "8585", "caller_masked": "139****5678",
         "started_at": (datetime.now(UTC) - timedelta(seconds=65)).isoformat(), "queue_id": None, "task_id": None,
         "agent_id": None, "ivr_path": ["welcome", "menu", "booking"], "talker": "agent", "hold": False,
-        "third": None, "watch": None,
+        "third": None, "watch": None, "direction": "inbound", "supervisor_id": None, "contact_id": None,
     } | values  # fmt: skip
 
 
@@ -366,3 +366,57 @@ def test_an_agent_holds_transfers_and_consults_from_the_bar(
         assert done.status_code == 200, done.text
         expect(row).to_have_count(0)
         assert http.post("/api/routing/me/logout").status_code == 200
+
+
+def test_an_agent_calls_out_from_the_bar(open_page: OpenPage, admin_api: httpx.Client, server: Server) -> None:
+    ids = setup(server, admin_api)
+    with logged_in(server, open_page, AGENT, AGENT_PASSWORD) as (agent, _):
+        # the real API: no phone line on this server, so no calling out
+        agent.goto("/kb")
+        bar = agent.locator(".agent-bar")
+        expect(bar.get_by_test_id("agent-status")).to_be_visible()
+        agent.wait_for_timeout(500)
+        expect(bar.get_by_role("button", name=re.compile("^Call out"))).to_be_hidden()
+
+        line = LiveLine(live_call(direction="outbound", stage="ringing_agent", dialled="withheld",
+                                  caller_masked="138****8000", agent_id=ids["agent"], talker=None))  # fmt: skip
+        dialled: list[Any] = []
+
+        def dial(route: Route, request: Request) -> None:
+            dialled.append(request.post_data_json)
+            route.fulfill(status=201, json=line.call)
+
+        caller_ids = {"caller_ids": ["8585", "withheld"], "trunk": True}
+        agent.route(re.compile(r"/api/voice/outbound/caller-ids$"), lambda route, _: route.fulfill(json=caller_ids))
+        agent.route(re.compile(r"/api/voice/outbound$"), dial)
+        agent.route(re.compile(r"/api/voice/live(/.*)?$"), line.handle)
+        agent.reload()
+        expect(bar.get_by_role("button", name=re.compile("^Call out"))).to_be_visible()
+        agent.keyboard.press("Alt+o")
+        panel = bar.get_by_test_id("dial-panel")
+        expect(panel).to_be_visible()
+        expect(panel.get_by_label("Number to call")).to_be_focused()
+        expect(panel.get_by_role("button", name="Call", exact=True)).to_be_disabled()
+        panel.get_by_label("Number to call").fill("138 0013 8000")
+        panel.get_by_label("The patient sees").select_option(label="Number withheld")
+        panel.get_by_role("button", name="Call", exact=True).click()
+        expect(panel).to_be_hidden()
+        assert dialled == [{"number": "138 0013 8000", "caller_id": "withheld"}]
+
+        row = bar.get_by_test_id("outbound-call")
+        expect(row).to_contain_text("138****8000")
+        expect(row).to_contain_text("Your phone is ringing")
+        line.call["stage"] = "dialling"
+        expect(row).to_contain_text("Ringing 138****8000")
+        expect(row.get_by_role("button", name="Cancel the call")).to_be_visible()
+
+        line.call |= {"stage": "talking", "talker": "agent", "contact_id": 4242}
+        controls = row.get_by_test_id("call-controls")
+        expect(controls.get_by_role("button", name=re.compile("^Hold"))).to_be_visible()
+        expect(controls.get_by_role("button", name=re.compile("^Transfer"))).to_be_hidden()  # no queue to go back to
+        expect(row.get_by_role("link", name="Open the contact")).to_have_attribute("href", "/workbench/contacts/4242")
+        agent.keyboard.press("Alt+h")
+        expect(controls.locator(".pill")).to_have_text(["On hold"])
+        controls.get_by_role("button", name="Hang up").click()
+        expect(row).to_have_count(0)
+        assert [step for step, _ in line.posts] == ["hold", "hangup"]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from phone_line import Line
+from phone_line import TRUNK_PORT, Line
 
 from live import cli, free_port, serve, server_env
 
@@ -20,7 +20,9 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
     front_port, first_worker = free_port(), 27091
     env |= {"PATIENTLINE_VOICE": "1", "PATIENTLINE_VOICE_SIP_PORT": str(front_port),
             "PATIENTLINE_VOICE_WORKER_PORT": str(first_worker), "PATIENTLINE_VOICE_WORKERS": "2",
-            "PATIENTLINE_VOICE_ANNOUNCE_SECONDS": "4", "PATIENTLINE_VOICE_RTP_PORT": "38000"}  # fmt: skip
+            "PATIENTLINE_VOICE_ANNOUNCE_SECONDS": "4", "PATIENTLINE_VOICE_RTP_PORT": "38000",
+            "PATIENTLINE_VOICE_TRUNK": f"sip:127.0.0.1:{TRUNK_PORT}", "PATIENTLINE_VOICE_WITHHELD_ALLOWED": "1",
+            "PATIENTLINE_VOICE_CALLER_IDS": "8585,01067098585"}  # fmt: skip
     cli(env, "migrate")
     cli(env, "seed-demo")
     with serve(env) as base:

@@ -15,6 +15,7 @@ from sip import Phone, Sipp, tone, tone_level
 
 PASSWORD = "Demo-8585-2026"
 CALLER_HZ, AGENT_HZ = 300, 1100  # the tones the test phones play: far from the hold music's notes
+TRUNK_PORT = 27190  # the outside world: a test phone here answers what the line sends to its trunk
 SPEECH_LEVEL = 300.0  # RMS of the pcap's speech after G.711 is in the thousands; silence is below 50
 
 

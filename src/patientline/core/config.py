@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     voice_numbers: str = Field(default="8585", pattern=r"^[0-9+*#]{1,20}(,[0-9+*#]{1,20})*$",
                                description="the hotline numbers the SIP front sends to the workers")  # fmt: skip
     voice_trunk: str = Field(default="", description="sip:host:port where calls to outside numbers go; empty: none")
+    voice_caller_ids: str = Field(
+        default="8585",
+        pattern=r"^[0-9+]{3,20}(,[0-9+]{3,20})*$",
+        description="the hospital's numbers outbound calls may show, the default first",
+    )
+    voice_withheld_allowed: bool = Field(default=False, description="agents may withhold the number on outbound calls")
+    voice_calls_abroad: bool = Field(default=False, description="agents may call numbers outside China")
     voice_auto_answer: bool = Field(default=False, description="agents' phones answer offered calls at once")
     voice_announce_seconds: float = Field(default=30.0, gt=0, description="callers in a queue hear their place")
     voice_recording_retention_days: int = Field(default=180, ge=1, description="recordings older are deleted")

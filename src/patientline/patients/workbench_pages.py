@@ -241,6 +241,7 @@ async def patient_page(
             "orders": await _open_orders(session, patient.id),
             "past_contacts": await _past_contacts(session, actor, patient.id),
             "staff": await _staff_choices(session) if actor.can(Permission.MANAGE_PATIENTS) else [],
+            "can_call": app_state(request).voice is not None and actor.can(Permission.HANDLE_CONTACTS),
         }
     return render(request, "patients/workbench_patient.html", context)
 

@@ -30,6 +30,7 @@ class Reason(StrEnum):
     MEETING = "meeting"
     MISSED_OFFERS = "missed_offers"
     SUPERVISOR = "supervisor"
+    OUTBOUND = "outbound"  # on an outbound call from the workbench
     OTHER = "other"
 
 

@@ -65,6 +65,7 @@ class Plant:
     prompts: Prompts
     recordings: Path
     music: Path
+    ringback: Path  # what an agent hears while the patient's phone rings
     front: str  # host:port of the SIP front, where agents' phones are reached
 
     @property
@@ -73,33 +74,31 @@ class Plant:
 
 
 @dataclass
-class InboundCall:
+class PhoneCall:
+    """What every call on the line has, whichever way it goes: its worker, its record, its recording,
+    the conversation once connected, and a clean end whatever happens."""
+
     plant: Plant
     media: Media
-    incoming: Event
     row: VoiceCall = field(init=False)
     journey: Journey = field(default_factory=Journey)
     task_id: int | None = None
     agent_id: int | None = None
     recording: Path | None = None
     talk: Talk | None = None
-    stage: str = "answering"  # answering, ivr, queued, ringing, talking, voicemail, ended
+    stage: str = "answering"  # answering, ivr, queued, ringing, dialling, talking, voicemail, ended
     live_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    gone: str = "caller_hung_up"  # the end reason when the other party (the caller, the patient) hangs up
 
-    def __post_init__(self) -> None:
-        self.row = VoiceCall(
-            sip_call_id=str(self.incoming.get("call_id", ""))[:200], dialled=str(self.incoming.get("dialled", ""))[:40],
-            caller=_caller_number(str(self.incoming.get("from", ""))), worker=self.media.link.name,
-            started_at=clock.now(), ivr={}, events=[],
-        )  # fmt: skip
-
-    # ---- the whole call -----------------------------------------------------------------------------
+    @property
+    def direction(self) -> str:
+        return self.row.direction
 
     async def run(self) -> None:
         try:
-            await self._answered_call()
+            await self._call()
         except CallerGone:
-            self.row.end_reason = self.row.end_reason or "caller_hung_up"
+            self.row.end_reason = self.row.end_reason or self.gone
         except WorkerGone:
             self.row.end_reason = "worker_failed"
         except Exception:
@@ -107,6 +106,81 @@ class InboundCall:
             self.row.end_reason = "error"
         finally:
             await self._finish()
+
+    async def _call(self) -> None:
+        raise NotImplementedError
+
+    async def _release(self) -> None:
+        """What the call holds outside the line (a routing task, the agent's pause) is let go."""
+
+    def note(self, what: str, **details: Any) -> None:
+        self.row.events = [*self.row.events, {"at": clock.now().isoformat(), "event": what, **details}]
+
+    async def _record(self) -> None:
+        local = clock.now().astimezone(self.plant.zone)
+        relative = Path(f"{local:%Y/%m/%d}") / f"{local:%H%M%S}-{uuid.uuid4().hex[:12]}.wav"
+        self.recording = self.plant.recordings / relative
+        self.row.recording = relative.as_posix()
+        await self.media.send(cmd="record", name=RECORDING, file=str(self.recording), legs=[self.media.caller])
+
+    async def _talk(self) -> str:
+        """The conversation, until its talker hangs up ("ended") or it goes back to a queue ("requeued")."""
+        self.row.connected_at = self.row.connected_at or clock.now()
+        self.note("connected", agent_id=self.agent_id)
+        await self.media.stop()
+        self.talk = Talk(self.media, self.plant.music, Mix(self.media.caller), present={AGENT_LEG})
+        self.stage = "talking"
+        if self.row.contact_id is None:
+            await self._open_contact()
+        outcome = await self.talk.run()
+        if outcome == "ended":
+            self.row.end_reason = TALKER_LEFT.get(self.talk.mix.talker, "agent_hung_up")
+        return outcome
+
+    async def _open_contact(self) -> None:
+        raise NotImplementedError
+
+    async def _finish(self) -> None:
+        self.stage = "ended"
+        self.row.ended_at = clock.now()
+        await self._release()
+        await self._close_media()
+        self.row.recording_seconds = _seconds(self.recording)
+        if self.row.recording_seconds is None:
+            self.row.recording = None
+        try:
+            async with self.plant.db.sessions() as session, session.begin():
+                session.add(self.row)
+                if self.row.contact_id is not None:
+                    await _end_contact(session, self.row)
+        except Exception:
+            log.exception("voice call record not written", extra={"call_id": self.row.sip_call_id})
+
+    async def _close_media(self) -> None:
+        with contextlib.suppress(WorkerGone):
+            for leg in (AGENT_LEG, SUPERVISOR_LEG, THIRD_LEG, self.media.caller):
+                await self.media.hang_up(leg)
+            if self.row.recording is not None:
+                await self.media.send(cmd="stop_record", name=RECORDING)
+                with contextlib.suppress(CallerGone, WorkerGone):
+                    await _drain_until(self.media, "recorded", 2.0)
+
+
+@dataclass(kw_only=True)
+class InboundCall(PhoneCall):
+    incoming: Event
+
+    def __post_init__(self) -> None:
+        self.row = VoiceCall(
+            sip_call_id=str(self.incoming.get("call_id", ""))[:200], dialled=str(self.incoming.get("dialled", ""))[:40],
+            caller=_caller_number(str(self.incoming.get("from", ""))), worker=self.media.link.name,
+            started_at=clock.now(), ivr={}, events=[], direction="inbound",
+        )  # fmt: skip
+
+    # ---- the whole call -----------------------------------------------------------------------------
+
+    async def _call(self) -> None:
+        await self._answered_call()
 
     async def _answered_call(self) -> None:
         async with self.plant.db.sessions() as session:
@@ -156,15 +230,6 @@ class InboundCall:
 
     async def _say(self, message: str, **params: object) -> None:
         await self.media.hear([await self.plant.prompts.spoken(gettext(message).format(**params))])
-
-    # ---- recording ----------------------------------------------------------------------------------
-
-    async def _record(self) -> None:
-        local = clock.now().astimezone(self.plant.zone)
-        relative = Path(f"{local:%Y/%m/%d}") / f"{local:%H%M%S}-{uuid.uuid4().hex[:12]}.wav"
-        self.recording = self.plant.recordings / relative
-        self.row.recording = relative.as_posix()
-        await self.media.send(cmd="record", name=RECORDING, file=str(self.recording), legs=[self.media.caller])
 
     # ---- the queue ----------------------------------------------------------------------------------
 
@@ -312,20 +377,6 @@ class InboundCall:
             else:
                 await self.plant.routing.decline(self.task_id, agent_id)
 
-    async def _talk(self) -> str:
-        """The conversation, until its talker hangs up ("ended") or it goes back to a queue ("requeued")."""
-        self.row.connected_at = self.row.connected_at or clock.now()
-        self.note("connected", agent_id=self.agent_id)
-        await self.media.stop()
-        self.talk = Talk(self.media, self.plant.music, Mix(self.media.caller), present={AGENT_LEG})
-        self.stage = "talking"
-        if self.row.contact_id is None:
-            await self._open_contact()
-        outcome = await self.talk.run()
-        if outcome == "ended":
-            self.row.end_reason = TALKER_LEFT.get(self.talk.mix.talker, "agent_hung_up")
-        return outcome
-
     async def _open_contact(self) -> None:
         from patientline.contacts import service as contacts
 
@@ -373,23 +424,7 @@ class InboundCall:
 
     # ---- the end ------------------------------------------------------------------------------------
 
-    async def _finish(self) -> None:
-        self.stage = "ended"
-        self.row.ended_at = clock.now()
-        await self._release_task()
-        await self._close_media()
-        self.row.recording_seconds = _seconds(self.recording)
-        if self.row.recording_seconds is None:
-            self.row.recording = None
-        try:
-            async with self.plant.db.sessions() as session, session.begin():
-                session.add(self.row)
-                if self.row.contact_id is not None:
-                    await _end_contact(session, self.row)
-        except Exception:
-            log.exception("voice call record not written", extra={"call_id": self.row.sip_call_id})
-
-    async def _release_task(self) -> None:
+    async def _release(self) -> None:
         """The task leaves the router: completed if an agent had it, else abandoned."""
         if self.task_id is None or self.row.end_reason == "callback_requested":
             return
@@ -402,18 +437,6 @@ class InboundCall:
             else:
                 await self.plant.routing.abandon(self.task_id)
         self.note("ended", reason=self.row.end_reason)
-
-    async def _close_media(self) -> None:
-        with contextlib.suppress(WorkerGone):
-            for leg in (AGENT_LEG, SUPERVISOR_LEG, THIRD_LEG, self.media.caller):
-                await self.media.hang_up(leg)
-            if self.row.answered_at is not None:
-                await self.media.send(cmd="stop_record", name=RECORDING)
-                with contextlib.suppress(CallerGone, WorkerGone):
-                    await _drain_until(self.media, "recorded", 2.0)
-
-    def note(self, what: str, **details: Any) -> None:
-        self.row.events = [*self.row.events, {"at": clock.now().isoformat(), "event": what, **details}]
 
 
 async def _drain_until(media: Media, kind: str, within: float) -> None:

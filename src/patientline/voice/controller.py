@@ -14,15 +14,26 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from patientline.core.auth.actor import Actor
 from patientline.core.config import Settings
 from patientline.core.db import Database
+from patientline.core.errors import Conflict
 from patientline.core.events import Bus, Published
 from patientline.routing.engine import Engine
 from patientline.routing.events import OfferRang, OfferStopped
-from patientline.voice.calls import InboundCall, Plant
+from patientline.voice.calls import InboundCall, PhoneCall, Plant
 from patientline.voice.link import Event, WorkerLink
 from patientline.voice.media import Media
-from patientline.voice.plant import MediaPlant, WorkerSpec, front, hold_music, recordings_dir, voice_dir
+from patientline.voice.outbound import PATIENT_LEG, Dialling, OutboundCall
+from patientline.voice.plant import (
+    MediaPlant,
+    WorkerSpec,
+    front,
+    hold_music,
+    recordings_dir,
+    ringback_tone,
+    voice_dir,
+)
 from patientline.voice.prompts import Prompts
 
 log = logging.getLogger(__name__)
@@ -36,8 +47,8 @@ class Controller:
     bus: Bus
     workers: list[WorkerSpec]
     links: dict[str, WorkerLink] = field(default_factory=dict)
-    calls: dict[str, InboundCall] = field(default_factory=dict)  # by worker
-    _by_task: dict[int, InboundCall] = field(default_factory=dict)
+    calls: dict[str, PhoneCall] = field(default_factory=dict)  # by worker
+    _by_task: dict[int, PhoneCall] = field(default_factory=dict)
     _running: set[asyncio.Task[None]] = field(default_factory=set)
     _unsubscribe: object = None
 
@@ -93,12 +104,27 @@ class Controller:
         self._spawn(link.send(cmd="answer", leg=leg, code=486))
 
     def _begin(self, link: WorkerLink, event: Event) -> None:
-        call = InboundCall(self.plant, Media(link, str(event.get("leg"))), event)
+        self._run(link, InboundCall(self.plant, Media(link, str(event.get("leg"))), incoming=event))
+
+    def _run(self, link: WorkerLink, call: PhoneCall) -> None:
         self.calls[link.name] = call
         task = self._spawn(call.run())
         task.add_done_callback(lambda _: self._done(link.name, call))
 
-    def _done(self, worker: str, call: InboundCall) -> None:
+    async def dial_out(self, dialling: Dialling, actor: Actor) -> OutboundCall:
+        """Starts an outbound call on a free worker; returns once the agent's phone has answered."""
+        if any(call.agent_id == actor.user_id and call.stage != "ended" for call in self.calls.values()):
+            raise Conflict("You are on a call already.", error_id="on_a_call")
+        link = next((k for k in self.links.values() if k.connected.is_set() and k.name not in self.calls), None)
+        if link is None:
+            raise Conflict("Every line is busy; try again in a moment.", error_id="lines_busy")
+        call = OutboundCall(self.plant, Media(link, PATIENT_LEG), dialling=dialling, actor=actor)
+        self._run(link, call)
+        if not await call.agent_answered:
+            raise Conflict("Your phone did not answer; is it registered?", error_id="phone_not_answered")
+        return call
+
+    def _done(self, worker: str, call: PhoneCall) -> None:
         if self.calls.get(worker) is call:
             del self.calls[worker]
         if call.task_id is not None:
@@ -124,7 +150,7 @@ class Controller:
         else:
             call.media.deliver({"event": "offer_ended", "task": task_id, "reason": item.payload.get("reason")})
 
-    def _call_of(self, task_id: int) -> InboundCall | None:
+    def _call_of(self, task_id: int) -> PhoneCall | None:
         call = self._by_task.get(task_id)
         if call is None:
             call = next((c for c in self.calls.values() if c.task_id == task_id), None)
@@ -152,7 +178,7 @@ async def start_voice(settings: Settings, db: Database, bus: Bus, routing: Engin
     await media.start()
     plant = Plant(db=db, settings=settings, routing=routing, prompts=Prompts(directory / "prompts"),
                   recordings=recordings_dir(settings), music=hold_music(directory / "music" / "hold.wav"),
-                  front=front(settings))  # fmt: skip
+                  ringback=ringback_tone(directory / "music" / "ringback.wav"), front=front(settings))  # fmt: skip
     controller = Controller(plant, bus, media.specs)
     controller.start()
     if not await controller.ready(READY_TIMEOUT_S):

@@ -18,17 +18,18 @@ from patientline.core.auth.permissions import Permission
 from patientline.core.db import Database
 from patientline.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from patientline.core.masking import mask_phone
-from patientline.voice.calls import InboundCall
+from patientline.voice.calls import PhoneCall
 from patientline.voice.schemas import ConsultEnding, LiveCallRead, SupervisionMode
 from patientline.voice.talk import AGENT_LEG, SUPERVISOR_LEG, THIRD_LEG, Talk, Watch
 
 OUTSIDE_NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 
 
-def live_json(call: InboundCall) -> dict[str, Any]:
+def live_json(call: PhoneCall) -> dict[str, Any]:
     talk, caller = call.talk, call.row.caller
     return LiveCallRead(
-        id=call.live_id, stage=call.stage, dialled=call.row.dialled, started_at=call.row.started_at,
+        id=call.live_id, direction=call.direction, stage=call.stage, contact_id=call.row.contact_id,
+        dialled=call.row.dialled, started_at=call.row.started_at,
         caller_masked=mask_phone(caller) if caller.startswith("+") else caller, queue_id=call.row.queue_id,
         task_id=call.task_id, agent_id=call.agent_id, ivr_path=call.journey.path,
         talker=talk.mix.talker if talk else None, hold=bool(talk and talk.mix.hold),
@@ -37,14 +38,14 @@ def live_json(call: InboundCall) -> dict[str, Any]:
     ).model_dump(mode="json")  # fmt: skip
 
 
-def visible(calls: list[InboundCall], actor: Actor) -> list[dict[str, Any]]:
+def visible(calls: list[PhoneCall], actor: Actor) -> list[dict[str, Any]]:
     """Supervisors see every live call; an agent sees the one they are on."""
     actor.require(Permission.HANDLE_CONTACTS)
     mine = [c for c in calls if actor.can(Permission.SUPERVISE) or (c.agent_id and c.agent_id == actor.user_id)]
     return [live_json(call) for call in sorted(mine, key=lambda c: c.row.started_at)]
 
 
-def find(calls: list[InboundCall], actor: Actor, live_id: str) -> InboundCall:
+def find(calls: list[PhoneCall], actor: Actor, live_id: str) -> PhoneCall:
     call = next((c for c in calls if c.live_id == live_id and c.stage != "ended"), None)
     if call is None:
         raise NotFound("No such call on the line now.")
@@ -53,13 +54,13 @@ def find(calls: list[InboundCall], actor: Actor, live_id: str) -> InboundCall:
     return call
 
 
-def _talk(call: InboundCall) -> Talk:
+def _talk(call: PhoneCall) -> Talk:
     if call.talk is None or call.stage != "talking":
         raise Conflict("This call is not connected to anyone yet.", error_id="call_not_connected")
     return call.talk
 
 
-def _agent_talk(call: InboundCall) -> Talk:
+def _agent_talk(call: PhoneCall) -> Talk:
     """The conversation while the agent who answered still has it (not after a take-over or transfer)."""
     talk = _talk(call)
     if talk.mix.talker != AGENT_LEG:
@@ -70,7 +71,7 @@ def _agent_talk(call: InboundCall) -> Talk:
 # ---- the agent bar --------------------------------------------------------------------------------
 
 
-async def hold(call: InboundCall, on: bool) -> None:
+async def hold(call: PhoneCall, on: bool) -> None:
     talk = _talk(call)
     if talk.mix.third == "conference" and on:
         raise Conflict("End the three-way call before holding.", error_id="conference_on")
@@ -81,9 +82,9 @@ async def hold(call: InboundCall, on: bool) -> None:
     call.note("held" if on else "resumed")
 
 
-async def hang_up(call: InboundCall, actor: Actor) -> None:
-    """The agent ends their own call; a supervisor ends anyone's (the record says so)."""
-    if call.agent_id == actor.user_id and call.talk is not None and call.talk.mix.talker == AGENT_LEG:
+async def hang_up(call: PhoneCall, actor: Actor) -> None:
+    """The agent ends their own call (or stops dialling); a supervisor ends anyone's (the record says so)."""
+    if call.agent_id == actor.user_id and (call.talk is None or call.talk.mix.talker == AGENT_LEG):
         await call.media.hang_up(AGENT_LEG)
         return
     actor.require(Permission.SUPERVISE)
@@ -92,7 +93,7 @@ async def hang_up(call: InboundCall, actor: Actor) -> None:
     await call.media.hang_up(call.media.caller)
 
 
-async def transfer_to_queue(call: InboundCall, queue_id: int) -> None:
+async def transfer_to_queue(call: PhoneCall, queue_id: int) -> None:
     """Blind transfer: the caller waits afresh in `queue_id` (a department's seat group is a queue)."""
     talk = _agent_talk(call)
     if call.task_id is None or call.agent_id is None:
@@ -105,7 +106,7 @@ async def transfer_to_queue(call: InboundCall, queue_id: int) -> None:
         await call.media.hang_up(leg)
 
 
-async def consult(call: InboundCall, target: str) -> None:
+async def consult(call: PhoneCall, target: str) -> None:
     """The caller holds while the agent talks to `target` (a colleague's username or an outside number)."""
     talk = _agent_talk(call)
     if THIRD_LEG in talk.present:
@@ -122,7 +123,7 @@ async def consult(call: InboundCall, target: str) -> None:
     await talk.apply()
 
 
-async def end_consult(call: InboundCall, how: ConsultEnding) -> None:
+async def end_consult(call: PhoneCall, how: ConsultEnding) -> None:
     """`complete` hands the caller to the consulted party (the agent is freed), `conference` joins all
     three, `cancel` hangs up on the consulted party and gives the caller back to the agent."""
     talk = _agent_talk(call)
@@ -141,7 +142,7 @@ async def end_consult(call: InboundCall, how: ConsultEnding) -> None:
     call.note(f"consult_{how}")
 
 
-async def _agent_leaves(call: InboundCall, talk: Talk) -> None:
+async def _agent_leaves(call: PhoneCall, talk: Talk) -> None:
     """After a take-over or a completed transfer: the agent's phone is hung up and their task done."""
     await talk.apply()
     await call.media.hang_up(AGENT_LEG)
@@ -153,7 +154,7 @@ async def _agent_leaves(call: InboundCall, talk: Talk) -> None:
 # ---- supervision --------------------------------------------------------------------------------------
 
 
-async def supervise(call: InboundCall, actor: Actor, mode: SupervisionMode) -> None:
+async def supervise(call: PhoneCall, actor: Actor, mode: SupervisionMode) -> None:
     """Joins the supervisor's phone (it answers by itself) in `mode`, or changes the mode."""
     actor.require(Permission.SUPERVISE)
     talk = _talk(call)
@@ -176,13 +177,13 @@ async def supervise(call: InboundCall, actor: Actor, mode: SupervisionMode) -> N
     call.note(mode, supervisor_id=actor.user_id)
 
 
-async def _join(call: InboundCall, talk: Talk, actor: Actor) -> None:
+async def _join(call: PhoneCall, talk: Talk, actor: Actor) -> None:
     uri = f"sip:{actor.username}@{call.plant.front}"
     if not await talk.dial(SUPERVISOR_LEG, uri, {"Call-Info": f"<sip:{call.plant.front}>;answer-after=0"}):
         raise Conflict("Your phone did not answer; is it registered?", error_id="phone_not_answered")
 
 
-def audit_supervision(session: Any, actor: Actor, call: InboundCall, mode: str) -> None:
+def audit_supervision(session: Any, actor: Actor, call: PhoneCall, mode: str) -> None:
     audit.record(session, actor=actor, action="voice.supervise", target_type="routing_task",
                  target_id=call.task_id, after={"mode": mode, "live_id": call.live_id})  # fmt: skip
 

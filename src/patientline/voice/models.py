@@ -42,10 +42,8 @@ class VoiceCall(IdMixin, Base):
     __tablename__ = "voice_calls"
     sip_call_id: Mapped[str] = mapped_column(String(200), index=True)
     direction: Mapped[str] = mapped_column(String(8), default="inbound")
-    dialled: Mapped[str] = mapped_column(String(40), default="")
-    caller: Mapped[str] = mapped_column(
-        String(40), default=""
-    )  # the caller's number as presented (E.164 when it is one)
+    dialled: Mapped[str] = mapped_column(String(40), default="")  # the hotline's number (outbound: the one shown)
+    caller: Mapped[str] = mapped_column(String(40), default="")  # the outside party's number, E.164 when it is one
     worker: Mapped[str] = mapped_column(String(40), default="")
     flow_id: Mapped[int | None] = mapped_column(ForeignKey("ivr_flows.id", ondelete="SET NULL"))
     flow_version: Mapped[int | None] = mapped_column(Integer)

@@ -13,12 +13,14 @@ from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import Conflict
 from patientline.core.validation import MAX_ID, PathId
-from patientline.voice import call_log, controls, service
-from patientline.voice.calls import InboundCall
+from patientline.voice import call_log, controls, outbound, service
+from patientline.voice.calls import PhoneCall
+from patientline.voice.controller import VoiceRole
 from patientline.voice.flows import FlowDefinition
 from patientline.voice.models import IvrFlow
 from patientline.voice.plant import recordings_dir
 from patientline.voice.schemas import (
+    CallerIdsRead,
     CallRead,
     ConsultEndIn,
     ConsultIn,
@@ -29,6 +31,7 @@ from patientline.voice.schemas import (
     GoLiveIn,
     HoldIn,
     LiveCallRead,
+    OutboundIn,
     PublishIn,
     SuperviseIn,
     TransferIn,
@@ -122,14 +125,18 @@ async def recording(call_id: PathId, request: Request, actor: CurrentActor, sess
 LiveId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
 
 
-def _live_calls(request: Request) -> list[InboundCall]:
+def _voice(request: Request) -> VoiceRole:
     voice = app_state(request).voice
     if voice is None:
         raise Conflict("The phone line does not run in this server.", error_id="voice_off")
-    return list(voice.controller.calls.values())
+    return voice
 
 
-def _live(request: Request, actor: Actor, live_id: str) -> InboundCall:
+def _live_calls(request: Request) -> list[PhoneCall]:
+    return list(_voice(request).controller.calls.values())
+
+
+def _live(request: Request, actor: Actor, live_id: str) -> PhoneCall:
     return controls.find(_live_calls(request), actor, live_id)
 
 
@@ -186,3 +193,27 @@ async def supervise(live_id: LiveId, body: SuperviseIn, request: Request, actor:
     async with session.begin():
         controls.audit_supervision(session, actor, call, body.mode)
     return FastJSONResponse(controls.live_json(call))
+
+
+# ---- outbound calls ----------------------------------------------------------------------------------------
+
+
+@router.get("/outbound/caller-ids", response_model=CallerIdsRead, summary="The numbers an agent may show")
+async def outbound_caller_ids(request: Request, actor: CurrentActor) -> Response:
+    actor.require(Permission.HANDLE_CONTACTS)
+    _voice(request)
+    settings = app_state(request).settings
+    return FastJSONResponse({"caller_ids": outbound.caller_ids(settings), "trunk": bool(settings.voice_trunk.strip())})
+
+
+@router.post("/outbound", response_model=LiveCallRead, status_code=201,
+             summary="Call out: the agent's phone first, then the patient (audited)")  # fmt: skip
+async def dial_out(body: OutboundIn, request: Request, actor: CurrentActor, session: Session) -> Response:
+    actor.require(Permission.HANDLE_CONTACTS)
+    voice = _voice(request)
+    async with session.begin():
+        dialling = await outbound.check(session, app_state(request).settings, body)
+    call = await voice.controller.dial_out(dialling, actor)
+    async with session.begin():
+        outbound.audit_dialling(session, actor, dialling, call.live_id)
+    return FastJSONResponse(controls.live_json(call), status_code=201)

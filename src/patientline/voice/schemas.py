@@ -94,6 +94,7 @@ class LiveCallRead(ReadModel):
     """A call on the line now: where it is (`stage`), who talks with the caller, and how."""
 
     id: str
+    direction: str
     stage: str
     dialled: str
     caller_masked: str
@@ -107,6 +108,25 @@ class LiveCallRead(ReadModel):
     third: str | None
     watch: str | None
     supervisor_id: int | None
+    contact_id: int | None
+
+
+class OutboundIn(StrictModel):
+    """Whom to call: a number, a patient's phone on file (`patient_phone_id`), or the caller of
+    `work_order_id`; and the number the patient sees (`caller_id`, else the line's default)."""
+
+    number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32)] | None = None
+    patient_phone_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    patient_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    work_order_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    caller_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] | None = None
+
+
+class CallerIdsRead(ReadModel):
+    """The numbers an agent may show on an outbound call (`withheld`: none), the default first."""
+
+    caller_ids: list[str]
+    trunk: bool
 
 
 class HoldIn(StrictModel):

@@ -39,6 +39,7 @@ LOOP_MS = 10
 IDLE_LOOP_MS = 100  # with no call, SIP still wakes the loop at once; only commands wait this long
 CODECS = ("PCMA/8000", "PCMU/8000")  # G.711 only: anything else is answered 488
 MAX_LINE = 64 * 1024
+MAX_PRESENTED = 5  # caller IDs shown on dialled calls (pjsua2 holds 8 accounts)
 FINISH_TRIES = 50  # loops of LOOP_MS waiting for a closed recording's header
 Event = dict[str, Any]
 
@@ -118,6 +119,7 @@ class Worker:
     legs: dict[str, Leg] = field(default_factory=dict)
     recorders: dict[str, tuple[pj.AudioMediaRecorder, str]] = field(default_factory=dict)
     accounts: list[Account] = field(default_factory=list)
+    presented: dict[str, Account] = field(default_factory=dict)  # by the From an outbound call shows
     commands: queue.Queue[Event] = field(default_factory=queue.Queue)
     auto_answer: bool = False
     _out: socket.socket | None = None
@@ -189,6 +191,7 @@ class Worker:
         self.legs.clear()
         self._dead.clear()
         self.accounts.clear()
+        self.presented.clear()
         self.endpoint.libDestroy()
 
     # ---- events out ---------------------------------------------------------------------------------
@@ -272,7 +275,7 @@ class Worker:
         name = str(command["leg"])
         if name in self.legs:
             raise CommandError(f"leg {name!r} exists")
-        leg = Leg(self, self.accounts[0], name)
+        leg = Leg(self, self._presenting(command.get("from")), name)
         op = pj.CallOpParam(True)
         for header_name, value in dict(command.get("headers") or {}).items():
             header = pj.SipHeader()
@@ -284,6 +287,19 @@ class Worker:
         except pj.Error:
             del self.legs[name]
             raise
+
+    def _presenting(self, sender: object) -> Account:
+        """The account whose From a dialled call shows: the worker's own, or one made for `sender` (a
+        caller ID the controller chose) and kept for the next call."""
+        if not sender:
+            return self.accounts[0]
+        uri = str(sender)
+        if uri not in self.presented:
+            if len(self.presented) >= MAX_PRESENTED:
+                raise CommandError("too many caller IDs")
+            self.presented[uri] = self._account(uri)
+            self.accounts.append(self.presented[uri])
+        return self.presented[uri]
 
     def cmd_play(self, command: Event) -> None:
         leg = self.leg(command)

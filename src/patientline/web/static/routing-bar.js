@@ -7,7 +7,11 @@
    A voice task in hand gets the call's controls (hold, transfer to a queue, consult a colleague and
    then hand over, join all three or cancel, hang up): its live call is read from GET /api/voice/live
    every two seconds while such a task is in hand. A server without the phone line (409 voice_off)
-   shows no call controls. */
+   shows no call controls.
+   Call out (Alt+O): a number and the caller ID the patient sees (POST /api/voice/outbound); the
+   agent's phone rings first, then the number. Other pages ask for a call with a `pl:dial` event
+   whose detail is the request's body (a patient's phone on file: {patient_phone_id}). The call is
+   then a row of its own with the same controls, read with the other live calls. */
 (function () {
   "use strict";
 
@@ -56,6 +60,8 @@
       // the live calls of voice tasks in hand (by task id), and the call controls' state
       queues: [], calls: {}, voiceOff: false, callsReading: false, callBusy: false,
       callPanel: null, transferTo: "", consultTarget: "", consulted: {}, dialling: null,
+      // calling out
+      dialPanel: false, dialNumber: "", dialCallerId: "", callerIds: [], trunk: false, callingOut: false,
 
       init: function () {
         var self = this;
@@ -64,6 +70,8 @@
         setInterval(function () { self.now = Date.now(); }, 1000);
         setInterval(function () { if (!self.live || self.unavailable) self.refresh(); }, POLL_WHEN_NOT_LIVE_MS);
         setInterval(function () { self.readCalls(); }, CALL_POLL_MS);
+        document.addEventListener("pl:dial", function (event) { self.dialOut(event.detail || {}); });
+        this.readCallerIds();
         document.addEventListener("keydown", function (event) { self.hotkey(event); });
         onEvents(function (source) { self.listen(source); });
       },
@@ -205,6 +213,7 @@
           KeyC: this.tasks.length ? function () { return this.complete(this.tasks[0], false); } : null,
           KeyW: this.status === "wrap_up" ? this.endWrapUp : null,
           KeyH: this.holdable() ? function () { return this.toggleHold(this.holdable()); } : null,
+          KeyO: this.callerIds.length ? this.openDial : null,
         };
         var action = actions[event.code];
         if (!action) return;
@@ -237,7 +246,7 @@
       voiceTasks: function () { return this.tasks.filter(function (task) { return task.channel === "voice"; }); },
       readCalls: async function () {
         if (this.voiceOff || this.callsReading) return;
-        if (!this.voiceTasks().length) { this.calls = {}; return; }
+        if (!this.voiceTasks().length && !this.callingOut && !this.outboundRows().length) { this.calls = {}; return; }
         this.callsReading = true;
         try {
           var response = await fetch(VOICE, { headers: { Accept: "application/json" }, credentials: "same-origin" });
@@ -245,10 +254,57 @@
           if (response.status === 409 && body.error_id === "voice_off") { this.voiceOff = true; this.calls = {}; return; }
           if (!response.ok || !Array.isArray(body)) return;
           var calls = {};
-          body.forEach(function (call) { if (call.task_id !== null && call.stage !== "ended") calls[call.task_id] = call; });
+          var self = this;
+          body.forEach(function (call) {
+            if (call.stage === "ended") return;
+            if (call.direction === "outbound" && call.agent_id === self.userId) calls["out-" + call.id] = call;
+            else if (call.task_id !== null) calls[call.task_id] = call;
+          });
           this.calls = calls;
         } catch (e) { /* offline: read again on the next tick */ } finally {
           this.callsReading = false;
+        }
+      },
+      // the agent's own outbound calls, as rows shaped like tasks for the call controls
+      outboundRows: function () {
+        return Object.keys(this.calls).filter(function (key) { return key.indexOf("out-") === 0; })
+          .map(function (key) { return { id: key, channel: "voice", outbound: true, queue_id: null }; });
+      },
+      dialNote: function (task) {
+        var call = this.callOf(task);
+        if (!call) return "";
+        return call.stage === "ringing_agent" ? this.texts.call.ringing_agent : fill(this.texts.call.dialling, { number: call.caller_masked });
+      },
+      // the numbers the patient may see; none (no button) where the server runs no phone line
+      readCallerIds: async function () {
+        try {
+          var response = await fetch("/api/voice/outbound/caller-ids", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+          if (!response.ok) return;
+          var body = await response.json();
+          this.callerIds = body.caller_ids || [];
+          this.trunk = Boolean(body.trunk);
+          this.dialCallerId = this.callerIds[0] || "";
+        } catch (e) { /* offline: no calling out from this page */ }
+      },
+      openDial: function () {
+        var self = this;
+        this.dialPanel = !this.dialPanel;
+        if (this.dialPanel) this.$nextTick(function () { var field = self.$root.querySelector("#rt-dial-number"); if (field) field.focus(); });
+      },
+      // waits until the agent's own phone answered (a few seconds at most), then the row shows the rest
+      dialOut: async function (body) {
+        this.dialPanel = false;
+        this.callBusy = this.callingOut = true;
+        try {
+          var result = await window.plSend("POST", "/api/voice/outbound", body);
+          if (!result.ok) { window.plToast(result.body.message || this.texts.error, "error"); return false; }
+          var calls = Object.assign({}, this.calls);
+          calls["out-" + result.body.id] = result.body;
+          this.calls = calls;
+          this.dialNumber = "";
+          return true;
+        } finally {
+          this.callBusy = this.callingOut = false;
         }
       },
       callOf: function (task) { return task.channel === "voice" && !this.voiceOff ? this.calls[task.id] || null : null; },
@@ -260,7 +316,7 @@
       canHold: function (task) { return this.inCall(task) && !this.callOf(task).third && !this.dialling; },
       holdable: function () {
         var self = this;
-        return this.tasks.filter(function (task) { return self.canHold(task); })[0] || null;
+        return this.tasks.concat(this.outboundRows()).filter(function (task) { return self.canHold(task); })[0] || null;
       },
       // what the agent is told: nothing of a supervisor listening in
       callNotes: function (task) {

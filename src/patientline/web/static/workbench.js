@@ -390,9 +390,11 @@
   });
 
   document.addEventListener("click", function (event) {
-    var target = event.target.closest("[data-reveal], [data-wb-dialog], [data-wb-close], [data-wb-clear-flag], [data-wb-subscribe]");
+    var target = event.target.closest("[data-reveal], [data-wb-dialog], [data-wb-close], [data-wb-clear-flag], [data-wb-subscribe], [data-wb-call]");
     if (!target) return;
-    if (target.matches("[data-reveal]")) {
+    if (target.matches("[data-wb-call]")) {  // the agent bar places the call (routing-bar.js)
+      document.dispatchEvent(new CustomEvent("pl:dial", { detail: { patient_phone_id: Number(target.dataset.wbCall) } }));
+    } else if (target.matches("[data-reveal]")) {
       revealing = { what: target.dataset.what, itemId: target.dataset.itemId, button: target };
       openDialog(document.getElementById("wb-reveal"));
     } else if (target.matches("[data-wb-dialog]")) {
