@@ -19,7 +19,7 @@ run: setup voice-setup migrate seed
 	@echo "  Web chat (no login): /chat, the widget on a hospital page: /chat/demo-site; agents answer in /chat/desk"
 	@echo "  Phone line: dial 8585 at sip:127.0.0.1:5080 (register a softphone as agent01 there); IVR flows: /voice/flows"
 	@echo ""
-	PATIENTLINE_DEMO_TRAFFIC=1 PATIENTLINE_HL7_LISTEN=127.0.0.1:2575 PATIENTLINE_VOICE=1 $(VENV)/bin/patientline serve
+	PATIENTLINE_DEMO_TRAFFIC=1 PATIENTLINE_HL7_LISTEN=127.0.0.1:2575 PATIENTLINE_VOICE=1 PATIENTLINE_VOICE_ONCALL_PHONE=13900990000 $(VENV)/bin/patientline serve
 
 setup: $(VENV)/.synced assets
 

@@ -411,7 +411,7 @@ def prepare(var_dir: Path, ports: Ports) -> dict[str, str]:
     env |= {"PATIENTLINE_VAR_DIR": str(var_dir), "PATIENTLINE_LOG_LEVEL": "WARNING", "PATIENTLINE_VOICE": "1",
             "PATIENTLINE_VOICE_WORKERS": str(ports.workers), "PATIENTLINE_VOICE_SIP_PORT": str(ports.front),
             "PATIENTLINE_VOICE_WORKER_PORT": str(ports.first_worker), "PATIENTLINE_VOICE_RTP_PORT": str(ports.rtp),
-            "PATIENTLINE_VOICE_AUTO_ANSWER": "1"}  # fmt: skip
+            "PATIENTLINE_VOICE_AUTO_ANSWER": "1", "PATIENTLINE_VOICE_SELF_TEST_MINUTES": "0"}  # fmt: skip
     for command in ("migrate", "seed-demo"):
         began = now()
         patientline(command, env=env, cwd=var_dir)

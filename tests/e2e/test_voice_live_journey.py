@@ -420,3 +420,25 @@ def test_an_agent_calls_out_from_the_bar(open_page: OpenPage, admin_api: httpx.C
         controls.get_by_role("button", name="Hang up").click()
         expect(row).to_have_count(0)
         assert [step for step, _ in line.posts] == ["hold", "hangup"]
+
+
+def test_the_wallboard_raises_the_line_alarm_when_the_self_test_failed(
+    open_page: OpenPage, admin_api: httpx.Client, server: Server
+) -> None:
+    setup(server, admin_api)
+    with logged_in(server, open_page, SUPERVISOR, SUPERVISOR_PASSWORD) as (page, _):
+        page.goto("/routing/wallboard")  # the real API: no test call yet, no alarm
+        expect(page.get_by_role("heading", name="Wallboard")).to_be_visible()
+        page.wait_for_timeout(500)
+        expect(page.get_by_test_id("line-alarm")).to_be_hidden()
+
+        at = datetime.now(UTC).replace(second=0, microsecond=0)
+        failed = {"id": 7, "started_at": at.isoformat(), "ok": False, "problem": "not_answered",
+                  "problem_text": "the line did not answer", "number": "8585", "answer_ms": None,
+                  "prompt_level": None, "outcome": "", "ivr_path": [], "alarm": "texted (message 12)"}  # fmt: skip
+        page.route(re.compile(r"/api/voice/self-tests\?limit=1$"), lambda route, _: route.fulfill(json=[failed]))
+        page.reload()
+        alarm = page.get_by_test_id("line-alarm")
+        local = at.astimezone().strftime("%H:%M")  # the browser runs in this machine's zone
+        expect(alarm).to_contain_text(f"The phone line's self-test failed at {local}: the line did not answer.")
+        expect(alarm.get_by_role("link", name="The line's tests")).to_have_attribute("href", "/voice/live")

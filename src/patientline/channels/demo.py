@@ -51,6 +51,7 @@ TEMPLATES = {
         "staff",
         "{department}：工单{reference}已超时{overdue}，已升级至{level}，请尽快处理。",
     ),
+    "line_alarm": ("热线自检告警", "staff", "{hotline}热线自检失败（{time}）：{problem}。请尽快检查线路。"),
 }
 
 

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import uuid
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from patientline.voice.link import Event, WorkerGone
 from patientline.voice.media import CallerGone, Media
 from patientline.voice.models import VoiceCall
 from patientline.voice.prompts import Prompts
+from patientline.voice.selftest import Probe
 from patientline.voice.talk import AGENT_LEG, RECORDING, SUPERVISOR_LEG, THIRD_LEG, Mix, Talk
 from patientline.voice.voicemail import leave_work_order
 
@@ -140,6 +142,11 @@ class PhoneCall:
     async def _open_contact(self) -> None:
         raise NotImplementedError
 
+    @property
+    def kept(self) -> bool:
+        """Whether the call is written to the call log (the line's own test calls are not)."""
+        return True
+
     async def _finish(self) -> None:
         self.stage = "ended"
         self.row.ended_at = clock.now()
@@ -148,6 +155,8 @@ class PhoneCall:
         self.row.recording_seconds = _seconds(self.recording)
         if self.row.recording_seconds is None:
             self.row.recording = None
+        if not self.kept:
+            return
         try:
             async with self.plant.db.sessions() as session, session.begin():
                 session.add(self.row)
@@ -169,6 +178,7 @@ class PhoneCall:
 @dataclass(kw_only=True)
 class InboundCall(PhoneCall):
     incoming: Event
+    report: Callable[[Probe], None] | None = None  # a self-test call: where its IVR outcome goes
 
     def __post_init__(self) -> None:
         self.row = VoiceCall(
@@ -179,8 +189,16 @@ class InboundCall(PhoneCall):
 
     # ---- the whole call -----------------------------------------------------------------------------
 
+    @property
+    def kept(self) -> bool:
+        return self.report is None
+
     async def _call(self) -> None:
-        await self._answered_call()
+        try:
+            await self._answered_call()
+        finally:
+            if self.report is not None:
+                self.report(Probe(path=self.journey.path))  # ended before the IVR did (ignored after)
 
     async def _answered_call(self) -> None:
         async with self.plant.db.sessions() as session:
@@ -193,7 +211,8 @@ class InboundCall(PhoneCall):
         self.row.flow_id, self.row.flow_version = version.flow_id, version.number
         await self.media.answer()
         self.row.answered_at = clock.now()
-        await self._record()
+        if self.report is None:
+            await self._record()
         self.stage = "ivr"
         outcome = await self._ivr(flow)
         self.row.outcome = outcome.kind
@@ -209,6 +228,14 @@ class InboundCall(PhoneCall):
         finally:
             self.row.ivr = {"path": self.journey.path, "keys": self.journey.keys, "collected": self.journey.collected}
 
+    async def _queue_open(self, queue_id: int | None) -> bool:
+        info = self.plant.routing.queues.get(queue_id) if queue_id is not None else None
+        if info is None:
+            return queue_id is None
+        async with self.plant.db.sessions() as session:
+            calendar = await workcal.load(session, timezone=self.plant.settings.timezone)
+        return info.open_at(clock.now().astimezone(self.plant.zone), calendar)
+
     async def _spoken_answer(self, item_id: int) -> str | None:
         async with self.plant.db.sessions() as session:
             item = await session.get(Item, item_id)
@@ -217,7 +244,10 @@ class InboundCall(PhoneCall):
         return item.spoken or None
 
     async def _follow(self, outcome: Outcome) -> None:
-        if outcome.kind == "queue" and outcome.queue_id is not None:
+        if self.report is not None:
+            self.report(Probe(outcome.kind, self.journey.path, await self._queue_open(outcome.queue_id)))
+            self.row.end_reason = "self_test"
+        elif outcome.kind == "queue" and outcome.queue_id is not None:
             await self._queue(outcome.queue_id)
         elif outcome.kind == "callback" and outcome.queue_id is not None:
             await self._callback(outcome.queue_id)

@@ -35,6 +35,7 @@ from patientline.voice.plant import (
     voice_dir,
 )
 from patientline.voice.prompts import Prompts
+from patientline.voice.selftest import SelfTester
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class Controller:
     links: dict[str, WorkerLink] = field(default_factory=dict)
     calls: dict[str, PhoneCall] = field(default_factory=dict)  # by worker
     _by_task: dict[int, PhoneCall] = field(default_factory=dict)
+    probes: dict[str, Media] = field(default_factory=dict)  # by worker: the line's own test calls
+    tester: SelfTester | None = None
     _running: set[asyncio.Task[None]] = field(default_factory=set)
     _unsubscribe: object = None
 
@@ -85,11 +88,16 @@ class Controller:
 
     def _on_event(self, link: WorkerLink, event: Event) -> None:
         call = self.calls.get(link.name)
+        probe = self.probes.get(link.name)
         if event.get("event") == "incoming":
-            if call is not None:  # one conversation per worker: the SIP front should not have sent it
+            if (
+                call is not None or probe is not None
+            ):  # one conversation per worker: the SIP front should not have sent it
                 self._refuse(link, str(event.get("leg")))
                 return
             self._begin(link, event)
+        elif probe is not None:
+            probe.deliver(event)
         elif call is not None:
             call.media.deliver(event)
             if event.get("event") == "ended" and event.get("leg") == call.media.caller:
@@ -97,14 +105,27 @@ class Controller:
 
     def _on_lost(self, link: WorkerLink) -> None:
         call = self.calls.get(link.name)
-        if call is not None:
-            call.media.lost()
+        media = call.media if call is not None else self.probes.get(link.name)
+        if media is not None:
+            media.lost()
 
     def _refuse(self, link: WorkerLink, leg: str) -> None:
         self._spawn(link.send(cmd="answer", leg=leg, code=486))
 
     def _begin(self, link: WorkerLink, event: Event) -> None:
-        self._run(link, InboundCall(self.plant, Media(link, str(event.get("leg"))), incoming=event))
+        report = self.tester.answering(str(event.get("self_test") or "")) if self.tester else None
+        self._run(link, InboundCall(self.plant, Media(link, str(event.get("leg"))), incoming=event, report=report))
+
+    def free_link(self) -> WorkerLink | None:
+        """A worker that is up and has no conversation, for a call the line places itself."""
+        return next((k for k in self.links.values() if k.connected.is_set() and k.name not in self.calls
+                     and k.name not in self.probes), None)  # fmt: skip
+
+    def reserve(self, link: WorkerLink, media: Media) -> None:
+        self.probes[link.name] = media
+
+    def release(self, link: WorkerLink) -> None:
+        self.probes.pop(link.name, None)
 
     def _run(self, link: WorkerLink, call: PhoneCall) -> None:
         self.calls[link.name] = call
@@ -115,7 +136,7 @@ class Controller:
         """Starts an outbound call on a free worker; returns once the agent's phone has answered."""
         if any(call.agent_id == actor.user_id and call.stage != "ended" for call in self.calls.values()):
             raise Conflict("You are on a call already.", error_id="on_a_call")
-        link = next((k for k in self.links.values() if k.connected.is_set() and k.name not in self.calls), None)
+        link = self.free_link()
         if link is None:
             raise Conflict("Every line is busy; try again in a moment.", error_id="lines_busy")
         call = OutboundCall(self.plant, Media(link, PATIENT_LEG), dialling=dialling, actor=actor)
@@ -165,8 +186,10 @@ class VoiceRole:
 
     media: MediaPlant
     controller: Controller
+    tester: SelfTester
 
     async def stop(self) -> None:
+        await self.tester.stop()
         await self.controller.stop()
         await self.media.stop()
 
@@ -180,7 +203,9 @@ async def start_voice(settings: Settings, db: Database, bus: Bus, routing: Engin
                   recordings=recordings_dir(settings), music=hold_music(directory / "music" / "hold.wav"),
                   ringback=ringback_tone(directory / "music" / "ringback.wav"), front=front(settings))  # fmt: skip
     controller = Controller(plant, bus, media.specs)
+    controller.tester = tester = SelfTester(controller, plant.recordings)
     controller.start()
     if not await controller.ready(READY_TIMEOUT_S):
         log.warning("some media workers are not up yet; calls go to those that are")
-    return VoiceRole(media, controller)
+    tester.start()
+    return VoiceRole(media, controller, tester)

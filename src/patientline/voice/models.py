@@ -63,3 +63,19 @@ class VoiceCall(IdMixin, Base):
     work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_orders.id", ondelete="SET NULL"))
     recording: Mapped[str | None] = mapped_column(String(300))  # relative to the recordings directory
     recording_seconds: Mapped[float | None] = mapped_column()
+
+
+class VoiceSelfTest(IdMixin, Base):
+    """One synthetic call into the hotline (CH6): did the line answer, was a prompt heard, did the IVR
+    reach a queue. `problem` is empty when it passed."""
+
+    __tablename__ = "voice_self_tests"
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ok: Mapped[bool] = mapped_column()
+    problem: Mapped[str] = mapped_column(String(32), default="")  # not_answered, no_prompt, no_queue, …
+    number: Mapped[str] = mapped_column(String(20), default="")
+    answer_ms: Mapped[int | None] = mapped_column(Integer)
+    prompt_level: Mapped[float | None] = mapped_column()  # RMS of what the caller heard
+    outcome: Mapped[str] = mapped_column(String(16), default="")  # where the IVR sent the call
+    ivr_path: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    alarm: Mapped[str] = mapped_column(String(200), default="")  # the SMS to the on-call contact, or why none

@@ -20,7 +20,7 @@ from patientline.core.i18n import N_, gettext, gettext_all
 from patientline.core.validation import PathId
 from patientline.knowledge.models import Item
 from patientline.routing import service as routing
-from patientline.voice import call_log, service
+from patientline.voice import call_log, selftest, service
 from patientline.voice.flows import ENDS, MAX_NODES, FlowDefinition
 from patientline.voice.models import IvrFlow, IvrFlowVersion
 from patientline.voice.router import flow_json
@@ -210,6 +210,8 @@ LIVE_TEXTS = {
         "ringing": N_("Ringing an agent"),
         "talking": N_("Talking"),
         "voicemail": N_("Leaving a voicemail"),
+        "ringing_agent": N_("Calling out: ringing the agent"),
+        "dialling": N_("Calling out: ringing the patient"),
     },
     "on_hold": N_("On hold"),
     "consulting": N_("Consulting a colleague"),
@@ -267,7 +269,9 @@ async def live_page(request: Request, actor: CurrentActor, session: Session) -> 
         "queues": {str(row.id): row.name for row in await routing.list_queues(session)},
         "people": await _contact_handlers(session),
     }
-    return render(request, "voice/live.html", {"data": data, "texts": gettext_all(LIVE_TEXTS)})
+    context = {"data": data, "texts": gettext_all(LIVE_TEXTS), "self_tests": await selftest.recent(session, 10),
+               "self_test_minutes": app_state(request).settings.voice_self_test_minutes}  # fmt: skip
+    return render(request, "voice/live.html", context)
 
 
 def _clock(seconds: float | None) -> str:

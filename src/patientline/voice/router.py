@@ -13,7 +13,7 @@ from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import Conflict
 from patientline.core.validation import MAX_ID, PathId
-from patientline.voice import call_log, controls, outbound, service
+from patientline.voice import call_log, controls, outbound, selftest, service
 from patientline.voice.calls import PhoneCall
 from patientline.voice.controller import VoiceRole
 from patientline.voice.flows import FlowDefinition
@@ -33,6 +33,7 @@ from patientline.voice.schemas import (
     LiveCallRead,
     OutboundIn,
     PublishIn,
+    SelfTestRead,
     SuperviseIn,
     TransferIn,
 )
@@ -217,3 +218,20 @@ async def dial_out(body: OutboundIn, request: Request, actor: CurrentActor, sess
     async with session.begin():
         outbound.audit_dialling(session, actor, dialling, call.live_id)
     return FastJSONResponse(controls.live_json(call), status_code=201)
+
+
+# ---- the line's self-test ----------------------------------------------------------------------------------
+
+
+@router.get("/self-tests", response_model=list[SelfTestRead], summary="The line's latest test calls, newest first")
+async def self_tests(actor: CurrentActor, session: Session,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 20) -> Response:  # fmt: skip
+    actor.require(Permission.SUPERVISE)
+    return FastJSONResponse([test.model_dump(mode="json") for test in await selftest.recent(session, limit)])
+
+
+@router.post("/self-tests", response_model=SelfTestRead, status_code=201, summary="Call the line now to test it")
+async def run_self_test(request: Request, actor: CurrentActor) -> Response:
+    actor.require(Permission.SUPERVISE)
+    result = await _voice(request).tester.run()
+    return FastJSONResponse(selftest.shown(result).model_dump(mode="json"), status_code=201)

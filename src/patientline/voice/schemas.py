@@ -129,6 +129,22 @@ class CallerIdsRead(ReadModel):
     trunk: bool
 
 
+class SelfTestRead(ReadModel):
+    """One test call into the line: passed (`ok`) or the problem it found, and what it measured."""
+
+    id: int
+    started_at: datetime
+    ok: bool
+    problem: str
+    problem_text: str
+    number: str
+    answer_ms: int | None
+    prompt_level: float | None
+    outcome: str
+    ivr_path: list[str]
+    alarm: str
+
+
 class HoldIn(StrictModel):
     on: bool
 

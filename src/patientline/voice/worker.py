@@ -31,7 +31,7 @@ from typing import Any
 
 import pjsua2 as pj
 
-from patientline.voice.ports import RTP_PORTS
+from patientline.voice.ports import RTP_PORTS, SELF_TEST_HEADER
 
 log = logging.getLogger("patientline.voice.worker")
 
@@ -213,7 +213,8 @@ class Worker:
         self.legs[leg.name] = leg
         info = leg.getInfo()
         self.emit({"event": "incoming", "leg": leg.name, "from": info.remoteUri, "to": info.localUri,
-                   "call_id": info.callIdString, "dialled": _dialled(message)})  # fmt: skip
+                   "call_id": info.callIdString, "dialled": _dialled(message),
+                   "self_test": _header(message, SELF_TEST_HEADER)})  # fmt: skip
         if self.auto_answer:
             self._answer(leg, 200)
         else:
@@ -419,6 +420,16 @@ def _dialled(message: str) -> str:
     if len(parts) < 2 or not parts[1].startswith("sip:"):
         return ""
     return parts[1][4:].split("@", 1)[0].split(";", 1)[0]
+
+
+def _header(message: str, name: str) -> str:
+    """The value of the header `name` in a SIP message ('' when it has none)."""
+    head = message.split("\r\n\r\n", 1)[0]
+    for line in head.split("\r\n")[1:]:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == name.lower():
+            return value.strip()[:100]
+    return ""
 
 
 def _message(exc: BaseException) -> str:

@@ -34,6 +34,7 @@
       now: Date.now(), receivedAt: {}, // queue id -> when its longest wait was read (it ticks from there)
       selected: null, waiting: [], waitingLoaded: false, waitingAt: 0,
       busy: false, refreshTimer: null, waitingTimer: null,
+      lineAlarm: "", // the phone line's last self-test, when it failed
 
       init: function () {
         var self = this;
@@ -42,6 +43,8 @@
         this.refresh();
         setInterval(function () { self.now = Date.now(); }, 1000);
         setInterval(function () { self.refresh(); }, REFRESH_MS); // also when the event stream is down
+        this.readLineTest();
+        setInterval(function () { self.readLineTest(); }, REFRESH_MS);
         var hook = function () {
           var source = window.plEvents;
           if (!source) return;
@@ -75,6 +78,16 @@
         } catch (e) {
           this.failed = true;
         }
+      },
+      readLineTest: async function () {
+        try {
+          var response = await fetch("/api/voice/self-tests?limit=1", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+          if (!response.ok) return;
+          var last = (await response.json())[0];
+          var at = last ? new Date(last.started_at) : null;
+          this.lineAlarm = last && !last.ok ? fill(this.texts.line_alarm, {
+            time: pad(at.getHours()) + ":" + pad(at.getMinutes()), problem: last.problem_text }) : "";
+        } catch (e) { /* offline: the next refresh reads it again */ }
       },
       // at most one read per second however many events arrive (never put off by a steady stream)
       refreshSoon: function () {

@@ -36,7 +36,7 @@
       queues: data.queues || {},
       people: data.people || {},
       state: data.line_on ? "loading" : "off", // loading, on, off, failed
-      calls: [], busy: false, pending: null, reading: false, now: Date.now(), offset: 0, timer: null,
+      calls: [], busy: false, pending: null, reading: false, now: Date.now(), offset: 0, timer: null, testing: false,
 
       init: function () {
         var self = this;
@@ -45,6 +45,17 @@
         setInterval(function () { self.now = Date.now(); }, 1000);
       },
 
+      // a test call now; the page shows it with the earlier ones
+      testLine: async function () {
+        this.testing = true;
+        try {
+          var result = await window.plSend("POST", "/api/voice/self-tests");
+          if (!result.ok) { window.plToast(result.body.message || texts.error, "error"); return; }
+          window.location.reload();
+        } finally {
+          this.testing = false;
+        }
+      },
       refresh: async function () {
         if (this.reading) return;
         this.reading = true;
