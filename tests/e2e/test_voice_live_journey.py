@@ -435,7 +435,8 @@ def test_the_wallboard_raises_the_line_alarm_when_the_self_test_failed(
         at = datetime.now(UTC).replace(second=0, microsecond=0)
         failed = {"id": 7, "started_at": at.isoformat(), "ok": False, "problem": "not_answered",
                   "problem_text": "the line did not answer", "number": "8585", "answer_ms": None,
-                  "prompt_level": None, "outcome": "", "ivr_path": [], "alarm": "texted (message 12)"}  # fmt: skip
+                  "prompt_level": None, "outcome": "", "ivr_path": [], "alarm": "texted:12",
+                  "alarm_text": "Texted to the on-call phone (message 12)"}  # fmt: skip
         page.route(re.compile(r"/api/voice/self-tests\?limit=1$"), lambda route, _: route.fulfill(json=[failed]))
         page.reload()
         alarm = page.get_by_test_id("line-alarm")

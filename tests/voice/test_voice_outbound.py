@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
 import httpx
 import pytest
-from phone_line import AGENT_HZ, CALLER_HZ, TRUNK_PORT, Call, Line, Party, live_call, ready, started
+from phone_line import AGENT_HZ, CALLER_HZ, TRUNK_PORT, Call, Line, Party, connect, live_call, ready, started
 from sip import Phone, refused_scenario, tools_missing
 
 pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
@@ -142,3 +143,26 @@ def test_outbound_calls_keep_to_the_caller_id_policy_and_report_why_nobody_answe
 def test_callers_from_outside_cannot_reach_the_trunk_through_the_line(line: Line, outside: Phone) -> None:
     assert line.caller().call(refused_scenario(404), number="13800138000", timeout_s=20) == 0
     assert not [e for e in outside.events if e.get("event") == "incoming"]
+
+
+def test_a_consultation_with_an_outside_number_keeps_to_the_caller_id_policy(
+    line: Line, agents: tuple[httpx.Client, httpx.Client], outside: Phone
+) -> None:
+    agent_http, _ = agents
+    with ExitStack() as stack:
+        agent_phone = stack.enter_context(started(line, "agent01"))
+        ready(agent_http)
+        call = connect(line, stack, agent_http, agent_phone)
+        url = f"/api/voice/live/{call.live_id}"
+        abroad = agent_http.post(f"{url}/consult", json={"target": "+16502530000"})
+        assert abroad.status_code == 422 and abroad.json()["details"]["field"] == "number"
+        assert agent_http.post(f"{url}/hold", json={"on": False}).status_code == 200  # still the agent's call
+
+        with ThreadPoolExecutor(1) as pool:  # the consultation answers once the number has
+            consulting = pool.submit(agent_http.post, f"{url}/consult", json={"target": "13800138000"})
+            incoming, _ = answered_outside(outside)
+            consulted = consulting.result(timeout=30)
+        assert consulted.status_code == 200, consulted.text
+        assert incoming["dialled"] == "13800138000" and "sip:8585@" in incoming["from"]
+        assert agent_http.post(f"{url}/consult/end", json={"how": "cancel"}).status_code == 200
+        assert agent_http.post(f"{url}/hangup").status_code == 200

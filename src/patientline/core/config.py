@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     voice_trunk: str = Field(default="", description="sip:host:port where calls to outside numbers go; empty: none")
     voice_caller_ids: str = Field(
         default="8585",
-        pattern=r"^[0-9+]{3,20}(,[0-9+]{3,20})*$",
+        pattern=r"^[0-9+]{3,20}(,[0-9+]{3,20}){0,4}$",
         description="the hospital's numbers outbound calls may show, the default first",
     )
     voice_withheld_allowed: bool = Field(default=False, description="agents may withhold the number on outbound calls")

@@ -131,9 +131,9 @@ class PhoneCall:
         self.note("connected", agent_id=self.agent_id)
         await self.media.stop()
         self.talk = Talk(self.media, self.plant.music, Mix(self.media.caller), present={AGENT_LEG})
-        self.stage = "talking"
         if self.row.contact_id is None:
             await self._open_contact()
+        self.stage = "talking"
         outcome = await self.talk.run()
         if outcome == "ended":
             self.row.end_reason = TALKER_LEFT.get(self.talk.mix.talker, "agent_hung_up")

@@ -24,7 +24,7 @@ from patientline.routing.events import OfferRang, OfferStopped
 from patientline.voice.calls import InboundCall, PhoneCall, Plant
 from patientline.voice.link import Event, WorkerLink
 from patientline.voice.media import Media
-from patientline.voice.outbound import PATIENT_LEG, Dialling, OutboundCall
+from patientline.voice.outbound import PATIENT_LEG, RING_AGENT_S, Dialling, OutboundCall
 from patientline.voice.plant import (
     MediaPlant,
     WorkerSpec,
@@ -121,6 +121,10 @@ class Controller:
         return next((k for k in self.links.values() if k.connected.is_set() and k.name not in self.calls
                      and k.name not in self.probes), None)  # fmt: skip
 
+    def free_count(self) -> int:
+        return sum(1 for k in self.links.values() if k.connected.is_set() and k.name not in self.calls
+                   and k.name not in self.probes)  # fmt: skip
+
     def reserve(self, link: WorkerLink, media: Media) -> None:
         self.probes[link.name] = media
 
@@ -141,7 +145,11 @@ class Controller:
             raise Conflict("Every line is busy; try again in a moment.", error_id="lines_busy")
         call = OutboundCall(self.plant, Media(link, PATIENT_LEG), dialling=dialling, actor=actor)
         self._run(link, call)
-        if not await call.agent_answered:
+        try:
+            answered = await asyncio.wait_for(asyncio.shield(call.agent_answered), RING_AGENT_S + 5)
+        except TimeoutError:
+            answered = False
+        if not answered:
             raise Conflict("Your phone did not answer; is it registered?", error_id="phone_not_answered")
         return call
 

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from patientline.core import audit
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
-from patientline.core.db import Database
 from patientline.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from patientline.core.masking import mask_phone
-from patientline.voice.calls import PhoneCall
+from patientline.voice.calls import PhoneCall, Plant
+from patientline.voice.outbound import caller_ids, outside_uri, presented
 from patientline.voice.schemas import ConsultEnding, LiveCallRead, SupervisionMode
 from patientline.voice.talk import AGENT_LEG, SUPERVISOR_LEG, THIRD_LEG, Talk, Watch
 
@@ -111,11 +111,11 @@ async def consult(call: PhoneCall, target: str) -> None:
     talk = _agent_talk(call)
     if THIRD_LEG in talk.present:
         raise Conflict("A consultation is already on.", error_id="consult_on")
-    uri = await _uri(call.plant.db, call.plant.front, target)
+    uri, shown = await _dialled(call.plant, target)
     talk.mix.hold = True
     await talk.apply()
-    call.note("consulting", target=target)
-    if not await talk.dial(THIRD_LEG, uri):
+    call.note("consulting", target=target if not OUTSIDE_NUMBER.fullmatch(target.strip()) else "outside")
+    if not await talk.dial(THIRD_LEG, uri, shown["headers"], sender=shown.get("from")):
         talk.mix.hold = False
         await talk.apply()
         raise Conflict("{target} did not answer.", error_id="not_answered", params={"target": target})
@@ -188,14 +188,17 @@ def audit_supervision(session: Any, actor: Actor, call: PhoneCall, mode: str) ->
                  target_id=call.task_id, after={"mode": mode, "live_id": call.live_id})  # fmt: skip
 
 
-async def _uri(db: Database, front: str, target: str) -> str:
+async def _dialled(plant: Plant, target: str) -> tuple[str, dict[str, Any]]:
+    """Whom a consultation rings: a colleague's phone, or an outside number through the trunk under the
+    caller-ID policy (the line's default number shown)."""
     from patientline.core.auth.models import User
 
     target = target.strip()
     if OUTSIDE_NUMBER.fullmatch(target):
-        return f"sip:{target}@{front}"
-    async with db.sessions() as session:
+        settings = plant.settings
+        return outside_uri(settings, plant.front, target), presented(settings, caller_ids(settings)[0])
+    async with plant.db.sessions() as session:
         found = await session.scalar(select(User.username).where(User.username == target, User.is_active.is_(True)))
     if found is None:
         raise InvalidInput("Give a colleague's user name or a phone number.", details={"field": "target"})
-    return f"sip:{found}@{front}"
+    return f"sip:{found}@{plant.front}", {"headers": {}}

@@ -78,4 +78,4 @@ class VoiceSelfTest(IdMixin, Base):
     prompt_level: Mapped[float | None] = mapped_column()  # RMS of what the caller heard
     outcome: Mapped[str] = mapped_column(String(16), default="")  # where the IVR sent the call
     ivr_path: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    alarm: Mapped[str] = mapped_column(String(200), default="")  # the SMS to the on-call contact, or why none
+    alarm: Mapped[str] = mapped_column(String(200), default="")  # texted:<message>, no_oncall_phone, not_texted:<why>

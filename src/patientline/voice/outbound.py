@@ -16,12 +16,14 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core import audit, clock
 from patientline.core.auth.actor import Actor
+from patientline.core.auth.permissions import Permission
 from patientline.core.config import Settings
 from patientline.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from patientline.core.i18n import gettext
@@ -81,6 +83,20 @@ def _number(settings: Settings, raw: str) -> str:
     return number
 
 
+def presented(settings: Settings, caller_id: str) -> dict[str, Any]:
+    """The `from` and headers of a call to the trunk showing `caller_id` (or withholding it)."""
+    own = f"sip:{{}}@{settings.voice_sip_host}"
+    if caller_id == WITHHELD:
+        asserted = own.format(caller_ids(settings)[0])
+        return {"from": ANONYMOUS, "headers": {"Privacy": "id", "P-Asserted-Identity": f"<{asserted}>"}}
+    return {"from": f"<{own.format(caller_id)}>", "headers": {}}
+
+
+def outside_uri(settings: Settings, front: str, raw: str) -> str:
+    """The trunk's URI for an outside number, checked against the policy like a call out."""
+    return f"sip:{trunk_digits(_number(settings, raw))}@{front}"
+
+
 def trunk_digits(e164: str) -> str:
     """The digits the trunk is sent: as dialled in China (0 before an area code, 00 abroad)."""
     parsed = phonenumbers.parse(e164)
@@ -88,13 +104,15 @@ def trunk_digits(e164: str) -> str:
     return "".join(ch for ch in dialled if ch.isdigit())
 
 
-async def check(session: AsyncSession, settings: Settings, data: OutboundIn) -> Dialling:
+async def check(session: AsyncSession, settings: Settings, actor: Actor, data: OutboundIn) -> Dialling:
     """The number comes from the request, a patient's phone on file (the agent sees it masked only) or
     the work order's caller."""
     from patientline.patients import index as patient_index
     from patientline.patients.models import PatientPhone
     from patientline.workorders.models import WorkOrder
 
+    if data.patient_phone_id is not None or data.patient_id is not None:
+        actor.require(Permission.READ_PATIENTS)
     if not settings.voice_trunk.strip():
         raise Conflict("Outside numbers cannot be called: this line has no trunk.", error_id="no_trunk")
     patient_id, raw = data.patient_id, data.number
@@ -155,8 +173,8 @@ class OutboundCall(PhoneCall):
     async def _pause_agent(self) -> None:
         """An agent ready for routed work is paused so the router offers them nothing meanwhile."""
         router = self.plant.routing.core
-        with contextlib.suppress(RoutingError):
-            if router is not None and router.agent(self.user).status is Status.READY:
+        with contextlib.suppress(RoutingError, DomainError):
+            if router is not None and router.agent(self.user).presence is Status.READY:
                 await self.plant.routing.not_ready(self.user, Reason.OUTBOUND)
                 self.paused = True
 
@@ -194,11 +212,7 @@ class OutboundCall(PhoneCall):
         return True
 
     def _presented(self) -> dict[str, object]:
-        own = f"sip:{{}}@{self.plant.settings.voice_sip_host}"
-        if self.dialling.caller_id == WITHHELD:
-            asserted = own.format(caller_ids(self.plant.settings)[0])
-            return {"from": ANONYMOUS, "headers": {"Privacy": "id", "P-Asserted-Identity": f"<{asserted}>"}}
-        return {"from": f"<{own.format(self.dialling.caller_id)}>", "headers": {}}
+        return presented(self.plant.settings, self.dialling.caller_id)
 
     async def _first(self, leg: str, within: float, *, also: str | None = None) -> dict[str, object] | None:
         """The first answer, end or failure of `leg` (or `also`'s end) within `within` seconds."""

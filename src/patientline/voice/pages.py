@@ -247,6 +247,14 @@ END_REASONS = {
     "no_flow": N_("No flow answers the number dialled"),
     "worker_failed": N_("The line failed"),
     "error": N_("The line failed"),
+    "patient_hung_up": N_("The patient hung up"),
+    "busy": N_("The number was busy"),
+    "declined": N_("The call was declined"),
+    "not_answered": N_("Nobody answered"),
+    "number_unknown": N_("The number does not exist"),
+    "failed": N_("The call could not be placed"),
+    "agent_cancelled": N_("The agent stopped dialling"),
+    "agent_phone_not_answered": N_("The agent's phone did not answer"),
 }
 CALL_TEXTS = {
     "cannot_play": N_("The recording cannot be played; it may have been deleted by the retention policy."),

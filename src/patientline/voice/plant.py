@@ -152,7 +152,7 @@ def hold_music(path: Path) -> Path:
 
 def ringback_tone(path: Path) -> Path:
     """China's ringback: 450 Hz, one second on and four off."""
-    return _synthesised(path, ["1", "sine", "450", "4", "sine", "0", "vol", "0.3"])
+    return _synthesised(path, ["1", "sine", "450", "vol", "0.3", "pad", "0", "4"])
 
 
 def _synthesised(path: Path, synth: list[str]) -> Path:

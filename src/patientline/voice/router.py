@@ -213,7 +213,7 @@ async def dial_out(body: OutboundIn, request: Request, actor: CurrentActor, sess
     actor.require(Permission.HANDLE_CONTACTS)
     voice = _voice(request)
     async with session.begin():
-        dialling = await outbound.check(session, app_state(request).settings, body)
+        dialling = await outbound.check(session, app_state(request).settings, actor, body)
     call = await voice.controller.dial_out(dialling, actor)
     async with session.begin():
         outbound.audit_dialling(session, actor, dialling, call.live_id)

@@ -143,6 +143,7 @@ class SelfTestRead(ReadModel):
     outcome: str
     ivr_path: list[str]
     alarm: str
+    alarm_text: str
 
 
 class HoldIn(StrictModel):

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core import clock
-from patientline.core.errors import DomainError
+from patientline.core.errors import Conflict, DomainError
 from patientline.core.i18n import N_, gettext
 from patientline.voice.link import WorkerGone
 from patientline.voice.media import CallerGone, Media
@@ -44,12 +44,17 @@ FIRST_RUN_S = 60.0  # the first test after the line starts
 ALARM_TEMPLATE = "line_alarm"
 PASSING = ("queue", "callback", "voicemail")
 PROBLEMS = {
-    "no_free_line": N_("every line was busy"),
     "not_answered": N_("the line did not answer"),
     "no_prompt": N_("no greeting was heard"),
     "no_queue": N_("the menu did not reach a queue"),
     "queue_closed": N_("the menu led to a closed queue"),
     "worker_failed": N_("a media worker failed"),
+    "error": N_("the test could not run"),
+}
+ALARMS = {
+    "texted": N_("Texted to the on-call phone (message {id})"),
+    "no_oncall_phone": N_("No on-call phone is set"),
+    "not_texted": N_("Not texted: {why}"),
 }
 
 
@@ -91,6 +96,8 @@ class SelfTester:
         while True:
             try:
                 await self.run()
+            except Conflict:
+                log.info("line self-test skipped: the line is busy")
             except Exception:
                 log.exception("line self-test failed to run")
             await asyncio.sleep(self.settings.voice_self_test_minutes * 60)
@@ -109,9 +116,8 @@ class SelfTester:
         number = next(n for n in self.settings.voice_numbers.split(",") if n.strip())
         result = VoiceSelfTest(started_at=clock.now(), ok=False, number=number, ivr_path=[], problem="", alarm="")
         link = self.controller.free_link()
-        if link is None:
-            result.problem = "no_free_line"
-            return result
+        if link is None or self.controller.free_count() < 2:  # one calls, another answers
+            raise Conflict("Every line is busy; the line is tested again later.", error_id="lines_busy")
         token = secrets.token_hex(16)
         answer: asyncio.Future[Probe] = asyncio.get_running_loop().create_future()
         self.pending[token] = answer
@@ -119,8 +125,11 @@ class SelfTester:
         self.controller.reserve(link, media)
         try:
             result.problem = await self._probe(media, number, token, answer, result)
-        except (CallerGone, WorkerGone):
-            result.problem = result.problem or "worker_failed"
+        except WorkerGone:
+            result.problem = "worker_failed"
+        except Exception:
+            log.exception("line self-test call failed")
+            result.problem = "error"
         finally:
             self.pending.pop(token, None)
             with contextlib.suppress(WorkerGone):
@@ -134,14 +143,20 @@ class SelfTester:
         front = self.controller.plant.front
         began = clock.monotonic()
         await media.send(cmd="dial", leg=PROBE_LEG, uri=f"sip:{number}@{front}", headers={SELF_TEST_HEADER: token})
-        if not await _answered(media, ANSWER_LIMIT_S):
+        try:
+            if not await _answered(media, ANSWER_LIMIT_S):
+                return "not_answered"
+        except CallerGone:  # refused: no worker free, no flow on the number
             return "not_answered"
         result.answer_ms = round((clock.monotonic() - began) * 1000)
-        result.prompt_level = await self._listen(media, token)
-        if result.prompt_level < PROMPT_LEVEL:
-            return "no_prompt"
-        if self.settings.voice_self_test_keys:
-            await media.send(cmd="send_dtmf", leg=PROBE_LEG, digits=self.settings.voice_self_test_keys)
+        try:
+            result.prompt_level = await self._listen(media, token)
+            if result.prompt_level < PROMPT_LEVEL:
+                return "no_prompt"
+            if self.settings.voice_self_test_keys:
+                await media.send(cmd="send_dtmf", leg=PROBE_LEG, digits=self.settings.voice_self_test_keys)
+        except CallerGone:
+            pass  # the line ended the call early: its report says how far the IVR went
         try:
             probe = await asyncio.wait_for(asyncio.shield(answer), IVR_LIMIT_S)
         except TimeoutError:
@@ -199,7 +214,7 @@ def _loudness(path: Path) -> float:
             data = recording.readframes(recording.getnframes())
     except (OSError, wave.Error, EOFError):
         return 0.0
-    samples = memoryview(data).cast("h") if len(data) >= 2 else memoryview(b"").cast("h")
+    samples = memoryview(data[: len(data) // 2 * 2]).cast("h")
     if not len(samples):
         return 0.0
     return float((sum(s * s for s in samples) / len(samples)) ** 0.5)
@@ -210,7 +225,7 @@ async def _alarm(session: AsyncSession, settings: Any, result: VoiceSelfTest) ->
     from patientline.channels import sms
 
     if not settings.voice_oncall_phone.strip():
-        return "no on-call phone set"
+        return "no_oncall_phone"
     local = result.started_at.astimezone(ZoneInfo(settings.timezone))
     problem = gettext(PROBLEMS.get(result.problem, result.problem))
     variables = {"hotline": result.number, "time": f"{local:%H:%M}", "problem": problem}
@@ -219,8 +234,8 @@ async def _alarm(session: AsyncSession, settings: Any, result: VoiceSelfTest) ->
                                  variables=variables, idempotency_key=f"voice-self-test:{local:%Y%m%d%H}")  # fmt: skip
     except DomainError as exc:
         log.warning("line alarm not texted", extra={"error_id": exc.error_id})
-        return f"not texted: {exc.error_id}"[:200]
-    return f"texted (message {message.id})"
+        return f"not_texted:{exc.error_id}"[:200]
+    return f"texted:{message.id}"
 
 
 async def recent(session: AsyncSession, limit: int) -> list[SelfTestRead]:
@@ -231,6 +246,14 @@ async def recent(session: AsyncSession, limit: int) -> list[SelfTestRead]:
 
 def shown(row: VoiceSelfTest) -> SelfTestRead:
     """A test call as the API and the page show it, its problem in the reader's language."""
-    values = {name: getattr(row, name) for name in SelfTestRead.model_fields if name != "problem_text"}
+    values = {name: getattr(row, name) for name in SelfTestRead.model_fields if not name.endswith("_text")}
     text = gettext(PROBLEMS[row.problem]) if row.problem in PROBLEMS else row.problem
-    return SelfTestRead(**values, problem_text=text)
+    return SelfTestRead(**values, problem_text=text, alarm_text=_alarm_text(row.alarm))
+
+
+def _alarm_text(alarm: str) -> str:
+    """`texted:12`, `no_oncall_phone` or `not_texted:invalid_input`, in the reader's language."""
+    code, _, detail = alarm.partition(":")
+    if code not in ALARMS:
+        return alarm
+    return gettext(ALARMS[code]).format(id=detail, why=detail)

@@ -127,12 +127,15 @@ class Talk:
             await self.apply()
         return leg
 
-    async def dial(self, leg: str, uri: str, headers: dict[str, str] | None = None) -> bool:
-        """Rings `uri` as `leg`; True once it answered (it then takes part only as the mix says)."""
+    async def dial(self, leg: str, uri: str, headers: dict[str, str] | None = None, *,
+                   sender: str | None = None) -> bool:  # fmt: skip
+        """Rings `uri` as `leg` (showing `sender` as From if given); True once it answered (it then takes
+        part only as the mix says)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._dials[leg] = future
         try:
-            await self.media.send(cmd="dial", leg=leg, uri=uri, headers=headers or {})
+            shown = {"from": sender} if sender else {}
+            await self.media.send(cmd="dial", leg=leg, uri=uri, headers=headers or {}, **shown)
             answered = await asyncio.wait_for(asyncio.shield(future), DIAL_TIMEOUT_S)
         except TimeoutError:
             answered = False

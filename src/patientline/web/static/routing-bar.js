@@ -246,7 +246,8 @@
       voiceTasks: function () { return this.tasks.filter(function (task) { return task.channel === "voice"; }); },
       readCalls: async function () {
         if (this.voiceOff || this.callsReading) return;
-        if (!this.voiceTasks().length && !this.callingOut && !this.outboundRows().length) { this.calls = {}; return; }
+        var outbound = this.callingOut || this.outboundRows().length || this.reason === "outbound";
+        if (!this.voiceTasks().length && !outbound) { this.calls = {}; return; }
         this.callsReading = true;
         try {
           var response = await fetch(VOICE, { headers: { Accept: "application/json" }, credentials: "same-origin" });
