@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 
 from patientline.core.config import Settings
-from patientline.voice.ports import RTP_PORTS
+from patientline.voice.ports import RTP_PORTS, Seat, write_seats
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +183,7 @@ class MediaPlant:
         self.specs = worker_specs(self.settings)
         home = self._write_kamailio_files()
         self._keep("kamailio", partial(self._kamailio, home))
-        for spec in self.specs:
-            self._keep(spec.name, partial(self._worker, spec))
+        self._keep("workers", partial(self._pool, self._write_seats()))
 
     def _keep(self, name: str, spawn: Callable[[], Awaitable[asyncio.subprocess.Process]]) -> None:
         self._watchers.append(asyncio.create_task(self._keep_running(name, spawn), name=f"voice-{name}"))
@@ -207,13 +206,18 @@ class MediaPlant:
                 stdout=log_file, stderr=log_file, start_new_session=True,
             )  # fmt: skip
 
-    async def _worker(self, spec: WorkerSpec) -> asyncio.subprocess.Process:
-        with open(_log_path(self.directory / "logs" / f"worker-{spec.sip_port}.log"), "ab") as log_file:  # noqa: ASYNC230
+    async def _pool(self, seats: Path) -> asyncio.subprocess.Process:
+        with open(_log_path(self.directory / "logs" / "workers.log"), "ab") as log_file:  # noqa: ASYNC230
             return await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "patientline.voice.worker", "--sip-port", str(spec.sip_port),
-                "--control", str(spec.control), "--proxy", f"sip:{front(self.settings)}",
-                "--rtp-port", str(spec.rtp_port), stdout=log_file, stderr=log_file, start_new_session=True,
+                sys.executable, "-m", "patientline.voice.pool", "--seats", str(seats),
+                "--proxy", f"sip:{front(self.settings)}", stdout=log_file, stderr=log_file, start_new_session=True,
             )  # fmt: skip
+
+    def _write_seats(self) -> Path:
+        logs = self.directory / "logs"
+        seats = [Seat(spec.sip_port, str(spec.control), spec.rtp_port, str(logs / f"worker-{spec.sip_port}.log"))
+                 for spec in self.specs]  # fmt: skip
+        return write_seats(self.directory / "run" / "workers.json", seats)
 
     def _write_kamailio_files(self) -> Path:
         home = self.directory / "kamailio"
@@ -225,7 +229,7 @@ class MediaPlant:
     async def stop(self) -> None:
         self._stopping = True
         for name, process in self.processes.items():
-            _signal(process, signal.SIGTERM, group=name == "kamailio")  # Kamailio's children go with it
+            _signal(process, signal.SIGTERM, group=name == "kamailio")  # the pool stops its workers itself
         await asyncio.gather(*(_wait(p) for p in self.processes.values()))
         for watcher in self._watchers:
             watcher.cancel()

@@ -478,6 +478,21 @@ def _read_lines(worker: Worker, connection: socket.socket) -> None:
             worker.commands.put(command if isinstance(command, dict) else {"cmd": ""})
 
 
+def serve(sip_port: int, control: Path, proxy: str | None, rtp_port: int = 0) -> None:
+    """Runs one worker until SIGTERM: its engine, then its control socket, then the loop."""
+    worker = Worker(sip_port, proxy, rtp_port=rtp_port)
+
+    def stop(*_: object) -> None:
+        worker.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.start()
+    serve_control(worker, control)
+    worker.run()
+    control.unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="PatientLine media worker")
     parser.add_argument("--sip-port", type=int, required=True)
@@ -486,17 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rtp-port", type=int, default=0, help=f"the first of {RTP_PORTS} media ports")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
-    worker = Worker(args.sip_port, args.proxy, rtp_port=args.rtp_port)
-
-    def stop(*_: object) -> None:
-        worker.stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    worker.start()
-    serve_control(worker, args.control)
-    worker.run()
-    args.control.unlink(missing_ok=True)
+    serve(args.sip_port, args.control, args.proxy, args.rtp_port)
 
 
 if __name__ == "__main__":
