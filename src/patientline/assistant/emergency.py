@@ -9,8 +9,8 @@ it is not about an emergency now. Anywhere in the message, someone learning firs
 again ("已经送到急诊了") sets every sign aside. Otherwise, in the order `_set_aside` asks:
 - a negation right before it ("没有胸痛");
 - in its clause: a topic rather than a person (fiction, study, teaching, paperwork: "我在写小说"), a
-  worry or a hypothetical ("怕哪天中风"); a figure of speech in its clause sets the whole clause aside
-  ("累死了", "让我窒息");
+  worry or a hypothetical ("怕哪天中风", unless the message ends saying it was done: "如果吃了一百片会怎样
+  我已经吃了"); a figure of speech in its clause sets the whole clause aside ("累死了", "让我窒息");
 - words of this moment in its clause keep it ("突然", "救命");
 - the past in its clause sets it aside ("去年心梗，放了支架");
 - grave signs, and signs whose clause says they are severe ("剧烈", "冷汗"), are kept;
@@ -71,7 +71,7 @@ def read_signs(path: Path = SIGNS_FILE) -> list[Sign]:
 SIGNS = read_signs()
 
 NEGATION = re.compile(
-    r"(?:没有|没|不是|并不|并没|倒没|也没|不算|无|未|否认|不会|不)(?:想|要|在|再|出现|发生|什么)?$"
+    r"(?:没有|没|不是|并不|并没|倒没|也没|不算|无|未|否认|不会|不)(?:想|要|在|再|出现|发生|什么|怎么|太)?$"
     r"|(?:\bno|\bnot|\bnever|\bwithout|\bdenies|n't)\s+(?:\w+\s+)?$"
     r"|\bno\s+(?:\w+\s+){1,3}n?or\s+$"  # no chest pain or shortness of breath
 )
@@ -80,7 +80,8 @@ PAST = re.compile(
     r"去年|前年|上个?月|上周|上礼拜|上星期|前天|上次|上回|那次|那回|以前|之前|曾经|小时候|时候?\S{0,6}过|年前|月前|周前|既往|病史|"
     r"前阵子|前段时间|前些天|救回来|救过来|住院|稳定|已经正常|正常上班|医院说是|"
     r"(?:已经|都|现在|早就?|病|治)好了|好多了|好转|已经好|没事了|恢复|康复|出院|术后|放了?支架|后遗症|做过|得过|有过|过一次|未遂|(?:\d+|[一二三四五六七八九十几两]+)年了|"
-    r"(?:心梗|中风|脑梗|脑出血|手术|车祸|烧伤|骨折|抢救|住院|溺水|中毒)后"
+    r"(?:心梗|中风|脑梗|脑出血|手术|车祸|烧伤|骨折|抢救|住院|溺水|中毒)后|试过(?![^。？！?!]{0,8}(?:没用|不管用|没效|不行|还|也不|没反应))|(?:晕倒|昏倒|晕|昏迷|抽搐|抽|发作)过(?![去来])"
+    r"|当时(?:就)?\S{0,3}(?:晕|昏|黑|倒|抽)\S{0,2}(?:几|一两|一|两)(?:秒|下|会儿?|分钟)"
     r"|住了\S{0,3}(?:天|周|星期|个月)|平稳|入咗院|出咗院"
     r"|\bin (?:january|february|march|april|may|june|july|august|september|october|november|december)\b"
     r"|\blast (?:year|month|week)\b|\b(?:years?|months?|weeks?) ago\b|\brecovered\b|\bdoing (?:well|fine|ok)\b"
@@ -89,15 +90,18 @@ PAST = re.compile(
 )
 CHRONIC = re.compile(
     r"(?:歇|休息|停下来?)\S{0,4}(?:就好|就缓|缓过来)|缓过来了|老是|已经\S{0,4}(?:天|星期|礼拜|周|月|年)|好几年|好多年|多年|老毛病|痴呆|打呼噜|打鼾|呼吸暂停|经常|偶尔|有时候?|时不时|一直有点|长期|反复|慢性|几个月了|体检"
+    r"|总(?:是)?(?:说|觉得|会)|平时(?:还好|还行|没事|正常|挺好)|(?:冬天|夏天|换季|天冷|每年)\S{0,4}(?:会|就)"
     r"|\bon and off\b|\bfor (?:a few |several |many |some )?(?:months|weeks|years)\b"
     r"|\bsometimes\b|\boccasional(?:ly)?\b"
 )
-# Words that the moment has passed or the person is well, anywhere in the message (not for grave signs).
+# Words that the moment has passed, the person is well or tests found nothing, anywhere in the message (not for
+# grave signs).
 REASSURED = re.compile(
     r"玩得\S{0,2}(?:好|开心)|吃饭\S{0,2}正常|吃得\S{0,2}(?:香|好)|能吃能玩|精神(?:挺|很|还)好|"
     r"已经拉出来|已经排出|排出来了|止住了|就止住|已经止住|不流了|结痂|没起泡|继续玩|还在玩|还在笑|呼吸正常|"
     r"(?:已经|很|情况|病情)稳定|稳定了|不怎么(?:疼|痛)了|抢救过来|救过来了|没什么事|应该没事|没事吧|医生\S{0,4}说\S{0,2}没事|查\S{0,6}没事|"
-    r"活蹦乱跳|咳出来了|一切正常|完全正常|现在(?:已经)?醒了|没晕|不晕|不想?吐|没吐"
+    r"活蹦乱跳|咳出来了|一切正常|完全正常|现在(?:已经)?醒了|没晕|不晕|不想?吐|没吐|好好(?:地|的)(?:在)?玩|肌肉拉伤|岔气|"
+    r"(?:彩超|心电图|ct|核磁|b超|造影|检查|化验)\S{0,6}(?:都)?(?:正常|没(?:有)?(?:什么)?问题)"
     r"|\bacting (?:normal(?:ly)?|fine|like (?:him|her|them)self)\b|\bplaying (?:again|normally)\b"
 )
 MILD = re.compile(
@@ -118,6 +122,11 @@ WORRY = re.compile(
     r"怕|担心|会不会|为什么|万一|如果|假如|要是|\bwhat if\b|\bif (?:someone|somebody|anyone|a person)\b"
     r"|以为|\bworried\b|\bafraid\b|\bin case\b|\bwhy\b|\bthought (?:he|she|it|i) was\b"
 )
+# A hypothetical that the end of the message says was done ("如果吃了一百片会怎样 我已经吃了"): no worry.
+ADMITTED = re.compile(
+    r"(?:我|他|她)\S{0,2}(?:已经|刚刚?|刚才)(?:都)?(?:吃|吞|喝|服|割|划)(?:了|下去了?|完了)[\s。！!.…]*$"
+    r"|\b(?:i|he|she) (?:already|just) (?:did|took (?:it|them|all of (?:it|them)))\W*$"
+)
 # A joke or a show, anywhere in the message, is not an emergency ("我快休克了，开玩笑的").
 JOKING = re.compile(
     r"开(?:个)?玩笑|哈哈|笑死|追剧|太虐|原地(?:爆炸|去世)|裂开了|人麻了|社死|心态崩|离谱|窒息操作|这波操作"
@@ -135,6 +144,14 @@ SETTLED = re.compile(
     r".*?在\S{0,8}住院(?!部|楼|处|手续)|住紧|已经看过急诊|已经(?:拍片|拍过片)|已经打了\S{0,4}(?:针|疫苗)"
     r"|(?:当场|当时)(?:就)?(?:缓|醒|好)过来了(?![^。？！?!]{0,20}(?:又|还是|但|可是))|有人(?:在)?演(?!出|讲|唱|奏)"
     r"|(?:其实|原来|只不过)(?:就|只)?是\S{0,2}(?:怕针|晕针|晕血|怕血|怕打针|(?:太)?紧张|吓的|吓着了)"
+    r"|(?:(?:绑|戴|量|测)错了|(?:躺|坐|歇|休息)(?:了|下)\S{0,6}就(?:好|醒|缓过来)了(?![吗么嘛])|口头禅|凡尔赛)"
+    r"(?![^。？！?!]{0,20}(?:又|还是|但|可是))"
+    r"|(?<![要该够能])(?:一个?(?:多)?月|半个?月|一周|一个?(?:星期|礼拜)|几天|[2-9]天|\d{2,}天|[两三四五六七八九十几]+天)(?:才)?"
+    r"(?:吃|喝|用)完(?![^。？！?!]{0,20}(?:但|可是|一次|一下子|一口气|全|都))"
+    r"|(?:面瘫|中风|脑梗|脑出血|脑溢血|偏瘫|手术|车祸|外伤)(?:后)?(?:留下|落下|遗留)\S{0,3}的"
+    r"(?![^。？！?!]{0,30}(?:又|突然|加重|但|可是|这次))"
+    r"|(?:整理|做|写|编|制作|准备)\S{0,8}(?:应急|急救)(?:手册|卡片?)|考试题|考题"
+    r"|打(?:完|了)\S{0,8}疫苗\S{0,6}(?:手臂|胳膊|肩膀|针眼)\S{0,3}(?:很|有点|好)?(?:疼|痛|酸|肿)(?![^。？！?!]{0,30}(?:喘|呼吸|晕|风团|疹|嘴唇|喉咙))"
     r"|科普(?:资料|材料|视频|文章|读物)|救护车\S{0,4}(?:接走|拉走|送走)了|当时(?:应该|该)(?:怎么|咋)(?:做|办)|以后遇到|下次遇到"
     r"|宠物医院|动物医院|兽医|猪场|猪瘟|鸡瘟|养殖场|几头(?:猪|牛|羊)|\bvet\b"
 )
@@ -144,13 +161,16 @@ TOPIC = re.compile(
     r"想了解|了解一下|学学|学习|病历|复印|保险公司|理赔|住几天|会不会影响|只是问问|(?:预)?防(?:止|范|治)?|热线|多少钱|费用|"
     r"复诊时间|宣传|资料|演练|安全课|讲讲|要讲|鉴定|材料|时间窗|指南|发病率|死亡率|统计|"
     r"假设|一旦|提前问|想学|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
-    r"黄金|抢救时间|人数|每年|课题|课件|视频(?!电话|通话|聊天)|在写|老师(?:讲|上课|布置|出的)|教材|别人|投诉|误诊|要个说法|没事了|好好的|已经(?:完全)?好|"
+    r"黄金|抢救时间|人数|每年|课题|课件|视频(?!电话|通话|聊天)|在写|老师(?:讲|上课|布置|出的)|教材|(?<!告诉)别人|投诉|误诊|要个说法|没事了|好好的|已经(?:完全)?好|"
     r"歌词|情节|恐怖片|鬼片|干预门诊|干预热线|(?:自杀|危机)干预|预防自杀|心理援助|鉴别|话剧|排练|要我演|电视里|主角|一部片|"
     r"能看(?:狗|猫)|给(?:狗|猫)看病|过家家|说明书|电视上|演(?:一个|个)?(?:溺水|晕倒|病人|伤员)|转发|前兆|是真的吗|快过期|在哪开|能不能开|量表|评估|心理老师|噩梦|做梦|梦到|梦见|这歌|首歌|(?<!当)(?<!当成)(?<!当作)(?<!当做)维生素|(?<!当)(?<!当成)(?<!当作)(?<!当做)钙片|软糖|益生菌|一堂|上课|的课|识别|"
     r"康复科|康复训练|做康复|做训练|送人头|"
     r"半年|护理院|鼻饲|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
     r"谣言|网上说|真的假的|病人家属|常备|想备|备一支|手环(?!\S{0,2}(?:显示|测|提示))|推荐|最多(?:能|可以)?吃|一天(?:能|可以)?吃几|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
     r"哪天|能考|多大(?:学|可以|能|年龄|岁数)|提前(?:问|了解|准备)|以后(?:也(?!用不|不需要|不用)|会|怀孕|万一)|剧本|游戏|听说|过的人|的人(?:救|能|可以|应该|会)|排除|家族史|筛查|"
+    r"现实(?:中|里|生活中)|剧情|剧本杀|动画|动漫|纪录片|韩剧|美剧|日剧|综艺|短剧|女主(?![人任管])|男主(?![人任管])|作文|(?:看|读)(?:书|文章|报道)\S{0,2}说|书(?:上|里)说|"
+    r"(?:是|会是)(?:什么|啥)感觉|咋解释|就是问问|随便问问|安宁疗护|临终关怀|(?:挂号|预约|客服)(?:的)?电话|"
+    r"养生(?:节目|视频|文章|讲座|公众号)|(?:看|听)了(?:个|一个|一期|几期)\S{0,4}节目|"
     r"模拟|几种|有什么不一样|有啥不一样|不一样吗|什么不同|就好了|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|才不会|怎么(?:放|存放|收纳|保管)|放在哪|放哪里|想知道|预案"
     r"|宠物|猫咪|狗狗|鹦鹉|仓鼠|老狗|鱼缸|金鱼|(?:家|的)狗(?:被|又|突然)"
     r"|\bcourses?\b|\btraining\b|\bclass(?:es)?\b|\bfirst aid\b|\bexam\b|\bnovel\b|\bstory\b|\bcharacter\b"
@@ -158,26 +178,27 @@ TOPIC = re.compile(
     r"\brefill\w*|\bprescription\b|\bthesis\b|\bpublish\w*|\bmain character\b|\bthriller\b|\bwriting (?:a|my)\b|"
     r"\bpets?\b|\bmy (?:cat|dog|parrot)\b|\blyrics?\b|\bsong\b"
 )
-_NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血受])"
+_NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血受闷慌胀])"
 FIGURATIVE = re.compile(
     r"(?:累|笑|热|冷|烦|气|饿|困|忙|吵|急|无聊|丑|贵|卡|慢|等|排队|堵|尴尬|吓|馋)(?:得)?(?:要)?死(?:了|我|人)|"
     r"(?:排队|等(?:号|了|得)|热|累|困|饿|无聊|吵|忙|作业|加班|上班)\S{0,6}想死|"
     + _NOT_PAIN
     + r"(?:到|得)(?:我|人)?(?:都)?(?:快|要)?想?"
-    r"(?:中暑)?(?:昏迷|晕倒|晕过去|中风|脑梗|心梗|心脏骤停|心口疼|心肌梗塞?|窒息|吐血|休克|脑溢血|脑出血|崩溃|想死|跳楼|跳河|撞墙|喘不过气?)|"
+    r"(?:中暑)?(?:昏迷|晕倒|晕过去|中风|脑梗|心梗|心脏骤停|心口疼|心肌梗塞?|窒息|吐血|休克|脑溢血|脑出血|崩溃|想死|跳楼|跳河|撞墙|喘不(?:过|上)气?)|"
     r"(?:钱|费|价|账单|工资|账|花销|医药费)\S{0,8}(?:大出血|吐血|心梗|心肌梗|晕倒|休克|窒息)|简直是大出血|要吐血了|气(?:得)?晕|"
     r"(?:让|把)(?:我|人)?\S{0,2}吐血|(?:卡|气|烦|急|堵)得我\S{0,2}(?:脑梗|心梗|中风|吐血|窒息)|贵到\S{0,4}(?:吐血|晕|窒息)|"
     r"气得我|让(?:我|人)窒息|窒息(?:感)?的(?:服务|系统|操作|态度)|心梗了?(?:一样|似的)|要被\S{0,4}逼疯|"
     r"(?:价格|排队|服务|系统)\S{0,8}(?:中毒|窒息|心梗)|让(?:人|我)\S{0,2}(?:心梗|脑梗|窒息|吐血|中风|崩溃)|的心都有|饿晕|饿得\S{0,2}晕|夸晕|吓得\S{0,4}(?:晕|死|昏)|"
     r"把我气出|(?:加班|上班|老板|工作|作业|考试)\S{0,10}(?:窒息|心梗|脑梗|猝死|崩溃)|"
-    r"要中毒了|笑到|要吐血|气\S{0,2}吐血|缺氧|嚷嚷|夸张|(?:人挤人|排队|电梯|社恐|人多)\S{0,10}窒息|(?:辣|笑|累|热|挤|憋屈)到(?:我)?喘不过"
+    r"要中毒了|笑到|要吐血|气\S{0,2}吐血|缺氧|嚷嚷|夸张|(?:人挤人|排队|电梯|社恐|人多)\S{0,10}窒息|(?:辣|笑|累|热|挤|憋屈)到(?:我)?喘不过|"
+    r"(?:打呼噜|打鼾|打呼|鼾声)\S{0,6}(?:像|跟)\S{0,3}(?:憋死|窒息|断气)"
 )
 NOW = re.compile(
     r"正在|刚刚|刚才|突然|马上|这次\S{0,6}不一样|(?:跟|和)(?:以前|平时|往常)\S{0,4}不一样|赶紧|快(?:点|来|救)|救命|救救|怎么办|咋办|不行了|还在|一直在|这会儿?|此刻|眼看|现在又|今晚就(?!\S?(?:有点|有些|一点))"
     r"|\bthis (?:is|time is|feels) different\b"
 )
 SEVERE = re.compile(
-    r"要死|要命|快不行|剧烈|厉害|受不了|冷汗|大汗|出汗|发紫|发青|晕|喘不|打滚|撕裂|压着|石头|很多|好多|一大"
+    r"要死|要命|快不行|剧烈|厉害|受不了|冷汗|大汗|出汗|发紫|发青|晕|(?<!有点)(?<!有些)喘不|打滚|撕裂|压着|石头|很多|好多|一大"
 )
 SPACES = re.compile(r"\s+")
 # 我 气 喘 不 上 来 了: characters typed one at a time with spaces between are one clause
@@ -219,6 +240,7 @@ class _Message:
     chronic: bool
     joking: bool
     reassured: bool
+    admitted: bool  # a hypothetical the message says was done (ADMITTED)
 
 
 @dataclass(frozen=True)
@@ -261,7 +283,13 @@ def by_signs(folded: str) -> Alarm | None:
     if SETTLED.search(folded):
         return None
     joking = bool(JOKING.search(folded)) and not NOT_JOKING.search(folded)
-    message = _Message(bool(TOPIC.search(folded)), bool(CHRONIC.search(folded)), joking, bool(REASSURED.search(folded)))
+    message = _Message(
+        bool(TOPIC.search(folded)),
+        bool(CHRONIC.search(folded)),
+        joking,
+        bool(REASSURED.search(folded)),
+        bool(ADMITTED.search(folded)),
+    )
     for clause in CLAUSE.split(folded):
         if clause and (alarm := _alarm_in(clause, message, whole=False)):
             return alarm
@@ -284,7 +312,7 @@ def _set_aside(clause: str, match: re.Match[str], sign: Sign, message: _Message)
     """Whether the message shows the sign is not about an emergency now (see the module's docstring)."""
     if NEGATION.search(clause[max(0, match.start() - NEGATION_REACH) : match.start()]):
         return True
-    if TOPIC.search(clause) or WORRY.search(clause):
+    if TOPIC.search(clause) or (WORRY.search(clause) and not message.admitted):
         return True
     if NOW.search(clause):
         return False
