@@ -17,7 +17,7 @@ run: setup voice-setup migrate seed
 	@echo "  Calls ring in agent01's bar (press Ready) and open the caller in the workbench: /workbench"
 	@echo "  supervisor1: wallboard /routing/wallboard, the simulated HIS (slow it down, make it fail): /admin/his"
 	@echo "  Web chat (no login): /chat, the widget on a hospital page: /chat/demo-site; agents answer in /chat/desk"
-	@echo "  Phone line: dial 8585 at sip:127.0.0.1:5080 (register a softphone as agent01 there); IVR flows: /voice/flows"
+	@echo "  Phone line: dial 8585 at sip:127.0.0.1:5080 (register a softphone there as agent01, password Demo-8585-2026); IVR flows: /voice/flows"
 	@echo ""
 	PATIENTLINE_DEMO_TRAFFIC=1 PATIENTLINE_HL7_LISTEN=127.0.0.1:2575 PATIENTLINE_VOICE=1 PATIENTLINE_VOICE_ONCALL_PHONE=13900990000 $(VENV)/bin/patientline serve
 

@@ -50,10 +50,12 @@ import array
 import asyncio
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -327,6 +329,7 @@ async def add_agents(var_dir: Path, count: int, password: str) -> list[str]:
     from patientline.routing.demo import ADMIN
     from patientline.routing.models import RoutingQueue
     from patientline.routing.schemas import MemberIn
+    from patientline.voice import phones
 
     settings = Settings(var_dir=var_dir, database_url="")
     db = Database(settings.effective_database_url)
@@ -342,6 +345,7 @@ async def add_agents(var_dir: Path, count: int, password: str) -> list[str]:
                 user = await create_user(session, actor=ADMIN, settings=settings, username=name,
                                          display_name=f"Bench {name[-2:]}", password=password, roles=["agent"],
                                          must_change_password=False)  # fmt: skip
+                await phones.set_password(session, settings, ADMIN, user.id, password)  # the desk phone's too
                 members.append(MemberIn(user_id=user.id, tier=1))
             await routing.set_members(session, actor=ADMIN, queue_id=queue_id, members=members)
     finally:
@@ -349,40 +353,81 @@ async def add_agents(var_dir: Path, count: int, password: str) -> list[str]:
     return names
 
 
-def register_phones(names: list[str], ports: Ports, contact_port: int, *, within: float = 10.0) -> None:
-    """Registers each agent's AOR at the SIP front (no digest yet), Contact: the agents' sipp UAS."""
+def register_phones(names: list[str], password: str, ports: Ports, contact_port: int, *, within: float = 10.0) -> None:
+    """Registers each agent's AOR at the SIP front with its desk-phone password (answering the digest
+    challenge), Contact: the agents' sipp UAS."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", ports.register))
         sock.settimeout(0.2)
-        pending: dict[str, str] = {}
-        for name in names:
-            call_id = f"{secrets.token_hex(8)}@bench"
-            pending[call_id] = name
-            message = (
-                f"REGISTER sip:127.0.0.1:{ports.front} SIP/2.0\r\n"
-                f"Via: SIP/2.0/UDP 127.0.0.1:{ports.register};branch=z9hG4bK{secrets.token_hex(8)};rport\r\n"
-                "Max-Forwards: 70\r\n"
-                f"From: <sip:{name}@127.0.0.1:{ports.front}>;tag={secrets.token_hex(4)}\r\n"
-                f"To: <sip:{name}@127.0.0.1:{ports.front}>\r\n"
-                f"Call-ID: {call_id}\r\nCSeq: 1 REGISTER\r\n"
-                f"Contact: <sip:{name}@127.0.0.1:{contact_port}>\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n"
-            )
-            sock.sendto(message.encode(), ("127.0.0.1", ports.front))
+        pending = {f"{secrets.token_hex(8)}@bench": name for name in names}
+        for call_id, name in pending.items():
+            sock.sendto(register_request(name, call_id, 1, ports, contact_port), ("127.0.0.1", ports.front))
         deadline = now() + within
         while pending and now() < deadline:
             try:
                 reply = sock.recv(65536).decode(errors="replace")
             except TimeoutError:
                 continue
-            status = reply.split("\r\n", 1)[0]
-            call_id = next((line.split(":", 1)[1].strip() for line in reply.split("\r\n")
-                            if line.lower().startswith(("call-id:", "i:"))), "")  # fmt: skip
-            if call_id in pending and status.startswith("SIP/2.0 200"):
+            status, headers = sip_reply(reply)
+            call_id = headers.get("call-id", headers.get("i", ""))
+            if call_id not in pending or status.startswith("SIP/2.0 1"):
+                continue
+            name = pending[call_id]
+            if status.startswith("SIP/2.0 200"):
                 del pending[call_id]
-            elif call_id in pending and not status.startswith("SIP/2.0 1"):
-                raise RuntimeError(f"REGISTER of {pending[call_id]} refused: {status}")
+            elif status.startswith("SIP/2.0 401") and headers.get("cseq", "").startswith("1 "):
+                answer = digest_answer(
+                    name, password, headers.get("www-authenticate", ""), f"sip:127.0.0.1:{ports.front}"
+                )
+                sock.sendto(register_request(name, call_id, 2, ports, contact_port, answer), ("127.0.0.1", ports.front))
+            else:
+                raise RuntimeError(f"REGISTER of {name} refused: {status}")
         if pending:
             raise RuntimeError(f"{len(pending)} REGISTERs not answered, e.g. {next(iter(pending.values()))}")
+
+
+def phones_registered(names: list[str], password: str, ports: Ports) -> bool:
+    """Whether every phone registered (the registrar learns the passwords just after the line starts)."""
+    try:
+        register_phones(names, password, ports, ports.agents[0])
+    except RuntimeError as refused:
+        say(f"  {refused}; again")
+        return False
+    return True
+
+
+def register_request(
+    name: str, call_id: str, cseq: int, ports: Ports, contact_port: int, authorization: str = ""
+) -> bytes:
+    return (
+        f"REGISTER sip:127.0.0.1:{ports.front} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{ports.register};branch=z9hG4bK{secrets.token_hex(8)};rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:{name}@127.0.0.1:{ports.front}>;tag={secrets.token_hex(4)}\r\n"
+        f"To: <sip:{name}@127.0.0.1:{ports.front}>\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: {cseq} REGISTER\r\n"
+        + (f"Authorization: {authorization}\r\n" if authorization else "")
+        + f"Contact: <sip:{name}@127.0.0.1:{contact_port}>\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def sip_reply(reply: str) -> tuple[str, dict[str, str]]:
+    """A reply's status line and its headers by lower-case name."""
+    status, *lines = reply.split("\r\n\r\n", 1)[0].split("\r\n")
+    return status, {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+
+
+def digest_answer(user: str, password: str, challenge: str, uri: str) -> str:
+    """The Authorization header answering a `Digest realm=…, nonce=…` challenge (RFC 2617, MD5, no qop)."""
+    fields = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge))
+    realm, nonce = fields["realm"], fields["nonce"]
+    response = md5_hex(f"{md5_hex(f'{user}:{realm}:{password}')}:{nonce}:{md5_hex(f'REGISTER:{uri}')}")
+    return (f'Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", response="{response}", '
+            'algorithm=MD5')  # fmt: skip
+
+
+def md5_hex(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
 @contextmanager
@@ -601,7 +646,7 @@ def run(args: argparse.Namespace, var_dir: Path) -> dict[str, Any]:
             )
             phones = sipp(sipp_dir, "agents", AGENT_PHONES.format(speech=SPEECH_PCAP), ports.agents, front=None)
             time.sleep(0.5)
-            register_phones(names, ports, ports.agents[0])
+            wait_until("the agents' phones registered", lambda: phones_registered(names, password, ports), 30, 1.0)
             with client(base, "supervisor1", PASSWORD) as supervisor:
                 warm_up(sipp_dir, ports, supervisor)
                 before = last_call_id(supervisor)
@@ -614,13 +659,13 @@ def run(args: argparse.Namespace, var_dir: Path) -> dict[str, Any]:
                     idle = (sample(process.pid, [phones.pid], 0, 0, pss=True),)
                     time.sleep(IDLE_S)
                     idle += (sample(process.pid, [phones.pid], 0, 0, pss=False),)
-                    register_phones(names, ports, ports.agents[0])  # the front keeps registrations 120 s at most
+                    register_phones(names, password, ports, ports.agents[0])  # the front keeps them 120 s at most
                     xml = caller_scenario(ivr_ms=args.ivr_seconds * 1000, talk_s=args.talk_seconds)
                     timeout_s = round(args.calls / args.rate + args.ivr_seconds + args.talk_seconds + 90)
                     callers = sipp(sipp_dir, "callers", xml, ports.callers, front=ports.front, calls=args.calls,
                                    limit=args.calls, rate=args.rate, timeout_s=timeout_s)  # fmt: skip
                     samples = watch(process.pid, [phones.pid, callers.pid], callers, supervisor, timeout_s + 30,
-                                    lambda: register_phones(names, ports, ports.agents[0]))  # fmt: skip
+                                    lambda: register_phones(names, password, ports, ports.agents[0]))  # fmt: skip
                     callers_exit = callers.returncode
                     wait_until("the calls' records", lambda: not live_calls(supervisor), 30, every=0.5)
                     records = [c for c in supervisor.get("/api/voice/calls", params={"limit": 500}).json()

@@ -328,7 +328,7 @@ async def load_demo(session: AsyncSession, settings: Settings) -> str:
     routing = await load_demo_routing(session)
     patients = await load_demo_patients(session)
     contacts = await load_demo_contacts(session)
-    voice = await load_demo_voice(session)
+    voice = await load_demo_voice(session, settings, DEMO_PASSWORD)
     return (f"{hospital}; {knowledge}; {channels}; {workorders}; {routing}; {patients}; {contacts}; {voice}; "
             f"password {DEMO_PASSWORD}")  # fmt: skip
 

@@ -38,7 +38,7 @@ class Line:
         return Sipp(self.var / "sipp", self.front_port, next(self.ports), next(self.ports))
 
     def phone(self, user: str) -> Phone:
-        return Phone(user, next(self.ports), self.front_port, self.var).start()
+        return Phone(user, next(self.ports), self.front_port, self.var, PASSWORD).start()
 
     def last_call(self, http: httpx.Client, *, after: int = 0) -> dict[str, Any]:
         for _ in range(50):
@@ -125,7 +125,7 @@ class started:
     """A test phone registered as `user` for the length of a `with`."""
 
     def __init__(self, line: Line, user: str, *, auto_answer: bool = True) -> None:
-        self.phone = Phone(user, next(line.ports), line.front_port, line.var)
+        self.phone = Phone(user, next(line.ports), line.front_port, line.var, PASSWORD)
         self.auto_answer = auto_answer
 
     def __enter__(self) -> Phone:

@@ -150,6 +150,9 @@ class Phone:
     sip_port: int
     front_port: int
     directory: Path
+    password: str = ""  # the desk phone's password at the SIP front (the demo's: the demo password)
+    login: str = ""  # the account whose password it is (`user` unless a test poses as someone else)
+    registered: dict[str, Any] = field(default_factory=dict)  # the registrar's answer
     process: subprocess.Popen[bytes] | None = None
     sock: socket.socket | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -171,8 +174,9 @@ class Phone:
         self.sock.settimeout(0.2)
         self.send(cmd="auto_answer", on=auto_answer)
         self.send(cmd="register", uri=f"sip:{self.user}@127.0.0.1:{self.front_port}",
-                  registrar=f"sip:127.0.0.1:{self.front_port}")  # fmt: skip
-        self.wait_for("registered", 10)
+                  registrar=f"sip:127.0.0.1:{self.front_port}", user=self.login or self.user,
+                  password=self.password)  # fmt: skip
+        self.registered = self.wait_for("registered", 10)
         return self
 
     @property

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     voice: bool = Field(default=False, description="the phone line: Kamailio, media workers, the IVR (role voice)")
     voice_sip_host: str = Field(default="127.0.0.1", description="the address Kamailio listens on")
     voice_sip_port: int = Field(default=5080, ge=1, le=65535, description="the SIP port phones and trunks use")
+    voice_sip_realm: str = Field(
+        default="patientline",
+        pattern=r"^[A-Za-z0-9.-]{1,100}$",
+        description="the realm phones log in to (changing it voids their passwords)",
+    )
     voice_workers: int = Field(default=4, ge=1, le=200, description="media workers: one conversation each")
     voice_worker_port: int = Field(default=5091, ge=1, le=65000, description="the first worker's SIP port")
     voice_rtp_port: int = Field(

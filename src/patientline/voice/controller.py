@@ -25,6 +25,7 @@ from patientline.voice.calls import InboundCall, PhoneCall, Plant
 from patientline.voice.link import Event, WorkerLink
 from patientline.voice.media import Media
 from patientline.voice.outbound import PATIENT_LEG, RING_AGENT_S, Dialling, OutboundCall
+from patientline.voice.phones import Registrar
 from patientline.voice.plant import (
     MediaPlant,
     WorkerSpec,
@@ -195,9 +196,11 @@ class VoiceRole:
     media: MediaPlant
     controller: Controller
     tester: SelfTester
+    registrar: Registrar
 
     async def stop(self) -> None:
         await self.tester.stop()
+        await self.registrar.stop()
         await self.controller.stop()
         await self.media.stop()
 
@@ -215,5 +218,9 @@ async def start_voice(settings: Settings, db: Database, bus: Bus, routing: Engin
     controller.start()
     if not await controller.ready(READY_TIMEOUT_S):
         log.warning("some media workers are not up yet; calls go to those that are")
+    registrar = Registrar(media, db, settings)
+    if not await registrar.ready(READY_TIMEOUT_S):
+        log.warning("Kamailio does not take the phones' passwords yet; they follow within seconds")
+    registrar.start()
     tester.start()
-    return VoiceRole(media, controller, tester)
+    return VoiceRole(media, controller, tester, registrar)

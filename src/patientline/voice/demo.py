@@ -9,10 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from patientline.core.auth.models import User
+from patientline.core.config import Settings
 from patientline.knowledge.models import Item
 from patientline.routing.demo import ADMIN
 from patientline.routing.models import RoutingQueue
-from patientline.voice import service
+from patientline.voice import phones, service
 from patientline.voice.flows import FlowDefinition
 from patientline.voice.models import IvrFlow
 from patientline.voice.schemas import FlowCreate, PublishIn
@@ -50,9 +52,12 @@ def hotline(queues: dict[str, int], spoken_item: int | None) -> dict[str, Any]:
     ]}  # fmt: skip
 
 
-async def load_demo_voice(session: AsyncSession) -> str:
+async def load_demo_voice(session: AsyncSession, settings: Settings, phone_password: str) -> str:
     if await session.scalar(select(IvrFlow.id).where(IvrFlow.name == NAME)) is not None:
         return "voice flow already loaded"
+    staff = (await session.scalars(select(User.id).where(User.is_active.is_(True)))).all()
+    for user_id in staff:  # every demo account's desk phone logs in with the demo password
+        await phones.set_password(session, settings, ADMIN, user_id, phone_password)
     queues = {code: queue_id for code, queue_id in await session.execute(select(RoutingQueue.code, RoutingQueue.id))}
     spoken_item = await session.scalar(
         select(Item.id)
@@ -65,4 +70,4 @@ async def load_demo_voice(session: AsyncSession) -> str:
     draft = FlowDefinition.model_validate(hotline(queues, spoken_item))
     flow = await service.create_flow(session, actor=ADMIN, data=FlowCreate(name=NAME, number="8585", draft=draft))
     await service.publish(session, actor=ADMIN, flow_id=flow.id, data=PublishIn(version=flow.version, note="demo"))
-    return f"voice flow {NAME} published"
+    return f"voice flow {NAME} published, {len(staff)} desk phones"

@@ -79,3 +79,15 @@ class VoiceSelfTest(IdMixin, Base):
     outcome: Mapped[str] = mapped_column(String(16), default="")  # where the IVR sent the call
     ivr_path: Mapped[list[Any]] = mapped_column(JSON, default=list)
     alarm: Mapped[str] = mapped_column(String(200), default="")  # texted:<message>, no_oncall_phone, not_texted:<why>
+
+
+class VoicePhoneSecret(Base):
+    """A staff member's desk-phone password for the SIP front, kept only as its digest `ha1`
+    (MD5 of user:realm:password, what the registrar checks a REGISTER against)."""
+
+    __tablename__ = "voice_phone_secrets"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    ha1: Mapped[str] = mapped_column(String(32))
+    realm: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column()
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.models import User
 from patientline.core.auth.permissions import Permission, permissions_for
+from patientline.core.errors import PermissionDenied
 from patientline.core.i18n import N_, gettext, gettext_all
 from patientline.core.validation import PathId
 from patientline.knowledge.models import Item
 from patientline.routing import service as routing
-from patientline.voice import call_log, selftest, service
+from patientline.voice import call_log, phones, selftest, service
 from patientline.voice.flows import ENDS, MAX_NODES, FlowDefinition
 from patientline.voice.models import IvrFlow, IvrFlowVersion
 from patientline.voice.router import flow_json
@@ -303,6 +304,16 @@ def _log_row(call: dict[str, Any], queues: dict[int, str], people: dict[int, str
         "duration": _clock((ended - started).total_seconds()) if ended else "",
         "recording_length": _clock(call["recording_seconds"]),
     }
+
+
+@router.get("/phone")
+async def phone_page(request: Request, actor: CurrentActor, session: Session) -> Response:
+    """The agent's own desk phone: where and as whom it registers, a new password (shown once), revoke."""
+    actor.require(Permission.HANDLE_CONTACTS)
+    if actor.user_id is None:
+        raise PermissionDenied("Only a person has a desk phone.")
+    shown = await phones.setup(session, app_state(request).settings, actor.user_id)
+    return render(request, "voice/phone.html", {"phone": shown, "voice_on": app_state(request).settings.voice})
 
 
 @router.get("/calls")

@@ -28,7 +28,7 @@ RESTART_DELAY_S = 0.5
 STOP_TIMEOUT_S = 5.0
 REGISTRATION_S = 120  # phones register again within this; after a restart of Kamailio (registrations in memory) too
 MODULES = ("kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "usrloc",
-           "registrar", "dispatcher", "ctl")  # fmt: skip
+           "registrar", "dispatcher", "ctl", "auth", "htable", "jsonrpcs")  # fmt: skip
 
 
 class PlantError(RuntimeError):
@@ -64,6 +64,11 @@ def front(settings: Settings) -> str:
     return f"{settings.voice_sip_host}:{settings.voice_sip_port}"
 
 
+def jsonrpc_socket(settings: Settings) -> Path:
+    """Kamailio's JSON-RPC socket (Unix datagrams): the registrar's table of phone digests is set through it."""
+    return voice_dir(settings) / "kamailio" / "run" / "jsonrpc.sock"
+
+
 def kamailio_binary() -> str:
     binary = shutil.which("kamailio") or ("/usr/sbin/kamailio" if Path("/usr/sbin/kamailio").exists() else None)
     if binary is None:
@@ -79,7 +84,7 @@ def modules_dir() -> Path:
 
 
 def kamailio_config(settings: Settings, modules: Path) -> str:
-    host, port = settings.voice_sip_host, settings.voice_sip_port
+    host, port, realm = settings.voice_sip_host, settings.voice_sip_port, settings.voice_sip_realm
     numbers = "|".join(n for n in settings.voice_numbers.split(",") if n.strip()) or "8585"
     trunk = settings.voice_trunk.strip()
     first, last = settings.voice_worker_port, settings.voice_worker_port + settings.voice_workers - 1
@@ -105,6 +110,9 @@ modparam("registrar", "max_expires", {REGISTRATION_S})
 modparam("ctl", "binrpc", "unix:kamailio.ctl")
 modparam("dispatcher", "list_file", "dispatcher.list")
 modparam("dispatcher", "ds_hash_size", 4)
+modparam("htable", "htable", "phones=>size=8;")
+modparam("jsonrpcs", "transport", 4)
+modparam("jsonrpcs", "dgram_socket", "{jsonrpc_socket(settings)}")
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (has_totag()) {{
@@ -115,7 +123,13 @@ request_route {{
     }}
     if (is_method("CANCEL")) {{ if (t_check_trans()) t_relay(); exit; }}
     t_check_trans();
-    if (is_method("REGISTER")) {{ if (!save("location")) sl_reply_error(); exit; }}
+    if (is_method("REGISTER")) {{
+        if (!pv_www_authenticate("{realm}", "$sht(phones=>$au)", "1")) {{ www_challenge("{realm}", "0"); exit; }}
+        if ($au != $tU) {{ sl_send_reply("403", "Forbidden"); exit; }}
+        consume_credentials();
+        if (!save("location")) sl_reply_error();
+        exit;
+    }}
     if (is_method("OPTIONS") && uri == myself && $rU == $null) {{ sl_send_reply("200", "OK"); exit; }}
     if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
     record_route();

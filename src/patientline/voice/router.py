@@ -13,7 +13,7 @@ from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import Conflict
 from patientline.core.validation import MAX_ID, PathId
-from patientline.voice import call_log, controls, outbound, selftest, service
+from patientline.voice import call_log, controls, outbound, phones, selftest, service
 from patientline.voice.calls import PhoneCall
 from patientline.voice.controller import VoiceRole
 from patientline.voice.flows import FlowDefinition
@@ -32,6 +32,7 @@ from patientline.voice.schemas import (
     HoldIn,
     LiveCallRead,
     OutboundIn,
+    PhoneSetupRead,
     PublishIn,
     SelfTestRead,
     SuperviseIn,
@@ -218,6 +219,32 @@ async def dial_out(body: OutboundIn, request: Request, actor: CurrentActor, sess
     async with session.begin():
         outbound.audit_dialling(session, actor, dialling, call.live_id)
     return FastJSONResponse(controls.live_json(call), status_code=201)
+
+
+# ---- desk phones' passwords ---------------------------------------------------------------------------------
+
+
+@router.get("/phones/{user_id}", response_model=PhoneSetupRead, summary="How a desk phone registers (own, or an admin)")
+async def phone_setup(user_id: PathId, request: Request, actor: CurrentActor, session: Session) -> Response:
+    if actor.user_id != user_id:
+        actor.require(Permission.MANAGE_USERS)
+    shown = await phones.setup(session, app_state(request).settings, user_id)
+    return FastJSONResponse(PhoneSetupRead.model_validate(shown).model_dump(mode="json"))
+
+
+@router.post("/phones/{user_id}/password", response_model=PhoneSetupRead, status_code=201,
+             summary="A new desk-phone password, shown once (audited)")  # fmt: skip
+async def new_phone_password(user_id: PathId, request: Request, actor: CurrentActor, session: Session) -> Response:
+    async with session.begin():
+        shown = await phones.set_password(session, app_state(request).settings, actor, user_id)
+    return FastJSONResponse(PhoneSetupRead.model_validate(shown).model_dump(mode="json"), status_code=201)
+
+
+@router.delete("/phones/{user_id}/password", status_code=204, summary="Revoke a desk phone's password (audited)")
+async def revoke_phone_password(user_id: PathId, actor: CurrentActor, session: Session) -> Response:
+    async with session.begin():
+        await phones.revoke(session, actor, user_id)
+    return Response(status_code=204)
 
 
 # ---- the line's self-test ----------------------------------------------------------------------------------

@@ -122,6 +122,19 @@ class OutboundIn(StrictModel):
     caller_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] | None = None
 
 
+class PhoneSetupRead(ReadModel):
+    """How a staff member's desk phone registers: as `username` at `registrar`, in `realm`, with the
+    password (shown once, right after it is set)."""
+
+    user_id: int
+    username: str
+    registrar: str
+    realm: str
+    has_password: bool
+    updated_at: datetime | None
+    password: str | None = None
+
+
 class CallerIdsRead(ReadModel):
     """The numbers an agent may show on an outbound call (`withheld`: none), the default first."""
 

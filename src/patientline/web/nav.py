@@ -25,6 +25,7 @@ NAV: list[NavItem] = [
     NavItem("Contact records", "/contacts", Permission.HANDLE_CONTACTS, "Work", "g l"),
     NavItem("Shift handover", "/contacts/handover", Permission.HANDLE_CONTACTS, "Work", "g o"),
     NavItem("Call log", "/voice/calls", Permission.HANDLE_CONTACTS, "Work"),
+    NavItem("My desk phone", "/voice/phone", Permission.HANDLE_CONTACTS, "Work"),
     NavItem("Work orders", "/workorders", Permission.CREATE_WORK_ORDERS, "Work", "g w"),
     NavItem("New work order", "/workorders/new", Permission.CREATE_WORK_ORDERS, "Work", "g n"),
     NavItem("Callbacks due", "/workorders/callbacks", Permission.CREATE_WORK_ORDERS, "Work", "g c"),

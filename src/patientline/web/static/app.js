@@ -112,10 +112,11 @@
     try {
       var result = await send(form.dataset.method || "POST", url, formValue(form));
       if (!result.ok) { showErrors(form, result.body); return; }
-      if (form.hasAttribute("data-show-secret") && result.body.secret) {
+      var secret = form.hasAttribute("data-show-secret") && result.body[form.dataset.showSecret || "secret"];
+      if (secret) {
         var box = form.querySelector(".secret");
         box.hidden = false;
-        box.querySelector(".secret-value").textContent = result.body.secret;
+        box.querySelector(".secret-value").textContent = secret;
         return;
       }
       sessionStorage.setItem("pl-flash", form.dataset.flash || "✓");
