@@ -19,7 +19,6 @@ import secrets
 import socket
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -34,6 +33,7 @@ from patientline.core.db import Database
 from patientline.core.errors import NotFound
 from patientline.voice.models import VoicePhoneSecret
 from patientline.voice.plant import MediaPlant, front, jsonrpc_socket
+from patientline.voice.schemas import PhoneSetupRead
 
 log = logging.getLogger(__name__)
 
@@ -52,30 +52,18 @@ def new_password() -> str:
     return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
 
 
-@dataclass(frozen=True)
-class PhoneSetup:
-    """What a phone needs to register (the password only right after it is set)."""
-
-    user_id: int
-    username: str
-    registrar: str
-    realm: str
-    has_password: bool
-    updated_at: datetime | None
-    password: str | None = None
-
-
-async def setup(session: AsyncSession, settings: Settings, user_id: int) -> PhoneSetup:
+async def setup(session: AsyncSession, settings: Settings, user_id: int) -> PhoneSetupRead:
     user = await _user(session, user_id)
     secret = await session.get(VoicePhoneSecret, user_id)
     valid = secret is not None and secret.realm == settings.voice_sip_realm
-    return PhoneSetup(user.id, user.username, f"sip:{front(settings)}", settings.voice_sip_realm, valid,
-                      secret.updated_at if valid and secret else None)  # fmt: skip
+    return PhoneSetupRead(user_id=user.id, username=user.username, registrar=f"sip:{front(settings)}",
+                          realm=settings.voice_sip_realm, has_password=valid,
+                          updated_at=secret.updated_at if valid and secret else None)  # fmt: skip
 
 
 async def set_password(
     session: AsyncSession, settings: Settings, actor: Actor, user_id: int, password: str | None = None
-) -> PhoneSetup:
+) -> PhoneSetupRead:
     """A fresh password for the user's phone (the one before stops working within seconds)."""
     _require_own_or_admin(actor, user_id)
     user = await _user(session, user_id)
@@ -88,8 +76,7 @@ async def set_password(
     session.add(secret)
     audit.record(session, actor=actor, action="voice.phone_password.set", target_type="user", target_id=user_id)
     await session.flush()
-    shown = await setup(session, settings, user_id)
-    return PhoneSetup(**{**shown.__dict__, "password": password})
+    return (await setup(session, settings, user_id)).model_copy(update={"password": password})
 
 
 async def revoke(session: AsyncSession, actor: Actor, user_id: int) -> None:

@@ -229,7 +229,7 @@ async def phone_setup(user_id: PathId, request: Request, actor: CurrentActor, se
     if actor.user_id != user_id:
         actor.require(Permission.MANAGE_USERS)
     shown = await phones.setup(session, app_state(request).settings, user_id)
-    return FastJSONResponse(PhoneSetupRead.model_validate(shown).model_dump(mode="json"))
+    return FastJSONResponse(shown.model_dump(mode="json"))
 
 
 @router.post("/phones/{user_id}/password", response_model=PhoneSetupRead, status_code=201,
@@ -237,7 +237,7 @@ async def phone_setup(user_id: PathId, request: Request, actor: CurrentActor, se
 async def new_phone_password(user_id: PathId, request: Request, actor: CurrentActor, session: Session) -> Response:
     async with session.begin():
         shown = await phones.set_password(session, app_state(request).settings, actor, user_id)
-    return FastJSONResponse(PhoneSetupRead.model_validate(shown).model_dump(mode="json"), status_code=201)
+    return FastJSONResponse(shown.model_dump(mode="json"), status_code=201)
 
 
 @router.delete("/phones/{user_id}/password", status_code=204, summary="Revoke a desk phone's password (audited)")
