@@ -65,7 +65,7 @@ async def set_password(
     session: AsyncSession, settings: Settings, actor: Actor, user_id: int, password: str | None = None
 ) -> PhoneSetupRead:
     """A fresh password for the user's phone (the one before stops working within seconds)."""
-    _require_own_or_admin(actor, user_id)
+    require_own_or_admin(actor, user_id)
     user = await _user(session, user_id)
     password = password or new_password()
     secret = await session.get(VoicePhoneSecret, user_id) or VoicePhoneSecret(user_id=user_id)
@@ -80,7 +80,7 @@ async def set_password(
 
 
 async def revoke(session: AsyncSession, actor: Actor, user_id: int) -> None:
-    _require_own_or_admin(actor, user_id)
+    require_own_or_admin(actor, user_id)
     await _user(session, user_id)
     secret = await session.get(VoicePhoneSecret, user_id)
     if secret is not None:
@@ -98,7 +98,8 @@ async def digests(session: AsyncSession, realm: str) -> dict[str, str]:
     return {username: ha1 for username, ha1 in rows.tuples()}
 
 
-def _require_own_or_admin(actor: Actor, user_id: int) -> None:
+def require_own_or_admin(actor: Actor, user_id: int) -> None:
+    """A person manages their own phone; an administrator anyone's."""
     if actor.user_id != user_id:
         actor.require(Permission.MANAGE_USERS)
 

@@ -226,8 +226,7 @@ async def dial_out(body: OutboundIn, request: Request, actor: CurrentActor, sess
 
 @router.get("/phones/{user_id}", response_model=PhoneSetupRead, summary="How a desk phone registers (own, or an admin)")
 async def phone_setup(user_id: PathId, request: Request, actor: CurrentActor, session: Session) -> Response:
-    if actor.user_id != user_id:
-        actor.require(Permission.MANAGE_USERS)
+    phones.require_own_or_admin(actor, user_id)
     shown = await phones.setup(session, app_state(request).settings, user_id)
     return FastJSONResponse(shown.model_dump(mode="json"))
 
