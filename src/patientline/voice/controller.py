@@ -28,13 +28,13 @@ from patientline.voice.outbound import PATIENT_LEG, RING_AGENT_S, Dialling, Outb
 from patientline.voice.phones import Registrar
 from patientline.voice.plant import (
     MediaPlant,
-    WorkerSpec,
     front,
     hold_music,
     recordings_dir,
     ringback_tone,
     voice_dir,
 )
+from patientline.voice.ports import Seat
 from patientline.voice.prompts import Prompts
 from patientline.voice.selftest import SelfTester
 
@@ -47,7 +47,7 @@ READY_TIMEOUT_S = 10.0
 class Controller:
     plant: Plant
     bus: Bus
-    workers: list[WorkerSpec]
+    workers: list[Seat]
     links: dict[str, WorkerLink] = field(default_factory=dict)
     calls: dict[str, PhoneCall] = field(default_factory=dict)  # by worker
     _by_task: dict[int, PhoneCall] = field(default_factory=dict)
@@ -57,9 +57,9 @@ class Controller:
     _unsubscribe: object = None
 
     def start(self) -> None:
-        for spec in self.workers:
-            link = WorkerLink(spec.name, spec.control, spec.sip_port, self._on_event, self._on_lost)
-            self.links[spec.name] = link
+        for seat in self.workers:
+            link = WorkerLink(seat.name, seat.control, seat.sip_port, self._on_event, self._on_lost)
+            self.links[seat.name] = link
             link.start()
         self._unsubscribe = self.bus.subscribe(self._on_bus)
 
@@ -213,7 +213,7 @@ async def start_voice(settings: Settings, db: Database, bus: Bus, routing: Engin
     plant = Plant(db=db, settings=settings, routing=routing, prompts=Prompts(directory / "prompts"),
                   recordings=recordings_dir(settings), music=hold_music(directory / "music" / "hold.wav"),
                   ringback=ringback_tone(directory / "music" / "ringback.wav"), front=front(settings))  # fmt: skip
-    controller = Controller(plant, bus, media.specs)
+    controller = Controller(plant, bus, media.seats)
     controller.tester = tester = SelfTester(controller, plant.recordings)
     controller.start()
     if not await controller.ready(READY_TIMEOUT_S):

@@ -35,14 +35,6 @@ class PlantError(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
-class WorkerSpec:
-    name: str
-    sip_port: int
-    control: Path
-    rtp_port: int  # the first of its RTP_PORTS media ports
-
-
 def voice_dir(settings: Settings) -> Path:
     return settings.var_dir / "voice"
 
@@ -51,11 +43,13 @@ def recordings_dir(settings: Settings) -> Path:
     return voice_dir(settings) / "recordings"
 
 
-def worker_specs(settings: Settings) -> list[WorkerSpec]:
-    run = voice_dir(settings) / "run"
+def worker_seats(settings: Settings) -> list[Seat]:
+    run, logs = voice_dir(settings) / "run", voice_dir(settings) / "logs"
     first = settings.voice_worker_port
     return [
-        WorkerSpec(f"w{port}", port, run / f"worker-{port}.sock", settings.voice_rtp_port + index * RTP_PORTS)
+        Seat(
+            port, run / f"worker-{port}.sock", settings.voice_rtp_port + index * RTP_PORTS, logs / f"worker-{port}.log"
+        )
         for index, port in enumerate(range(first, first + settings.voice_workers))
     ]
 
@@ -153,8 +147,8 @@ failure_route[WORKER_FAILED] {{
 """
 
 
-def dispatcher_list(specs: list[WorkerSpec]) -> str:
-    return "".join(f"1 sip:127.0.0.1:{spec.sip_port} 0 0 duid={spec.name};maxload=1\n" for spec in specs)
+def dispatcher_list(seats: list[Seat]) -> str:
+    return "".join(f"1 sip:127.0.0.1:{seat.sip_port} 0 0 duid={seat.name};maxload=1\n" for seat in seats)
 
 
 def hold_music(path: Path) -> Path:
@@ -184,7 +178,7 @@ def _synthesised(path: Path, synth: list[str]) -> Path:
 @dataclass
 class MediaPlant:
     settings: Settings
-    specs: list[WorkerSpec] = field(default_factory=list)
+    seats: list[Seat] = field(default_factory=list)
     processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
     _watchers: list[asyncio.Task[None]] = field(default_factory=list)
     _stopping: bool = False
@@ -194,10 +188,11 @@ class MediaPlant:
         return voice_dir(self.settings)
 
     async def start(self) -> None:
-        self.specs = worker_specs(self.settings)
+        self.seats = worker_seats(self.settings)
         home = self._write_kamailio_files()
         self._keep("kamailio", partial(self._kamailio, home))
-        self._keep("workers", partial(self._pool, self._write_seats()))
+        seats = write_seats(self.directory / "run" / "workers.json", self.seats)
+        self._keep("workers", partial(self._pool, seats))
 
     def _keep(self, name: str, spawn: Callable[[], Awaitable[asyncio.subprocess.Process]]) -> None:
         self._watchers.append(asyncio.create_task(self._keep_running(name, spawn), name=f"voice-{name}"))
@@ -227,17 +222,11 @@ class MediaPlant:
                 "--proxy", f"sip:{front(self.settings)}", stdout=log_file, stderr=log_file, start_new_session=True,
             )  # fmt: skip
 
-    def _write_seats(self) -> Path:
-        logs = self.directory / "logs"
-        seats = [Seat(spec.sip_port, str(spec.control), spec.rtp_port, str(logs / f"worker-{spec.sip_port}.log"))
-                 for spec in self.specs]  # fmt: skip
-        return write_seats(self.directory / "run" / "workers.json", seats)
-
     def _write_kamailio_files(self) -> Path:
         home = self.directory / "kamailio"
         (home / "run").mkdir(parents=True, exist_ok=True)
         (home / "kamailio.cfg").write_text(kamailio_config(self.settings, modules_dir()))
-        (home / "dispatcher.list").write_text(dispatcher_list(self.specs))
+        (home / "dispatcher.list").write_text(dispatcher_list(self.seats))
         return home
 
     async def stop(self) -> None:

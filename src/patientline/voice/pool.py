@@ -89,7 +89,7 @@ class Pool:
         code = 1
         try:
             _become_worker(seat, pool)
-            worker.serve(seat.sip_port, Path(seat.control), self.proxy, seat.rtp_port)
+            worker.serve(seat.sip_port, seat.control, self.proxy, seat.rtp_port)
             code = 0
         except BaseException:  # a forked worker must never return into the pool's loop
             traceback.print_exc()

@@ -11,12 +11,16 @@ SELF_TEST_HEADER = "X-PatientLine-Self-Test"  # the line's own test calls carry 
 
 @dataclass(frozen=True)
 class Seat:
-    """Where one worker sits: its SIP port, its control socket, its first media port and its log."""
+    """Where one media worker sits: its SIP port, its control socket, its first media port and its log."""
 
     sip_port: int
-    control: str
-    rtp_port: int
-    log: str
+    control: Path
+    rtp_port: int  # the first of its RTP_PORTS media ports
+    log: Path
+
+    @property
+    def name(self) -> str:
+        return f"w{self.sip_port}"
 
     @property
     def title(self) -> str:
@@ -26,9 +30,10 @@ class Seat:
 
 def write_seats(path: Path, seats: list[Seat]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([asdict(seat) for seat in seats]))
+    path.write_text(json.dumps([asdict(seat) for seat in seats], default=str))
     return path
 
 
 def read_seats(path: Path) -> list[Seat]:
-    return [Seat(**row) for row in json.loads(path.read_text())]
+    return [Seat(row["sip_port"], Path(row["control"]), row["rtp_port"], Path(row["log"]))
+            for row in json.loads(path.read_text())]  # fmt: skip
