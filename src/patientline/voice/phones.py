@@ -118,23 +118,24 @@ class RpcError(RuntimeError):
     pass
 
 
-def rpc(path: Path, method: str, *params: str) -> object:
-    """One JSON-RPC request to Kamailio over its Unix datagram socket; the reply comes to our own socket."""
+def rpc(path: Path, requests: list[tuple[str, ...]]) -> None:
+    """JSON-RPC requests (method, params…) to Kamailio over its Unix datagram socket, one after the other;
+    the replies come to a socket of our own."""
     with (
         tempfile.TemporaryDirectory(prefix="pl-rpc-") as directory,
         socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock,
     ):
         sock.bind(os.path.join(directory, "reply.sock"))
         sock.settimeout(RPC_TIMEOUT_S)
-        request = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}
-        try:
-            sock.sendto(json.dumps(request).encode(), str(path))
-            reply = json.loads(sock.recv(65536))
-        except (OSError, ValueError) as error:
-            raise RpcError(f"{method}: {error}") from error
-    if "error" in reply:
-        raise RpcError(f"{method}: {reply['error']}")
-    return reply.get("result")
+        for number, (method, *params) in enumerate(requests, 1):
+            request = {"jsonrpc": "2.0", "method": method, "params": params, "id": number}
+            try:
+                sock.sendto(json.dumps(request).encode(), str(path))
+                reply = json.loads(sock.recv(65536))
+            except (OSError, ValueError) as error:
+                raise RpcError(f"{method}: {error}") from error
+            if "error" in reply:
+                raise RpcError(f"{method}: {reply['error']}")
 
 
 @dataclass
@@ -164,22 +165,18 @@ class Registrar:
         process = self.media.processes.get("kamailio")
         if process is None or process.returncode is not None:
             return False
-        known = dict(self.known) if process.pid == self.kamailio_pid else {}
+        known = self.known if process.pid == self.kamailio_pid else {}
         async with self.db.sessions() as session:
             wanted = await digests(session, self.settings.voice_sip_realm)
-        path = jsonrpc_socket(self.settings)
-        try:
-            for username in known.keys() - wanted.keys():
-                await asyncio.to_thread(rpc, path, "htable.delete", "phones", username)
-                del known[username]
-            for username, ha1 in wanted.items():
-                if known.get(username) != ha1:
-                    await asyncio.to_thread(rpc, path, "htable.sets", "phones", username, ha1)
-                    known[username] = ha1
-        except RpcError as error:
-            log.info("the registrar's phones could not be updated yet: %s", error)
-            return False
-        self.known, self.kamailio_pid = known, process.pid
+        requests: list[tuple[str, ...]] = [("htable.delete", "phones", name) for name in known.keys() - wanted.keys()]
+        requests += [("htable.sets", "phones", name, ha1) for name, ha1 in wanted.items() if known.get(name) != ha1]
+        if requests:
+            try:
+                await asyncio.to_thread(rpc, jsonrpc_socket(self.settings), requests)
+            except RpcError as error:
+                log.info("the registrar's phones could not be updated yet: %s", error)
+                return False
+        self.known, self.kamailio_pid = wanted, process.pid
         return True
 
     def _restarted(self) -> bool:
