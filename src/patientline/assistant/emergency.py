@@ -5,8 +5,9 @@ Recall comes first: a missed emergency is the one failure that cannot be undone,
 sentence. So the guard fires on any alarming phrase (the signs in `data/emergency_signs.txt`) in a
 clause of the message (or, for the signs marked `whole`, across the message) unless the message shows
 it is not about an emergency now. Anywhere in the message, someone learning first aid ahead of need
-("晕倒了应该怎么急救，想提前学一下"), a false alarm ("虚惊一场") or the person already in hospital or home
-again ("已经送到急诊了") sets every sign aside. Otherwise, in the order `_set_aside` asks:
+("晕倒了应该怎么急救，想提前学一下"), a false alarm ("虚惊一场"), the person already in hospital or home
+again ("已经送到急诊了"), something that ended well ("后来没事了"), a complaint about a blood draw or one tablet
+too many of an adult's own medicine sets every sign aside. Otherwise, in the order `_set_aside` asks:
 - a negation right before it ("没有胸痛");
 - in its clause: a topic rather than a person (fiction, study, teaching, paperwork: "我在写小说"), a
   worry or a hypothetical ("怕哪天中风", unless the message ends saying it was done: "如果吃了一百片会怎样
@@ -99,7 +100,7 @@ CHRONIC = re.compile(
 REASSURED = re.compile(
     r"玩得\S{0,2}(?:好|开心)|吃饭\S{0,2}正常|吃得\S{0,2}(?:香|好)|能吃能玩|精神(?:挺|很|还)好|"
     r"已经拉出来|已经排出|排出来了|止住了|就止住|已经止住|不流了|结痂|没起泡|继续玩|还在玩|还在笑|呼吸正常|"
-    r"(?:已经|很|情况|病情)稳定|稳定了|不怎么(?:疼|痛)了|抢救过来|救过来了|没什么事|应该没事|没事吧|医生\S{0,4}说\S{0,2}没事|查\S{0,6}没事|"
+    r"(?:已经|很|情况|病情)稳定|稳定了|不怎么(?:疼|痛)了|(?:已经|也)不(?:太)?(?:疼|痛)了|抢救过来|救过来了|没什么事|应该没事|没事吧|医生\S{0,4}说\S{0,2}没事|查\S{0,6}没事|"
     r"活蹦乱跳|咳出来了|一切正常|完全正常|现在(?:已经)?醒了|没晕|不晕|不想?吐|没吐|好好(?:地|的)(?:在)?玩|肌肉拉伤|岔气|"
     r"(?:彩超|心电图|ct|核磁|b超|造影|检查|化验)\S{0,6}(?:都)?(?:正常|没(?:有)?(?:什么)?问题)"
     r"|\bacting (?:normal(?:ly)?|fine|like (?:him|her|them)self)\b|\bplaying (?:again|normally)\b"
@@ -131,6 +132,9 @@ ADMITTED = re.compile(
 JOKING = re.compile(
     r"开(?:个)?玩笑|哈哈|笑死|追剧|太虐|原地(?:爆炸|去世)|裂开了|人麻了|社死|心态崩|离谱|窒息操作|这波操作"
     r"|😂|🤣|xswl|yyds|\blol\b|\blmao\b|\bjk\b|\bjust kidding\b|\bkilling me\b|\bdie of boredom\b"
+    # a head too full of study or work ("背了一整天书，脑子要炸了"), not a head that hurts
+    r"|(?:背|学|复习|考|作业|刷题|看书|读书|加班|开会|上课|工作|代码)[^。？！?!]{0,12}(?:脑子|脑袋|脑壳)(?:都)?(?:要|快)(?:要)?炸"
+    r"(?![^。？！?!]{0,10}(?:疼|痛|吐|晕))"
 )
 NOT_JOKING = re.compile(r"(?:不是|没有?|不)\S{0,3}开(?:个)?玩笑")
 # Anywhere in the message, these set aside even grave signs: someone learning or studying, a false alarm
@@ -154,6 +158,16 @@ SETTLED = re.compile(
     r"|打(?:完|了)\S{0,8}疫苗\S{0,6}(?:手臂|胳膊|肩膀|针眼)\S{0,3}(?:很|有点|好)?(?:疼|痛|酸|肿)(?![^。？！?!]{0,30}(?:喘|呼吸|晕|风团|疹|嘴唇|喉咙))"
     r"|科普(?:资料|材料|视频|文章|读物)|救护车\S{0,4}(?:接走|拉走|送走)了|当时(?:应该|该)(?:怎么|咋)(?:做|办)|以后遇到|下次遇到"
     r"|宠物医院|动物医院|兽医|猪场|猪瘟|鸡瘟|养殖场|几头(?:猪|牛|羊)|\bvet\b"
+    # something that happened and ended well ("有人晕倒，后来没事了"), unless it came back
+    r"|^(?!.*(?:又|这次|这回|再次))"
+    r".*?后来(?:就|也|都)?(?:自己)?(?:没事了?|好了)(?![吗吧么嘛]|[^。？！?!]{0,30}(?:又|还是|但|可是|现在|突然))"
+    # a complaint about a needle (a blood draw, an injection, a drip): its bruise and bleeding are the complaint
+    r"|(?:抽血|采血|扎针|打针|输液|打点滴|留置针)[^。？！?!]{0,40}(?:投诉|差评|要个说法)"
+    r"|(?:投诉|差评)[^。？！?!]{0,40}(?:抽血|采血|扎针|打针|输液|打点滴|留置针)"
+    # one tablet too many of one's own medicine, for an adult ("多吃了一片降压药"), unless it brought symptoms
+    r"|^(?!.*(?:孩子|宝宝|小孩|婴儿|幼儿|儿子|女儿|娃|误食|误服|一把|一瓶|一盒|一板|安眠药|安定|地高辛|胰岛素))"
+    r".*?(?:多(?:吃|服)了一(?:片|粒|颗)|(?:本来|原本)(?:应该|该|只)?(?:吃|服)一(?:片|粒|颗))"
+    r"(?![^。？！?!]{0,30}(?:但|可是|现在\S{0,2}(?:晕|喘|抽|吐|胸|心慌|叫不)|突然))"
 )
 # Not about anyone's body now: fiction, study, teaching, paperwork; these set aside even grave signs.
 TOPIC = re.compile(
@@ -177,6 +191,12 @@ TOPIC = re.compile(
     r"|\bmovie\b|\bdiffer\w*|\bon tv\b|\bwatching\b|\bepisode\b|\bseries\b|"
     r"\brefill\w*|\bprescription\b|\bthesis\b|\bpublish\w*|\bmain character\b|\bthriller\b|\bwriting (?:a|my)\b|"
     r"\bpets?\b|\bmy (?:cat|dog|parrot)\b|\blyrics?\b|\bsong\b"
+)
+# An old complaint someone wants an appointment or medicine for ("老毛病了，咋挂号"), unless it has changed: no
+# opinion for the learnt model (the signs still read the message).
+ROUTINE = re.compile(
+    r"^(?!.*(?:这次|这回|又|突然|加重|越来越|不一样))(?=.*(?:老毛病|老问题|老病号))"
+    r"(?=.*(?:挂|预约|开\S{0,2}药|续开|复查|出诊|专家))"
 )
 _NOT_PAIN = r"(?<![疼痛喘烧吐晕憋咳血受闷慌胀])"
 FIGURATIVE = re.compile(
@@ -274,8 +294,9 @@ def emergency_in(text: str) -> Alarm | None:
 
 
 def _not_now(folded: str) -> bool:
-    """What vetoes the learnt opinion: the message is about a topic, a joke, learning, or says all is well."""
-    return any(pattern.search(folded) for pattern in (TOPIC, REASSURED, JOKING, SETTLED))
+    """What vetoes the learnt opinion: the message is about a topic, a joke, learning, an old complaint to book
+    for, or says all is well."""
+    return any(pattern.search(folded) for pattern in (TOPIC, REASSURED, JOKING, SETTLED, ROUTINE))
 
 
 def by_signs(folded: str) -> Alarm | None:
