@@ -312,6 +312,15 @@ def test_an_agent_holds_transfers_and_consults_from_the_bar(
 
         line = LiveLine(live_call(queue_id=ids["clinic"], agent_id=ids["agent"], task_id=task_id))
         agent.route(re.compile(r"/api/voice/live(/.*)?$"), line.handle)
+        targets = {
+            "queues": [
+                {"id": ids["clinic"], "name": "门诊咨询 (vl e2e)", "kind": "skill_group", "open": True},
+                {"id": ids["insurance"], "name": "医保咨询 (vl e2e)", "kind": "skill_group", "open": True},
+                {"id": 999001, "name": "神经外科 (vl e2e)", "kind": "department_seats", "open": False},
+            ],
+            "colleagues": [{"user_id": 999002, "username": "li.doctor", "name": "李医生", "status": "ready"}],
+        }
+        agent.route(re.compile(r"/api/voice/transfer-targets$"), lambda route, _: route.fulfill(json=targets))
         agent.reload()
         controls = row.get_by_test_id("call-controls")
         expect(controls).to_be_visible()
@@ -335,6 +344,7 @@ def test_an_agent_holds_transfers_and_consults_from_the_bar(
         controls.get_by_role("button", name=re.compile("^Consult")).click()
         target = controls.get_by_label("Colleague's user name or a phone number")
         expect(target).to_be_focused()
+        expect(bar.locator("#rt-colleagues option")).to_have_count(1)  # colleagues offered as you type
         target.fill("zhang")
         target.press("Enter")
         expect(agent.locator(".toast-error")).to_contain_text("zhang did not answer.")
@@ -350,10 +360,23 @@ def test_an_agent_holds_transfers_and_consults_from_the_bar(
         controls.get_by_role("button", name="Drop the colleague").click()
         expect(controls.locator(".pill")).to_have_count(0)
 
-        # transfer to the other queue, chosen and confirmed
+        # transfer: the queues by kind (not the one the call is in), colleagues with their status, or a number
         controls.get_by_role("button", name=re.compile("^Transfer")).click()
-        controls.get_by_label("Transfer the caller to the queue").select_option(label="医保咨询 (vl e2e)")
-        controls.get_by_role("button", name="Transfer the caller").click()
+        panel = controls.get_by_test_id("transfer-panel")
+        where = panel.get_by_label("Transfer the caller to")
+        expect(where.locator("optgroup")).to_have_count(3)
+        assert where.locator("optgroup").evaluate_all("gs => gs.map(g => g.label)") == [
+            "Queues", "Departments' seats", "Colleagues"]  # fmt: skip
+        expect(where.locator("option")).to_have_text(
+            ["— choose —", "医保咨询 (vl e2e)", "神经外科 (vl e2e) (closed now)", "李医生 · Ready"]
+        )
+        number = panel.get_by_label("or an outside number")
+        number.fill("010 6709 8585")
+        expect(where).to_be_disabled()
+        number.fill("")
+        expect(panel.get_by_role("button", name="Transfer the caller")).to_be_disabled()
+        where.select_option(label="医保咨询 (vl e2e)")
+        panel.get_by_role("button", name="Transfer the caller").click()
         expect(controls).to_have_count(0)
         assert line.posts == [
             ("hold", {"on": True}), ("hold", {"on": False}), ("consult", {"target": "zhang"}),

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from phone_line import TRUNK_PORT, Line
+from sip import Phone
 
 from live import cli, free_port, serve, server_env
 
@@ -44,3 +45,11 @@ def agents(line: Line) -> Iterator[tuple[httpx.Client, httpx.Client]]:
         for http in (first, second):
             http.post("/api/routing/me/wrap-up/end")
             http.post("/api/routing/me/not-ready", json={"reason": "other"})
+
+
+@pytest.fixture
+def outside(line: Line) -> Iterator[Phone]:
+    """The outside world: a test phone behind the line's trunk, answering only when told to."""
+    phone = Phone("outside", TRUNK_PORT, line.front_port, line.var).start(auto_answer=False)
+    yield phone
+    phone.stop()

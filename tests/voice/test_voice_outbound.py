@@ -5,25 +5,17 @@ agent's and the patient's recordings prove both heard each other."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
 import httpx
 import pytest
-from phone_line import AGENT_HZ, CALLER_HZ, TRUNK_PORT, Call, Line, Party, connect, live_call, ready, started
+from phone_line import AGENT_HZ, CALLER_HZ, Call, Line, Party, connect, live_call, ready, started
 from sip import Phone, refused_scenario, tools_missing
 
 pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
 HEARD, UNHEARD = 1000.0, 500.0
-
-
-@pytest.fixture
-def outside(line: Line) -> Iterator[Phone]:
-    phone = Phone("outside", TRUNK_PORT, line.front_port, line.var).start(auto_answer=False)
-    yield phone
-    phone.stop()
 
 
 def me(http: httpx.Client) -> dict[str, Any]:

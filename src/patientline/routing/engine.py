@@ -50,6 +50,7 @@ ROUTER_LOCK_KEY = 0x504C5254  # "PLRT": the router's own advisory lock, apart fr
 LEADER_CHECK_S = 5.0  # a standby tries for the lock, and the leader checks it still holds it, this often
 FIGURES_EVERY_S = 1.0  # at most one routing.queue event per queue in this time
 MAX_SLEEP_S = 1.0
+LINE_CALL_REF = "sip:"  # how the tasks of calls on the hotline's own phone line are marked (`external_ref`)
 NOT_FOUND_CODES = frozenset({"unknown_task", "unknown_agent", "unknown_queue"})
 ROUTING_MESSAGES = {
     "unknown_task": N_("No such task."),

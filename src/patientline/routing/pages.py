@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core.auth.models import User
-from patientline.core.auth.permissions import Permission, permissions_for
+from patientline.core.auth.permissions import Permission
 from patientline.core.i18n import N_
 from patientline.core.validation import PathId
 from patientline.directory import service as directory
@@ -52,12 +52,6 @@ async def wallboard_page(request: Request, actor: CurrentActor) -> Response:
 # --- queue administration ----------------------------------------------------------------------------
 
 
-async def _agents(session: AsyncSession) -> list[User]:
-    """Active users who handle contacts: the people a queue can route to."""
-    users = await session.scalars(select(User).where(User.is_active.is_(True)).order_by(User.display_name))
-    return [user for user in users if Permission.HANDLE_CONTACTS in permissions_for(user.roles)]
-
-
 async def _member_counts(session: AsyncSession) -> dict[int, int]:
     rows = await session.execute(select(QueueMember.queue_id, func.count()).group_by(QueueMember.queue_id))
     return {queue_id: count for queue_id, count in rows.tuples()}
@@ -89,7 +83,7 @@ async def _profiles(session: AsyncSession, agents: list[User]) -> list[dict[str,
 async def queues_page(request: Request, actor: CurrentActor, session: Session) -> Response:
     actor.require(Permission.CONFIGURE_ROUTING)
     queues = await service.list_queues(session)
-    agents = await _agents(session)
+    agents = await service.contact_handlers(session)
     return render(
         request,
         "routing/queues.html",
@@ -119,7 +113,7 @@ async def _skill_choices(session: AsyncSession) -> list[tuple[str, str]]:
 async def _queue_form(request: Request, session: AsyncSession, row: RoutingQueue | None) -> Response:
     queues = await service.list_queues(session)
     members = await service.list_members(session, queue_id=row.id) if row else []
-    agents = await _agents(session)
+    agents = await service.contact_handlers(session)
     data = {
         "queue": QueueRead.model_validate(row).model_dump(mode="json") if row else _new_queue(),
         "members": [{"user_id": m["user_id"], "tier": m["tier"]} for m in members],

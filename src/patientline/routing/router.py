@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.config import Settings
-from patientline.core.errors import DomainError
+from patientline.core.errors import Conflict, DomainError
 from patientline.core.validation import MAX_ID, PathId
 from patientline.routing import service
 from patientline.routing.core import Reason
-from patientline.routing.engine import Engine, RouterUnavailable
+from patientline.routing.engine import LINE_CALL_REF, Engine, RouterUnavailable
 from patientline.routing.models import RoutingTask
 from patientline.routing.schemas import (
     CompleteIn,
@@ -161,6 +161,10 @@ async def end_contact(session: AsyncSession, task_id: int) -> None:
 
 @router.post("/tasks/{task_id}/transfer", summary="Pass my task on to another queue")
 async def transfer(task_id: PathId, body: QueueTarget, actor: CurrentActor, engine: RoutingEngine) -> Response:
+    task = engine.tasks.get(task_id)
+    if task is not None and (task.external_ref or "").startswith(LINE_CALL_REF):  # the call must go along
+        raise Conflict("Transfer a phone call with the call's controls, so the caller goes along.",
+                       error_id="voice_task")  # fmt: skip
     return FastJSONResponse(await engine.transfer(task_id, _agent(actor), body.queue_id))
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from patientline.core import audit, events
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.models import User
-from patientline.core.auth.permissions import Permission
+from patientline.core.auth.permissions import Permission, permissions_for
 from patientline.core.db import flush_or_conflict
 from patientline.core.errors import Conflict, InvalidInput, NotFound, require_version
 from patientline.core.i18n import N_, gettext
@@ -41,6 +41,12 @@ def _announce(session: AsyncSession, what: Literal["queue", "members", "profile"
 
 def queue_snapshot(row: RoutingQueue) -> dict[str, Any]:
     return {key: getattr(row, key) for key in QUEUE_COLUMNS}
+
+
+async def contact_handlers(session: AsyncSession) -> list[User]:
+    """Active users who handle contacts, by name: the people a queue can route to and a call can reach."""
+    users = await session.scalars(select(User).where(User.is_active.is_(True)).order_by(User.display_name))
+    return [user for user in users if Permission.HANDLE_CONTACTS in permissions_for(user.roles)]
 
 
 async def list_queues(session: AsyncSession) -> list[RoutingQueue]:

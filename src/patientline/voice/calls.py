@@ -31,10 +31,10 @@ from patientline.knowledge.models import Item
 from patientline.patients import index as patient_index
 from patientline.routing.core_types import RoutingError
 from patientline.routing.core_types import TaskState as CoreState
-from patientline.routing.engine import Engine
+from patientline.routing.engine import LINE_CALL_REF, Engine
 from patientline.routing.models import RoutingTask, TaskState
 from patientline.routing.schemas import Caller, TaskCreate
-from patientline.voice import service
+from patientline.voice import service, trunk
 from patientline.voice.flows import FlowDefinition
 from patientline.voice.ivr import IvrRunner, Journey, Outcome
 from patientline.voice.link import Event, WorkerGone
@@ -46,6 +46,7 @@ from patientline.voice.talk import AGENT_LEG, RECORDING, SUPERVISOR_LEG, THIRD_L
 from patientline.voice.voicemail import leave_work_order
 
 log = logging.getLogger(__name__)
+Forwarding = tuple[str, dict[str, Any]]  # a trunk URI, and the `from` and headers the call shows
 
 VOICEMAIL = "voicemail"
 ANSWER_TIMEOUT_S = 60.0  # an agent's phone that neither answers nor fails in this time is given up
@@ -54,6 +55,8 @@ PLACE = N_("Thank you for waiting. There are {ahead} callers before you.")
 NEXT = N_("Thank you for waiting. You are next.")
 GONE = N_("Sorry, nobody can take your call now. Please call again later.")
 UNAVAILABLE = N_("Sorry, this number is not in service.")
+NOT_ANSWERED = N_("Sorry, nobody answered. Please call again later.")
+RECALLED = N_("Sorry, nobody answered there. Please hold for the next agent.")
 TALKER_LEFT = {AGENT_LEG: "agent_hung_up", SUPERVISOR_LEG: "supervisor_hung_up", THIRD_LEG: "transferee_hung_up"}
 
 
@@ -125,18 +128,29 @@ class PhoneCall:
         self.row.recording = relative.as_posix()
         await self.media.send(cmd="record", name=RECORDING, file=str(self.recording), legs=[self.media.caller])
 
-    async def _talk(self) -> str:
-        """The conversation, until its talker hangs up ("ended") or it goes back to a queue ("requeued")."""
-        self.row.connected_at = self.row.connected_at or clock.now()
-        self.note("connected", agent_id=self.agent_id)
+    async def _talk(self, forward_to: Forwarding | None = None) -> str:
+        """The conversation, until its talker hangs up ("ended"), it goes back to a queue ("requeued") or
+        a blind transfer finds nobody ("unanswered"). With `forward_to` the caller talks to no agent but
+        is passed on to an outside number (the IVR's transfer)."""
         await self.media.stop()
-        self.talk = Talk(self.media, self.plant.music, Mix(self.media.caller), present={AGENT_LEG})
-        if self.row.contact_id is None:
-            await self._open_contact()
+        self.talk = Talk(self.media, self.plant.music, Mix(self.media.caller), present=set())
+        if forward_to is not None:
+            uri, shown = forward_to
+            self.talk.ring_talker(uri, shown["headers"], shown.get("from"))
+            self.note("forwarding")
+        else:
+            self.talk.present.add(AGENT_LEG)
+            self.row.connected_at = self.row.connected_at or clock.now()
+            self.note("connected", agent_id=self.agent_id)
+            if self.row.contact_id is None:
+                await self._open_contact()
         self.stage = "talking"
         outcome = await self.talk.run()
         if outcome == "ended":
             self.row.end_reason = TALKER_LEFT.get(self.talk.mix.talker, "agent_hung_up")
+        elif outcome == "unanswered":
+            self.row.end_reason = "transfer_unanswered"
+            self.note("transfer_unanswered")
         return outcome
 
     async def _open_contact(self) -> None:
@@ -253,10 +267,22 @@ class InboundCall(PhoneCall):
             await self._callback(outcome.queue_id)
         elif outcome.kind == "voicemail":
             await self._voicemail(outcome.max_seconds)
+        elif outcome.kind == "number" and outcome.number:
+            await self._forward(outcome.number)
         else:
-            self.row.end_reason = "ivr_goodbye" if outcome.kind == "hangup" else "number_unavailable"
-            if outcome.kind == "number":
-                await self._say(UNAVAILABLE)
+            self.row.end_reason = "ivr_goodbye"
+
+    async def _forward(self, number: str) -> None:
+        """The IVR passes the caller on to an outside number through the trunk (the line's number shown)."""
+        try:
+            forward_to = trunk.forwarded(self.plant.settings, self.plant.front, number)
+        except DomainError as exc:
+            log.warning("IVR transfer to a number refused", extra={"error_id": exc.error_id})
+            self.row.end_reason = "number_unavailable"
+            await self._say(UNAVAILABLE)
+            return
+        if await self._talk(forward_to) == "unanswered":
+            await self._say(NOT_ANSWERED)
 
     async def _say(self, message: str, **params: object) -> None:
         await self.media.hear([await self.plant.prompts.spoken(gettext(message).format(**params))])
@@ -265,20 +291,32 @@ class InboundCall(PhoneCall):
 
     async def _queue(self, queue_id: int) -> None:
         self.row.queue_id = queue_id
+        entered = await self._enter(queue_id)
+        while entered and await self._wait_for_an_agent():
+            outcome = await self._talk()
+            if outcome == "ended":
+                return
+            if outcome == "unanswered":  # a blind transfer nobody took: back to the queue it came from
+                await self._say(RECALLED)
+                entered = await self._enter(self.row.queue_id or queue_id)
+            self.stage, self.agent_id, self.talk = "queued", None, None
+
+    async def _enter(self, queue_id: int) -> bool:
+        """A routing task for the caller in `queue_id`; False (the caller told why) if the queue refuses."""
         try:
             task, _ = await self.plant.routing.submit(await self._task(queue_id))
         except DomainError as exc:
             log.info("voice call not queued", extra={"error_id": exc.error_id, "queue_id": queue_id})
             self.row.end_reason = "queue_closed" if exc.error_id == "queue_closed" else "queue_refused"
             await self._say(CLOSED if exc.error_id == "queue_closed" else GONE)
-            return
-        self.task_id = int(task["id"])
-        self.row.routing_task_id, self.row.queued_at = self.task_id, clock.now()
+            return False
+        self.task_id, self.row.end_reason = int(task["id"]), ""
+        self.row.routing_task_id = self.row.routing_task_id or self.task_id
+        self.row.queued_at = self.row.queued_at or clock.now()
         self.note("queued", queue_id=queue_id, task_id=self.task_id)
         if (agent := self._ringing_agent()) is not None:  # offered at once: before the call knew its task
             self.media.deliver({"event": "offer", "task": self.task_id, "agent": agent})
-        while await self._wait_for_an_agent() and await self._talk() == "requeued":
-            self.stage, self.agent_id, self.talk = "queued", None, None
+        return True
 
     def _ringing_agent(self) -> int | None:
         """The agent the router offers this call to now, if any."""
@@ -304,9 +342,10 @@ class InboundCall(PhoneCall):
             if patient is not None:
                 name, patient_id, vip = patient.name, patient.id, vip or patient.vip_level > 0
         phone = self.row.caller if self.row.caller.startswith("+") else None
+        entry = f"#{self.task_id}" if self.task_id else ""  # a call back in its queue is a new task
+        ref = f"{LINE_CALL_REF}{self.row.sip_call_id}"[: 100 - len(entry)] + entry
         return TaskCreate(queue_id=queue_id, channel="voice", vip=vip, caller=Caller(name=name, phone=phone,
-                          patient_id=patient_id), subject=gettext("Phone call"),
-                          external_ref=f"sip:{self.row.sip_call_id}"[:100])  # fmt: skip
+                          patient_id=patient_id), subject=gettext("Phone call"), external_ref=ref)  # fmt: skip
 
     async def _wait_for_an_agent(self) -> bool:
         """Music and the caller's place in the line until an agent answers (True) or the task expires."""

@@ -8,21 +8,32 @@ Supervision is audited: listening to a live call is hearing patient data.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from patientline.core import audit
+from patientline.core import audit, clock, workcal
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
-from patientline.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from patientline.core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from patientline.core.masking import mask_phone
+from patientline.routing import service as routing
+from patientline.voice import trunk
 from patientline.voice.calls import PhoneCall, Plant
-from patientline.voice.outbound import caller_ids, outside_uri, presented
-from patientline.voice.schemas import ConsultEnding, LiveCallRead, SupervisionMode
+from patientline.voice.schemas import (
+    Colleague,
+    ConsultEnding,
+    LiveCallRead,
+    SupervisionMode,
+    TransferIn,
+    TransferQueue,
+    TransferTargetsRead,
+)
 from patientline.voice.talk import AGENT_LEG, SUPERVISOR_LEG, THIRD_LEG, Talk, Watch
 
-OUTSIDE_NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
+OUTSIDE_NUMBER = re.compile(r"^\+?[0-9][0-9 -]{2,24}$")
 
 
 def live_json(call: PhoneCall) -> dict[str, Any]:
@@ -71,6 +82,32 @@ def _agent_talk(call: PhoneCall) -> Talk:
 # ---- the agent bar --------------------------------------------------------------------------------
 
 
+async def transfer_targets(session: AsyncSession, plant: Plant, actor: Actor) -> TransferTargetsRead:
+    """The active queues (skill groups, departments' seats, expert centres), open now or not, and the
+    colleagues who handle contacts with their routing status, the ready first."""
+    actor.require(Permission.HANDLE_CONTACTS)
+    calendar = await workcal.load(session, timezone=plant.settings.timezone)
+    local = clock.now().astimezone(plant.zone)
+    queues = [
+        TransferQueue(id=row.id, name=row.name, kind=row.kind,
+                      open=(info := plant.routing.queues.get(row.id)) is not None and info.open_at(local, calendar))
+        for row in await routing.list_queues(session) if row.is_active
+    ]  # fmt: skip
+    colleagues = [
+        Colleague(user_id=user.id, username=user.username, name=user.display_name, status=_status(plant, user.id))
+        for user in await routing.contact_handlers(session) if user.id != actor.user_id
+    ]  # fmt: skip
+    colleagues.sort(key=lambda colleague: colleague.status != "ready")
+    return TransferTargetsRead(queues=queues, colleagues=colleagues)
+
+
+def _status(plant: Plant, user_id: int) -> str:
+    try:
+        return str(plant.routing.agent_json(user_id)["status"])
+    except DomainError:  # the router is not in this process
+        return "offline"
+
+
 async def hold(call: PhoneCall, on: bool) -> None:
     talk = _talk(call)
     if talk.mix.third == "conference" and on:
@@ -93,9 +130,23 @@ async def hang_up(call: PhoneCall, actor: Actor) -> None:
     await call.media.hang_up(call.media.caller)
 
 
-async def transfer_to_queue(call: PhoneCall, queue_id: int) -> None:
-    """Blind transfer: the caller waits afresh in `queue_id` (a department's seat group is a queue)."""
+async def transfer(call: PhoneCall, to: TransferIn) -> None:
+    """Blind transfer: the caller waits afresh in a queue (a department's seat group and an expert centre
+    are queues), or holds while a colleague's phone or an outside number rings. The agent is freed at
+    once either way; a transfer nobody answers puts the caller back in the queue they came from."""
     talk = _agent_talk(call)
+    if talk.mix.third is not None:
+        raise Conflict("Hand the caller over, join all three or cancel the consultation first.", error_id="consult_on")
+    if to.queue_id is not None:
+        await _to_queue(call, talk, to.queue_id)
+        return
+    dialled = await _dialled(call, to.target or "")
+    call.note("transferring", target=dialled.label, agent_id=call.agent_id)
+    talk.ring_talker(dialled.uri, dialled.headers, dialled.sender)
+    await _agent_leaves(call, talk)
+
+
+async def _to_queue(call: PhoneCall, talk: Talk, queue_id: int) -> None:
     if call.task_id is None or call.agent_id is None:
         raise Conflict("This call has no routing task to transfer.", error_id="call_not_connected")
     await call.plant.routing.transfer(call.task_id, call.agent_id, queue_id)
@@ -111,11 +162,11 @@ async def consult(call: PhoneCall, target: str) -> None:
     talk = _agent_talk(call)
     if THIRD_LEG in talk.present:
         raise Conflict("A consultation is already on.", error_id="consult_on")
-    uri, shown = await _dialled(call.plant, target)
+    dialled = await _dialled(call, target)
     talk.mix.hold = True
     await talk.apply()
-    call.note("consulting", target=target if not OUTSIDE_NUMBER.fullmatch(target.strip()) else "outside")
-    if not await talk.dial(THIRD_LEG, uri, shown["headers"], sender=shown.get("from")):
+    call.note("consulting", target=dialled.label)
+    if not await talk.dial(THIRD_LEG, dialled.uri, dialled.headers, sender=dialled.sender):
         talk.mix.hold = False
         await talk.apply()
         raise Conflict("{target} did not answer.", error_id="not_answered", params={"target": target})
@@ -188,17 +239,27 @@ def audit_supervision(session: Any, actor: Actor, call: PhoneCall, mode: str) ->
                  target_id=call.task_id, after={"mode": mode, "live_id": call.live_id})  # fmt: skip
 
 
-async def _dialled(plant: Plant, target: str) -> tuple[str, dict[str, Any]]:
-    """Whom a consultation rings: a colleague's phone, or an outside number through the trunk under the
-    caller-ID policy (the line's default number shown)."""
+@dataclass(frozen=True)
+class Dialled:
+    uri: str
+    headers: dict[str, str]
+    sender: str | None  # the From shown, for an outside number
+    label: str  # what the call record keeps: a colleague's user name, never an outside number
+
+
+async def _dialled(call: PhoneCall, target: str) -> Dialled:
+    """Whom a consultation or a transfer rings: a colleague's phone (a user name, even one of digits
+    only), else an outside number through the trunk under the caller-ID policy."""
     from patientline.core.auth.models import User
 
-    target = target.strip()
-    if OUTSIDE_NUMBER.fullmatch(target):
-        settings = plant.settings
-        return outside_uri(settings, plant.front, target), presented(settings, caller_ids(settings)[0])
+    target, plant = target.strip(), call.plant
     async with plant.db.sessions() as session:
-        found = await session.scalar(select(User.username).where(User.username == target, User.is_active.is_(True)))
-    if found is None:
+        found = await session.scalar(select(User).where(User.username == target, User.is_active.is_(True)))
+    if found is not None:
+        if found.id == call.agent_id:
+            raise InvalidInput("That is you; give a colleague's user name.", details={"field": "target"})
+        return Dialled(f"sip:{found.username}@{plant.front}", {}, None, found.username)
+    if not OUTSIDE_NUMBER.fullmatch(target):
         raise InvalidInput("Give a colleague's user name or a phone number.", details={"field": "target"})
-    return f"sip:{found}@{plant.front}", {"headers": {}}
+    uri, shown = trunk.forwarded(plant.settings, plant.front, target)
+    return Dialled(uri, shown["headers"], shown.get("from"), "outside")

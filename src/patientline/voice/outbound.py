@@ -2,12 +2,8 @@
 then the patient's number is dialled through the trunk while the agent hears ringback. Once the
 patient answers it is a conversation like any other: recorded, on hold, consulted, supervised.
 
-Caller-ID policy: the patient sees one of the hospital's own numbers (`voice_caller_ids`, the first
-unless the agent picks another) and never a number the hospital does not hold; where
-`voice_withheld_allowed`, the agent may withhold it (`Privacy: id`; the trunk still learns the
-hotline's number from `P-Asserted-Identity`). Calls abroad only where `voice_calls_abroad`.
-While the call lasts, an agent who was ready is paused in routing (reason `outbound`), so nothing is
-offered to them, and made ready again afterwards.
+The caller-ID policy is `trunk`'s. While the call lasts, an agent who was ready is paused in routing
+(reason `outbound`), so nothing is offered to them, and made ready again afterwards.
 """
 
 from __future__ import annotations
@@ -16,9 +12,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
-import phonenumbers
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core import audit, clock
@@ -28,8 +22,8 @@ from patientline.core.config import Settings
 from patientline.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from patientline.core.i18n import gettext
 from patientline.core.masking import mask_phone
-from patientline.core.validation import DEFAULT_REGION, normalise_phone
 from patientline.routing.core_types import Reason, RoutingError, Status
+from patientline.voice import trunk
 from patientline.voice.calls import PhoneCall
 from patientline.voice.media import CallerGone
 from patientline.voice.models import VoiceCall
@@ -38,11 +32,9 @@ from patientline.voice.talk import AGENT_LEG
 
 log = logging.getLogger(__name__)
 
-WITHHELD = "withheld"
 PATIENT_LEG = "patient"
 RING_AGENT_S = 20.0  # the agent's phone answers by itself; longer means it is not there
 RING_PATIENT_S = 60.0
-ANONYMOUS = '"Anonymous" <sip:anonymous@anonymous.invalid>'
 UNANSWERED = {486: "busy", 600: "busy", 603: "declined", 404: "number_unknown", 484: "number_unknown",
               604: "number_unknown", 480: "not_answered", 408: "not_answered", 487: "not_answered"}  # fmt: skip
 
@@ -57,53 +49,6 @@ class Dialling:
     work_order_id: int | None = None
 
 
-def caller_ids(settings: Settings) -> list[str]:
-    """The numbers agents may show, the default first, then WITHHELD where the policy allows it."""
-    numbers = [n.strip() for n in settings.voice_caller_ids.split(",") if n.strip()]
-    return numbers + ([WITHHELD] if settings.voice_withheld_allowed else [])
-
-
-def _caller_id(settings: Settings, asked: str | None) -> str:
-    allowed = caller_ids(settings)
-    if asked is None:
-        return allowed[0]
-    if asked not in allowed:
-        raise InvalidInput("Patients may only be shown one of the hospital's numbers: {numbers}.",
-                           details={"field": "caller_id"}, params={"numbers": ", ".join(allowed)})  # fmt: skip
-    return asked
-
-
-def _number(settings: Settings, raw: str) -> str:
-    try:
-        number = normalise_phone(raw)
-    except ValueError as exc:
-        raise InvalidInput(str(exc), details={"field": "number"}) from exc
-    if not settings.voice_calls_abroad and phonenumbers.parse(number).country_code != 86:
-        raise InvalidInput("Calls abroad are not allowed on this line.", details={"field": "number"})
-    return number
-
-
-def presented(settings: Settings, caller_id: str) -> dict[str, Any]:
-    """The `from` and headers of a call to the trunk showing `caller_id` (or withholding it)."""
-    own = f"sip:{{}}@{settings.voice_sip_host}"
-    if caller_id == WITHHELD:
-        asserted = own.format(caller_ids(settings)[0])
-        return {"from": ANONYMOUS, "headers": {"Privacy": "id", "P-Asserted-Identity": f"<{asserted}>"}}
-    return {"from": f"<{own.format(caller_id)}>", "headers": {}}
-
-
-def outside_uri(settings: Settings, front: str, raw: str) -> str:
-    """The trunk's URI for an outside number, checked against the policy like a call out."""
-    return f"sip:{trunk_digits(_number(settings, raw))}@{front}"
-
-
-def trunk_digits(e164: str) -> str:
-    """The digits the trunk is sent: as dialled in China (0 before an area code, 00 abroad)."""
-    parsed = phonenumbers.parse(e164)
-    dialled = phonenumbers.format_out_of_country_calling_number(parsed, DEFAULT_REGION)
-    return "".join(ch for ch in dialled if ch.isdigit())
-
-
 async def check(session: AsyncSession, settings: Settings, actor: Actor, data: OutboundIn) -> Dialling:
     """The number comes from the request, a patient's phone on file (the agent sees it masked only) or
     the work order's caller."""
@@ -113,8 +58,7 @@ async def check(session: AsyncSession, settings: Settings, actor: Actor, data: O
 
     if data.patient_phone_id is not None or data.patient_id is not None:
         actor.require(Permission.READ_PATIENTS)
-    if not settings.voice_trunk.strip():
-        raise Conflict("Outside numbers cannot be called: this line has no trunk.", error_id="no_trunk")
+    trunk.require_trunk(settings)
     patient_id, raw = data.patient_id, data.number
     order = await session.get(WorkOrder, data.work_order_id) if data.work_order_id else None
     if data.work_order_id and order is None:
@@ -130,7 +74,7 @@ async def check(session: AsyncSession, settings: Settings, actor: Actor, data: O
         raise InvalidInput("Give the number to call.", details={"field": "number"})
     if patient_id is not None:
         patient_id = (await patient_index.resolve(session, patient_id)).id
-    return Dialling(_number(settings, raw), _caller_id(settings, data.caller_id), patient_id,
+    return Dialling(trunk.number(settings, raw), trunk.caller_id(settings, data.caller_id), patient_id,
                     order.id if order else None)  # fmt: skip
 
 
@@ -196,7 +140,7 @@ class OutboundCall(PhoneCall):
         self.note("dialling", caller_id=self.dialling.caller_id)
         await self.media.play([self.plant.ringback], loop=True, leg=AGENT_LEG)
         await self.media.send(cmd="dial", leg=PATIENT_LEG, **self._presented(),
-                              uri=f"sip:{trunk_digits(self.dialling.number)}@{self.plant.front}")  # fmt: skip
+                              uri=f"sip:{trunk.trunk_digits(self.dialling.number)}@{self.plant.front}")  # fmt: skip
         try:
             event = await self._first(PATIENT_LEG, RING_PATIENT_S, also=AGENT_LEG)
         except CallerGone:
@@ -212,7 +156,7 @@ class OutboundCall(PhoneCall):
         return True
 
     def _presented(self) -> dict[str, object]:
-        return presented(self.plant.settings, self.dialling.caller_id)
+        return trunk.presented(self.plant.settings, self.dialling.caller_id)
 
     async def _first(self, leg: str, within: float, *, also: str | None = None) -> dict[str, object] | None:
         """The first answer, end or failure of `leg` (or `also`'s end) within `within` seconds."""

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.models import User
-from patientline.core.auth.permissions import Permission, permissions_for
-from patientline.core.errors import PermissionDenied
+from patientline.core.auth.permissions import Permission
+from patientline.core.errors import NotFound, PermissionDenied
 from patientline.core.i18n import N_, gettext, gettext_all
-from patientline.core.validation import PathId
+from patientline.core.validation import MAX_ID, PathId
 from patientline.knowledge.models import Item
 from patientline.routing import service as routing
 from patientline.voice import call_log, phones, selftest, service
@@ -236,7 +236,8 @@ END_REASONS = {
     "caller_hung_up": N_("The caller hung up"),
     "agent_hung_up": N_("The agent hung up"),
     "supervisor_hung_up": N_("The supervisor hung up"),
-    "transferee_hung_up": N_("The colleague it was handed to hung up"),
+    "transferee_hung_up": N_("The person it was passed to hung up"),
+    "transfer_unanswered": N_("Nobody answered where it was passed"),
     "ended_by_supervisor": N_("Ended by a supervisor"),
     "voicemail": N_("Voicemail left"),
     "callback_requested": N_("Callback requested"),
@@ -266,8 +267,7 @@ MAX_CALL_LOG_LIMIT = 500
 
 async def _contact_handlers(session: AsyncSession) -> dict[str, str]:
     """Names of the people a live call can be with: active users who handle contacts."""
-    users = await session.scalars(select(User).where(User.is_active.is_(True)))
-    return {str(u.id): u.display_name for u in users if Permission.HANDLE_CONTACTS in permissions_for(u.roles)}
+    return {str(u.id): u.display_name for u in await routing.contact_handlers(session)}
 
 
 @router.get("/live")
@@ -307,13 +307,23 @@ def _log_row(call: dict[str, Any], queues: dict[int, str], people: dict[int, str
 
 
 @router.get("/phone")
-async def phone_page(request: Request, actor: CurrentActor, session: Session) -> Response:
-    """The agent's own desk phone: where and as whom it registers, a new password (shown once), revoke."""
-    actor.require(Permission.HANDLE_CONTACTS)
-    if actor.user_id is None:
-        raise PermissionDenied("Only a person has a desk phone.")
-    shown = await phones.setup(session, app_state(request).settings, actor.user_id)
-    return render(request, "voice/phone.html", {"phone": shown, "voice_on": app_state(request).settings.voice})
+async def phone_page(request: Request, actor: CurrentActor, session: Session,
+                     user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None) -> Response:  # fmt: skip
+    """A desk phone (the agent's own; an administrator's choice with `user_id`): where and as whom it
+    registers, a new password (shown once), revoke."""
+    if user_id is None or user_id == actor.user_id:
+        actor.require(Permission.HANDLE_CONTACTS)
+        if actor.user_id is None:
+            raise PermissionDenied("Only a person has a desk phone.")
+        user_id, owner = actor.user_id, None
+    else:
+        phones.require_own_or_admin(actor, user_id)
+        owner = await session.get(User, user_id)
+        if owner is None:
+            raise NotFound("No such user.")
+    shown = await phones.setup(session, app_state(request).settings, user_id)
+    context = {"phone": shown, "owner": owner, "voice_on": app_state(request).settings.voice}
+    return render(request, "voice/phone.html", context)
 
 
 @router.get("/calls")

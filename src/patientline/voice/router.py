@@ -13,7 +13,7 @@ from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import Conflict
 from patientline.core.validation import MAX_ID, PathId
-from patientline.voice import call_log, controls, outbound, phones, selftest, service
+from patientline.voice import call_log, controls, outbound, phones, selftest, service, trunk
 from patientline.voice.calls import PhoneCall
 from patientline.voice.controller import VoiceRole
 from patientline.voice.flows import FlowDefinition
@@ -37,6 +37,7 @@ from patientline.voice.schemas import (
     SelfTestRead,
     SuperviseIn,
     TransferIn,
+    TransferTargetsRead,
 )
 from patientline.web.deps import CurrentActor, Session, app_state
 from patientline.web.responses import FastJSONResponse
@@ -164,10 +165,18 @@ async def hang_up(live_id: LiveId, request: Request, actor: CurrentActor, sessio
     return FastJSONResponse(controls.live_json(call))
 
 
-@router.post("/live/{live_id}/transfer", response_model=LiveCallRead, summary="Blind transfer to a queue")
+@router.get("/transfer-targets", response_model=TransferTargetsRead,
+            summary="Where a call can be passed: queues, departments' seats, expert centres, colleagues")  # fmt: skip
+async def transfer_targets(request: Request, actor: CurrentActor, session: Session) -> Response:
+    shown = await controls.transfer_targets(session, _voice(request).controller.plant, actor)
+    return FastJSONResponse(shown.model_dump(mode="json"))
+
+
+@router.post("/live/{live_id}/transfer", response_model=LiveCallRead,
+             summary="Blind transfer to a queue, a colleague or an outside number")  # fmt: skip
 async def transfer(live_id: LiveId, body: TransferIn, request: Request, actor: CurrentActor) -> Response:
     call = _live(request, actor, live_id)
-    await controls.transfer_to_queue(call, body.queue_id)
+    await controls.transfer(call, body)
     return FastJSONResponse(controls.live_json(call))
 
 
@@ -205,7 +214,7 @@ async def outbound_caller_ids(request: Request, actor: CurrentActor) -> Response
     actor.require(Permission.HANDLE_CONTACTS)
     _voice(request)
     settings = app_state(request).settings
-    return FastJSONResponse({"caller_ids": outbound.caller_ids(settings), "trunk": bool(settings.voice_trunk.strip())})
+    return FastJSONResponse({"caller_ids": trunk.caller_ids(settings), "trunk": bool(settings.voice_trunk.strip())})
 
 
 @router.post("/outbound", response_model=LiveCallRead, status_code=201,

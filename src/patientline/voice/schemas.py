@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
+from patientline.core.i18n import gettext
 from patientline.core.validation import MAX_ID, Name, ReadModel, StrictModel
 from patientline.voice.flows import FlowDefinition
 
@@ -163,14 +164,47 @@ class HoldIn(StrictModel):
     on: bool
 
 
+Target = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
 class TransferIn(StrictModel):
-    queue_id: Annotated[int, Field(ge=1, le=MAX_ID)]
+    """A queue, or a colleague's user name or an outside phone number: one of the two."""
+
+    queue_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    target: Target | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TransferIn:
+        if (self.queue_id is None) == (self.target is None):
+            raise ValueError(gettext("Transfer to a queue or to a colleague or number, one of the two."))
+        return self
+
+
+class TransferQueue(ReadModel):
+    id: int
+    name: str
+    kind: str  # skill_group, department_seats, expert_centre
+    open: bool
+
+
+class Colleague(ReadModel):
+    user_id: int
+    username: str
+    name: str
+    status: str  # the routing status: ready, busy, not_ready, offline…
+
+
+class TransferTargetsRead(ReadModel):
+    """Where an agent can pass a call: the active queues and the colleagues who handle contacts."""
+
+    queues: list[TransferQueue]
+    colleagues: list[Colleague]
 
 
 class ConsultIn(StrictModel):
     """A colleague's user name or an outside phone number."""
 
-    target: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    target: Target
 
 
 class ConsultEndIn(StrictModel):

@@ -24,6 +24,7 @@ SUPERVISOR_LEG = "supervisor"
 THIRD_LEG = "third"
 RECORDING = "call"
 DIAL_TIMEOUT_S = 40.0
+UNANSWERED = "transfer_unanswered"  # the event a blind transfer's ringing ends with when nobody answers
 Link = tuple[str, str]  # (source, target): target hears source
 
 
@@ -88,7 +89,9 @@ class Talk:
     mix: Mix
     present: set[str] = field(default_factory=set)  # legs answered and not yet gone, besides the caller
     requeue: bool = False  # the agent transferred the call to a queue: their leaving does not end it
+    ringing: bool = False  # a blind transfer rings the talker: the caller hears music until it answers
     supervisor_id: int | None = None  # whose phone is the supervisor leg
+    _ringer: asyncio.Task[None] | None = None
     _applied: set[Link] = field(default_factory=set)
     _heard: set[str] = field(default_factory=set)
     _music: bool = False
@@ -96,16 +99,33 @@ class Talk:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run(self) -> str:
-        """Until the talker hangs up ("ended") or the call goes back to a queue ("requeued"); the caller
-        hanging up raises `CallerGone`."""
+        """Until the talker hangs up ("ended"), the call goes back to a queue ("requeued") or a blind
+        transfer finds nobody ("unanswered"); the caller hanging up raises `CallerGone`."""
         self._heard = {self.media.caller}  # the recording has heard the caller since the answer
         await self.apply()
-        while True:
-            event = await self.media.next_event(None)
-            if event is None:
-                continue
-            if await self._on_leg(event) == self.mix.talker:
-                return "requeued" if self.requeue else "ended"
+        try:
+            while True:
+                event = await self.media.next_event(None)
+                if event is None:
+                    continue
+                if event.get("event") == UNANSWERED or await self._on_leg(event) == self.mix.talker:
+                    return "unanswered" if self.ringing else "requeued" if self.requeue else "ended"
+        finally:
+            if self._ringer is not None:
+                self._ringer.cancel()
+
+    def ring_talker(self, uri: str, headers: dict[str, str], sender: str | None) -> None:
+        """Blind transfer: `THIRD_LEG` becomes the talker, and the caller holds while it rings; once it
+        answers the two talk, and if it does not the conversation ends "unanswered"."""
+        self.mix.talker, self.mix.third, self.mix.hold, self.ringing = THIRD_LEG, None, True, True
+        self._ringer = asyncio.create_task(self._ring(uri, headers, sender))
+
+    async def _ring(self, uri: str, headers: dict[str, str], sender: str | None) -> None:
+        if await self.dial(THIRD_LEG, uri, headers, sender=sender):
+            self.ringing, self.mix.hold = False, False
+            await self.apply()
+        else:
+            self.media.deliver({"event": UNANSWERED})
 
     async def _on_leg(self, event: Event) -> str | None:
         """Settles a dial's answer and a leg's leaving; the name of a leg that left."""
@@ -133,6 +153,7 @@ class Talk:
         part only as the mix says)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._dials[leg] = future
+        self.media.ended.pop(leg, None)  # an earlier leg of this name is over
         try:
             shown = {"from": sender} if sender else {}
             await self.media.send(cmd="dial", leg=leg, uri=uri, headers=headers or {}, **shown)

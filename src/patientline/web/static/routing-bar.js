@@ -4,7 +4,8 @@
    Alt+X decline, Alt+C complete, Alt+W end wrap-up, Alt+H hold or resume the call (app.js leaves Alt
    combinations alone). Accepting a task opens its contact in the agent workbench (the screen pop),
    unless data-screen-pop="off".
-   A voice task in hand gets the call's controls (hold, transfer to a queue, consult a colleague and
+   A voice task in hand gets the call's controls (hold, transfer to a queue, a department's seats, an
+   expert centre, a colleague or an outside number (GET /api/voice/transfer-targets), consult a colleague and
    then hand over, join all three or cancel, hang up): its live call is read from GET /api/voice/live
    every two seconds while such a task is in hand. A server without the phone line (409 voice_off)
    shows no call controls.
@@ -16,7 +17,8 @@
   "use strict";
 
   var API = "/api/routing";
-  var VOICE = "/api/voice/live";
+  var VOICE_API = "/api/voice";
+  var VOICE = VOICE_API + "/live";
   var POLL_WHEN_NOT_LIVE_MS = 15000;
   var CALL_POLL_MS = 2000;
 
@@ -59,7 +61,7 @@
       queue: Promise.resolve(true),
       // the live calls of voice tasks in hand (by task id), and the call controls' state
       queues: [], calls: {}, voiceOff: false, callsReading: false, callBusy: false,
-      callPanel: null, transferTo: "", consultTarget: "", consulted: {}, dialling: null,
+      callPanel: null, transferTo: "", transferNumber: "", targets: { queues: [], colleagues: [] }, consultTarget: "", consulted: {}, dialling: null,
       // calling out
       dialPanel: false, dialNumber: "", dialCallerId: "", callerIds: [], trunk: false, callingOut: false,
 
@@ -333,15 +335,39 @@
         if (call.watch === "barge") notes.push(c.barge);
         return notes;
       },
-      // the queues the agent answers, but the one the call is in
-      transferQueues: function (task) { return this.queues.filter(function (queue) { return queue.queue_id !== task.queue_id; }); },
+      // where the call can go: the queues by kind (but the one it is in), then the colleagues
+      transferGroups: function (task) {
+        var t = this.texts.transfer;
+        var status = this.texts.status;
+        var groups = ["skill_group", "department_seats", "expert_centre"].map(function (kind) {
+          return {
+            label: t[kind],
+            options: this.targets.queues.filter(function (q) { return q.kind === kind && q.id !== task.queue_id; }).map(function (q) {
+              return { value: "queue:" + q.id, text: q.open ? q.name : fill(t.closed, { name: q.name }) };
+            }),
+          };
+        }, this);
+        groups.push({
+          label: t.colleagues,
+          options: this.targets.colleagues.map(function (c) {
+            return { value: "user:" + c.username, text: fill(t.colleague, { name: c.name, status: status[c.status] || c.status }) };
+          }),
+        });
+        return groups.filter(function (group) { return group.options.length; });
+      },
+      readTargets: async function () {
+        try {
+          var response = await fetch(VOICE_API + "/transfer-targets", { headers: { Accept: "application/json" }, credentials: "same-origin" });
+          if (response.ok) this.targets = await response.json();
+        } catch (e) { /* offline: the panel keeps what it had */ }
+      },
       panelOpen: function (task, kind) { return this.callPanel === task.id + ":" + kind; },
       openPanel: function (task, kind) {
         var self = this;
         if (this.panelOpen(task, kind)) { this.callPanel = null; return; }
         this.callPanel = task.id + ":" + kind;
-        this.transferTo = "";
-        this.consultTarget = "";
+        this.transferTo = this.transferNumber = this.consultTarget = "";
+        this.readTargets();
         this.$nextTick(function () {
           var field = self.$root.querySelector("#rt-" + kind + "-" + task.id);
           if (field) field.focus();
@@ -371,9 +397,12 @@
       toggleHold: function (task) { var call = this.callOf(task); return call && this.callStep(task, "/hold", { on: !call.hold }); },
       hangUp: function (task) { this.callPanel = null; return this.callStep(task, "/hangup"); },
       transfer: function (task) {
-        if (!this.transferTo) return;
+        var number = this.transferNumber.trim();
+        var chosen = this.transferTo.split(":");
+        if (!number && chosen.length !== 2) return;
         this.callPanel = null;
-        return this.callStep(task, "/transfer", { queue_id: Number(this.transferTo) });
+        var body = number ? { target: number } : chosen[0] === "queue" ? { queue_id: Number(chosen[1]) } : { target: chosen[1] };
+        return this.callStep(task, "/transfer", body);
       },
       consult: async function (task) {
         var target = this.consultTarget.trim();
