@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -114,3 +115,42 @@ def test_kamailio_killed_is_started_again_and_the_line_answers(line: Line) -> No
     else:
         raise AssertionError("the SIP front did not come back")
     assert set(processes(line.var, "kamailio")).isdisjoint(front)
+
+
+def _sip(front_port: int, request: str, *, answer: bool = True) -> str:
+    """Sends one raw datagram to the SIP front from a fresh port; the first final response (or "")."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(3.0)
+        own = sock.getsockname()[1]
+        sock.sendto(request.replace("{own}", str(own)).replace("\n", "\r\n").encode(), ("127.0.0.1", front_port))
+        if not answer:
+            return ""
+        for _ in range(10):
+            reply = sock.recv(65535).decode(errors="replace")
+            if int(reply.split(" ", 2)[1]) >= 200:
+                return reply
+    return ""
+
+
+def _request(method: str, uri: str, *, to_tag: str = "", body: str = "", call_id: str = "fault-1") -> str:
+    to = f"<{uri}>" + (f";tag={to_tag}" if to_tag else "")
+    return (f"{method} {uri} SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:{{own}};branch=z9hG4bK-{call_id}-{method}\n"
+            f"Max-Forwards: 70\nFrom: <sip:13800138000@127.0.0.1>;tag=f1\nTo: {to}\nCall-ID: {call_id}\n"
+            f"CSeq: 1 {method}\nContact: <sip:13800138000@127.0.0.1:{{own}}>\n"
+            f"Content-Type: application/sdp\nContent-Length: {len(body.encode())}\n\n{body}")  # fmt: skip
+
+
+def test_malformed_sip_and_sdp_and_stray_in_dialog_requests_are_refused(line: Line) -> None:
+    front = line.front_port
+    _sip(front, "\x00\xffnot sip at all\n\n", answer=False)
+    _sip(front, "INVITE sip:8585@127.0.0.1 SIP/2.0\nVia: broken\n\n", answer=False)
+    bad_sdp = "v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio notaport RTP/AVP 0\n"
+    refused = _sip(front, _request("INVITE", f"sip:8585@127.0.0.1:{front}", body=bad_sdp, call_id="bad-sdp"))
+    assert refused.startswith("SIP/2.0 4"), refused  # a clear refusal, not a call
+    # a request that claims to be in a dialog but was never routed through the line: not relayed anywhere
+    stray = _sip(front, _request("BYE", "sip:someone@203.0.113.9:5060", to_tag="t1", call_id="stray"))
+    assert stray.startswith("SIP/2.0 404"), stray
+    options = _sip(front, _request("OPTIONS", f"sip:127.0.0.1:{front}", call_id="alive"))
+    assert options.startswith("SIP/2.0 200"), options  # the front is still there
+    assert line.caller().call(refused_scenario(404), number="9999", timeout_s=20) == 0  # and routes calls

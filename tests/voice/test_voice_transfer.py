@@ -8,7 +8,7 @@ from contextlib import ExitStack
 
 import httpx
 import pytest
-from phone_line import CALLER_HZ, Line, Party, connect, joined, live_call, ready, started
+from phone_line import CALLER_HZ, Call, Line, Party, connect, joined, live_call, ready, started
 from sip import Phone, tools_missing
 
 pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
@@ -123,3 +123,37 @@ def test_an_agent_passes_the_caller_to_an_outside_number(
 
     record = line.last_call(supervisor, after=before)
     assert record["end_reason"] == "caller_hung_up" and record["recording_seconds"]
+
+
+def test_the_ivr_passes_a_caller_on_to_an_outside_number(line: Line, supervisor: httpx.Client, outside: Phone) -> None:
+    """A second number (8586) whose flow says one sentence and passes the caller to an outside number."""
+    flow = {"start": "hello", "nodes": [
+        {"type": "play", "id": "hello", "prompt": {"text": "请稍候，为您转接。"}, "next": "out"},
+        {"type": "transfer", "id": "out", "number": "13900990003"},
+    ]}  # fmt: skip
+    with line.client("admin") as admin:
+        created = admin.post("/api/voice/flows", json={"name": "转接外线 (test)", "number": "8586", "draft": flow})
+        assert created.status_code == 201, created.text
+        published = admin.post(f"/api/voice/flows/{created.json()['id']}/publish", json={"version": 1})
+        assert published.status_code == 201, published.text
+    before = line.last_id(supervisor)
+    with ExitStack() as stack:
+        caller_phone = stack.enter_context(started(line, "patient"))
+        caller_phone.send(cmd="dial", leg="out", uri=f"sip:8586@127.0.0.1:{line.front_port}")
+        caller_phone.wait_for("answered", 10, leg="out")
+        caller = Party(caller_phone, "out", CALLER_HZ)
+        caller.play(line.var)
+        incoming = outside.wait_for("incoming", 30)
+        assert incoming["dialled"] == "13900990003" and "sip:8585@" in incoming["from"]  # the line's number shown
+        outside.send(cmd="answer", leg=incoming["leg"], code=200)
+        there = Party(outside, str(incoming["leg"]), OUTSIDE_HZ)
+        outside.wait_for("answered", 10, leg=there.leg)
+        there.play(line.var)
+        heard = Call(line, "ivr-out", caller, there).heard([caller, there], "ivr-out")
+        assert heard[CALLER_HZ][OUTSIDE_HZ] > HEARD and heard[OUTSIDE_HZ][CALLER_HZ] > HEARD
+        outside.send(cmd="hangup", leg=there.leg)
+        caller_phone.wait_for("ended", 10, leg="out")
+
+    record = line.last_call(supervisor, after=before)
+    assert record["end_reason"] == "transferee_hung_up" and record["dialled"] == "8586"
+    assert "forwarding" in [event["event"] for event in record["events"]] and record["recording_seconds"]
