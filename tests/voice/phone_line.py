@@ -135,6 +135,14 @@ class started:
         self.phone.stop()
 
 
+def answered_outside(outside: Phone, hertz: int) -> tuple[dict[str, Any], Party]:
+    """The outside world answers the call the line sends to its trunk."""
+    incoming = outside.wait_for("incoming", 20)
+    outside.send(cmd="answer", leg=incoming["leg"], code=200)
+    outside.wait_for("answered", 10, leg=incoming["leg"])
+    return incoming, Party(outside, str(incoming["leg"]), hertz)
+
+
 def joined(phone: Phone, hertz: int, directory: Path) -> Party:
     incoming = phone.wait_for("incoming", 20)
     party = Party(phone, str(incoming["leg"]), hertz)

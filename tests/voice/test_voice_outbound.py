@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from phone_line import AGENT_HZ, CALLER_HZ, Call, Line, Party, connect, live_call, ready, started
+from phone_line import AGENT_HZ, CALLER_HZ, Call, Line, Party, answered_outside, connect, live_call, ready, started
 from sip import Phone, refused_scenario, tools_missing
 
 pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
@@ -20,13 +20,6 @@ HEARD, UNHEARD = 1000.0, 500.0
 
 def me(http: httpx.Client) -> dict[str, Any]:
     return dict(http.get("/api/routing/me").json())
-
-
-def answered_outside(outside: Phone) -> tuple[dict[str, Any], Party]:
-    incoming = outside.wait_for("incoming", 20)
-    outside.send(cmd="answer", leg=incoming["leg"], code=200)
-    outside.wait_for("answered", 10, leg=incoming["leg"])
-    return incoming, Party(outside, str(incoming["leg"]), CALLER_HZ)
 
 
 def test_an_agent_calls_a_patient_who_answers_and_both_are_heard_and_recorded(
@@ -46,7 +39,7 @@ def test_an_agent_calls_a_patient_who_answers_and_both_are_heard_and_recorded(
         assert (live["direction"], live["caller_masked"], live["dialled"]) == ("outbound", "138****8000", "8585")
         agent_leg = str(agent_phone.wait_for("answered", 5)["leg"])
 
-        incoming, patient = answered_outside(outside)
+        incoming, patient = answered_outside(outside, CALLER_HZ)
         assert incoming["dialled"] == "13800138000"  # national digits for the trunk
         assert "sip:8585@" in incoming["from"]
         # while the call lasts the router offers the agent nothing
@@ -152,7 +145,7 @@ def test_a_consultation_with_an_outside_number_keeps_to_the_caller_id_policy(
 
         with ThreadPoolExecutor(1) as pool:  # the consultation answers once the number has
             consulting = pool.submit(agent_http.post, f"{url}/consult", json={"target": "13800138000"})
-            incoming, _ = answered_outside(outside)
+            incoming, _ = answered_outside(outside, CALLER_HZ)
             consulted = consulting.result(timeout=30)
         assert consulted.status_code == 200, consulted.text
         assert incoming["dialled"] == "13800138000" and "sip:8585@" in incoming["from"]

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 
 import httpx
 import pytest
-from phone_line import CALLER_HZ, Call, Line, Party, connect, joined, live_call, ready, started
+from phone_line import CALLER_HZ, Call, Line, Party, answered_outside, connect, joined, live_call, ready, started
 from sip import Phone, tools_missing
 
 pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
@@ -111,10 +111,7 @@ def test_an_agent_passes_the_caller_to_an_outside_number(
 
         passed = agent_http.post(f"/api/voice/live/{call.live_id}/transfer", json={"target": "13900990002"})
         assert passed.status_code == 200, passed.text
-        incoming = outside.wait_for("incoming", 20)
-        outside.send(cmd="answer", leg=incoming["leg"], code=200)
-        there = Party(outside, str(incoming["leg"]), OUTSIDE_HZ)
-        outside.wait_for("answered", 10, leg=there.leg)
+        _, there = answered_outside(outside, OUTSIDE_HZ)
         there.play(line.var)
         heard = call.heard([call.caller, there], "outside")
         assert heard[CALLER_HZ][OUTSIDE_HZ] > HEARD and heard[OUTSIDE_HZ][CALLER_HZ] > HEARD
@@ -143,11 +140,8 @@ def test_the_ivr_passes_a_caller_on_to_an_outside_number(line: Line, supervisor:
         caller_phone.wait_for("answered", 10, leg="out")
         caller = Party(caller_phone, "out", CALLER_HZ)
         caller.play(line.var)
-        incoming = outside.wait_for("incoming", 30)
+        incoming, there = answered_outside(outside, OUTSIDE_HZ)
         assert incoming["dialled"] == "13900990003" and "sip:8585@" in incoming["from"]  # the line's number shown
-        outside.send(cmd="answer", leg=incoming["leg"], code=200)
-        there = Party(outside, str(incoming["leg"]), OUTSIDE_HZ)
-        outside.wait_for("answered", 10, leg=there.leg)
         there.play(line.var)
         heard = Call(line, "ivr-out", caller, there).heard([caller, there], "ivr-out")
         assert heard[CALLER_HZ][OUTSIDE_HZ] > HEARD and heard[OUTSIDE_HZ][CALLER_HZ] > HEARD

@@ -28,7 +28,7 @@ RESTART_DELAY_S = 0.5
 STOP_TIMEOUT_S = 5.0
 REGISTRATION_S = 120  # phones register again within this; after a restart of Kamailio (registrations in memory) too
 MODULES = ("kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "usrloc",
-           "registrar", "dispatcher", "ctl", "auth", "htable", "jsonrpcs")  # fmt: skip
+           "registrar", "dispatcher", "ctl", "auth", "htable", "jsonrpcs", "sanity")  # fmt: skip
 
 
 class PlantError(RuntimeError):
@@ -109,9 +109,11 @@ modparam("jsonrpcs", "transport", 4)
 modparam("jsonrpcs", "dgram_socket", "{jsonrpc_socket(settings)}")
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (!sanity_check()) exit;  # a malformed request is refused here, before it can take a worker
     if (has_totag()) {{
         if (loose_route()) {{ if (is_method("BYE")) ds_load_update(); t_relay(); exit; }}
         if (is_method("ACK") && t_check_trans()) {{ t_relay(); exit; }}
+        if (uri != myself) {{ if (is_method("BYE")) ds_load_update(); t_relay(); exit; }}
         sl_send_reply("404", "Not here"); exit;
     }}
     if (is_method("CANCEL")) {{ if (t_check_trans()) t_relay(); exit; }}

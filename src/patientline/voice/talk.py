@@ -108,7 +108,8 @@ class Talk:
                 event = await self.media.next_event(None)
                 if event is None:
                     continue
-                if event.get("event") == UNANSWERED or await self._on_leg(event) == self.mix.talker:
+                unanswered = event.get("event") == UNANSWERED and self.ringing  # not a stray from before
+                if unanswered or await self._on_leg(event) == self.mix.talker:
                     return "unanswered" if self.ringing else "requeued" if self.requeue else "ended"
         finally:
             if self._ringer is not None:
