@@ -60,8 +60,9 @@
       refreshTimer: null,
       queue: Promise.resolve(true),
       // the live calls of voice tasks in hand (by task id), and the call controls' state
-      queues: [], calls: {}, voiceOff: false, callsReading: false, callBusy: false,
-      callPanel: null, transferTo: "", transferNumber: "", targets: { queues: [], colleagues: [] }, consultTarget: "", consulted: {}, dialling: null,
+      calls: {}, voiceOff: false, callsReading: false, callBusy: false,
+      callPanel: null, transferTo: "", transferNumber: "", consultTarget: "", consulted: {}, dialling: null,
+      targets: { queues: [], colleagues: [] }, // where a call can be passed, read when a panel opens
       // calling out
       dialPanel: false, dialNumber: "", dialCallerId: "", callerIds: [], trunk: false, callingOut: false,
 
@@ -120,7 +121,6 @@
         this.tasks = me.tasks || [];
         this.handledToday = me.handled_today || 0;
         this.wrapUpUntil = me.wrap_up_until || null;
-        this.queues = me.queues || [];
         this.loaded = true;
         this.ring();
         this.readCalls();
