@@ -42,11 +42,10 @@ from patientline.voice.media import CallerGone, Media
 from patientline.voice.models import VoiceCall
 from patientline.voice.prompts import Prompts
 from patientline.voice.selftest import Probe
-from patientline.voice.talk import AGENT_LEG, RECORDING, SUPERVISOR_LEG, THIRD_LEG, Mix, Talk
+from patientline.voice.talk import AGENT_LEG, RECORDING, SUPERVISOR_LEG, THIRD_LEG, Mix, Ring, Talk
 from patientline.voice.voicemail import leave_work_order
 
 log = logging.getLogger(__name__)
-Forwarding = tuple[str, dict[str, Any]]  # a trunk URI, and the `from` and headers the call shows
 
 VOICEMAIL = "voicemail"
 ANSWER_TIMEOUT_S = 60.0  # an agent's phone that neither answers nor fails in this time is given up
@@ -128,15 +127,14 @@ class PhoneCall:
         self.row.recording = relative.as_posix()
         await self.media.send(cmd="record", name=RECORDING, file=str(self.recording), legs=[self.media.caller])
 
-    async def _talk(self, forward_to: Forwarding | None = None) -> str:
+    async def _talk(self, forward_to: Ring | None = None) -> str:
         """The conversation, until its talker hangs up ("ended"), it goes back to a queue ("requeued") or
         a blind transfer finds nobody ("unanswered"). With `forward_to` the caller talks to no agent but
         is passed on to an outside number (the IVR's transfer)."""
         await self.media.stop()
         self.talk = Talk(self.media, self.plant.music, Mix(self.media.caller), present=set())
         if forward_to is not None:
-            uri, shown = forward_to
-            self.talk.ring_talker(uri, shown["headers"], shown.get("from"))
+            self.talk.ring_talker(forward_to)
             self.note("forwarding")
         else:
             self.talk.present.add(AGENT_LEG)

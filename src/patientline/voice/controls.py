@@ -8,7 +8,6 @@ Supervision is audited: listening to a live call is hearing patient data.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -31,7 +30,7 @@ from patientline.voice.schemas import (
     TransferQueue,
     TransferTargetsRead,
 )
-from patientline.voice.talk import AGENT_LEG, SUPERVISOR_LEG, THIRD_LEG, Talk, Watch
+from patientline.voice.talk import AGENT_LEG, SUPERVISOR_LEG, THIRD_LEG, Ring, Talk, Watch
 
 OUTSIDE_NUMBER = re.compile(r"^\+?[0-9][0-9 -]{2,24}$")
 
@@ -140,9 +139,9 @@ async def transfer(call: PhoneCall, to: TransferIn) -> None:
     if to.queue_id is not None:
         await _to_queue(call, talk, to.queue_id)
         return
-    dialled = await _dialled(call, to.target or "")
-    call.note("transferring", target=dialled.label, agent_id=call.agent_id)
-    talk.ring_talker(dialled.uri, dialled.headers, dialled.sender)
+    ring, label = await _dialled(call, to.target or "")
+    call.note("transferring", target=label, agent_id=call.agent_id)
+    talk.ring_talker(ring)
     await _agent_leaves(call, talk)
 
 
@@ -162,11 +161,11 @@ async def consult(call: PhoneCall, target: str) -> None:
     talk = _agent_talk(call)
     if THIRD_LEG in talk.present:
         raise Conflict("A consultation is already on.", error_id="consult_on")
-    dialled = await _dialled(call, target)
+    ring, label = await _dialled(call, target)
     talk.mix.hold = True
     await talk.apply()
-    call.note("consulting", target=dialled.label)
-    if not await talk.dial(THIRD_LEG, dialled.uri, dialled.headers, sender=dialled.sender):
+    call.note("consulting", target=label)
+    if not await talk.dial(THIRD_LEG, ring):
         talk.mix.hold = False
         await talk.apply()
         raise Conflict("{target} did not answer.", error_id="not_answered", params={"target": target})
@@ -230,7 +229,7 @@ async def supervise(call: PhoneCall, actor: Actor, mode: SupervisionMode) -> Non
 
 async def _join(call: PhoneCall, talk: Talk, actor: Actor) -> None:
     uri = f"sip:{actor.username}@{call.plant.front}"
-    if not await talk.dial(SUPERVISOR_LEG, uri, {"Call-Info": f"<sip:{call.plant.front}>;answer-after=0"}):
+    if not await talk.dial(SUPERVISOR_LEG, Ring(uri, {"Call-Info": f"<sip:{call.plant.front}>;answer-after=0"})):
         raise Conflict("Your phone did not answer; is it registered?", error_id="phone_not_answered")
 
 
@@ -239,17 +238,10 @@ def audit_supervision(session: Any, actor: Actor, call: PhoneCall, mode: str) ->
                  target_id=call.task_id, after={"mode": mode, "live_id": call.live_id})  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Dialled:
-    uri: str
-    headers: dict[str, str]
-    sender: str | None  # the From shown, for an outside number
-    label: str  # what the call record keeps: a colleague's user name, never an outside number
-
-
-async def _dialled(call: PhoneCall, target: str) -> Dialled:
+async def _dialled(call: PhoneCall, target: str) -> tuple[Ring, str]:
     """Whom a consultation or a transfer rings: a colleague's phone (a user name, even one of digits
-    only), else an outside number through the trunk under the caller-ID policy."""
+    only), else an outside number through the trunk under the caller-ID policy; and what the call record
+    keeps of it (the colleague's user name, never an outside number)."""
     from patientline.core.auth.models import User
 
     target, plant = target.strip(), call.plant
@@ -258,8 +250,7 @@ async def _dialled(call: PhoneCall, target: str) -> Dialled:
     if found is not None:
         if found.id == call.agent_id:
             raise InvalidInput("That is you; give a colleague's user name.", details={"field": "target"})
-        return Dialled(f"sip:{found.username}@{plant.front}", {}, None, found.username)
+        return Ring(f"sip:{found.username}@{plant.front}"), found.username
     if not OUTSIDE_NUMBER.fullmatch(target):
         raise InvalidInput("Give a colleague's user name or a phone number.", details={"field": "target"})
-    uri, shown = trunk.forwarded(plant.settings, plant.front, target)
-    return Dialled(uri, shown["headers"], shown.get("from"), "outside")
+    return trunk.forwarded(plant.settings, plant.front, target), "outside"

@@ -28,6 +28,15 @@ UNANSWERED = "transfer_unanswered"  # the event a blind transfer's ringing ends 
 Link = tuple[str, str]  # (source, target): target hears source
 
 
+@dataclass(frozen=True)
+class Ring:
+    """Whom a leg rings: the URI, the headers, and the From shown (an outside number sees the line's)."""
+
+    uri: str
+    headers: dict[str, str] = field(default_factory=dict)
+    sender: str | None = None
+
+
 class Watch(StrEnum):
     LISTEN = "listen"  # the supervisor hears everyone; nobody hears the supervisor
     WHISPER = "whisper"  # the talker hears the supervisor; the caller does not
@@ -115,14 +124,14 @@ class Talk:
             if self._ringer is not None:
                 self._ringer.cancel()
 
-    def ring_talker(self, uri: str, headers: dict[str, str], sender: str | None) -> None:
+    def ring_talker(self, ring: Ring) -> None:
         """Blind transfer: `THIRD_LEG` becomes the talker, and the caller holds while it rings; once it
         answers the two talk, and if it does not the conversation ends "unanswered"."""
         self.mix.talker, self.mix.third, self.mix.hold, self.ringing = THIRD_LEG, None, True, True
-        self._ringer = asyncio.create_task(self._ring(uri, headers, sender))
+        self._ringer = asyncio.create_task(self._ring(ring))
 
-    async def _ring(self, uri: str, headers: dict[str, str], sender: str | None) -> None:
-        if await self.dial(THIRD_LEG, uri, headers, sender=sender):
+    async def _ring(self, ring: Ring) -> None:
+        if await self.dial(THIRD_LEG, ring):
             self.ringing, self.mix.hold = False, False
             await self.apply()
         else:
@@ -148,16 +157,14 @@ class Talk:
             await self.apply()
         return leg
 
-    async def dial(self, leg: str, uri: str, headers: dict[str, str] | None = None, *,
-                   sender: str | None = None) -> bool:  # fmt: skip
-        """Rings `uri` as `leg` (showing `sender` as From if given); True once it answered (it then takes
-        part only as the mix says)."""
+    async def dial(self, leg: str, ring: Ring) -> bool:
+        """Rings `ring` as `leg`; True once it answered (it then takes part only as the mix says)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._dials[leg] = future
         self.media.ended.pop(leg, None)  # an earlier leg of this name is over
         try:
-            shown = {"from": sender} if sender else {}
-            await self.media.send(cmd="dial", leg=leg, uri=uri, headers=headers or {}, **shown)
+            shown = {"from": ring.sender} if ring.sender else {}
+            await self.media.send(cmd="dial", leg=leg, uri=ring.uri, headers=ring.headers, **shown)
             answered = await asyncio.wait_for(asyncio.shield(future), DIAL_TIMEOUT_S)
         except TimeoutError:
             answered = False

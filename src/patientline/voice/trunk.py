@@ -13,6 +13,7 @@ import phonenumbers
 from patientline.core.config import Settings
 from patientline.core.errors import Conflict, InvalidInput
 from patientline.core.validation import DEFAULT_REGION, normalise_phone
+from patientline.voice.talk import Ring
 
 WITHHELD = "withheld"
 ANONYMOUS = '"Anonymous" <sip:anonymous@anonymous.invalid>'
@@ -65,11 +66,12 @@ def trunk_digits(e164: str) -> str:
     return "".join(ch for ch in dialled if ch.isdigit())
 
 
-def forwarded(settings: Settings, front: str, raw: str) -> tuple[str, dict[str, Any]]:
-    """The URI and the `from` and headers of a call passed on to an outside number (a consultation, a
-    transfer, the IVR's): the line's own number is shown."""
+def forwarded(settings: Settings, front: str, raw: str) -> Ring:
+    """A call passed on to an outside number (a consultation, a transfer, the IVR's): the line's own
+    number is shown."""
     require_trunk(settings)
-    return outside_uri(settings, front, raw), presented(settings, caller_ids(settings)[0])
+    shown = presented(settings, caller_ids(settings)[0])
+    return Ring(outside_uri(settings, front, raw), shown["headers"], shown["from"])
 
 
 def require_trunk(settings: Settings) -> None:
