@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import math
+import struct
+import wave
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,3 +41,18 @@ def assert_error(response: httpx.Response, status: int, error_id: str | None = N
     if error_id:
         assert body["error_id"] == error_id, body
     return body
+
+
+def sine_wav(seconds: float, *, hertz: int = 700, rate: int = 16000, channels: int = 2) -> bytes:
+    """A sine as a studio might send a recording: 16 kHz stereo, not the telephone's rate."""
+    frames = b"".join(
+        struct.pack("<h", int(9000 * math.sin(2 * math.pi * hertz * n / rate))) * channels
+        for n in range(int(seconds * rate))
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(channels)
+        writer.setsampwidth(2)
+        writer.setframerate(rate)
+        writer.writeframes(frames)
+    return out.getvalue()

@@ -24,7 +24,7 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
             "PATIENTLINE_VOICE_ANNOUNCE_SECONDS": "4", "PATIENTLINE_VOICE_RTP_PORT": "38000",
             "PATIENTLINE_VOICE_TRUNK": f"sip:127.0.0.1:{TRUNK_PORT}", "PATIENTLINE_VOICE_WITHHELD_ALLOWED": "1",
             "PATIENTLINE_VOICE_CALLER_IDS": "8585,01067098585", "PATIENTLINE_VOICE_SELF_TEST_MINUTES": "0",
-            "PATIENTLINE_VOICE_ONCALL_PHONE": "13900990000", "PATIENTLINE_VOICE_NUMBERS": "8585,8586"}  # fmt: skip
+            "PATIENTLINE_VOICE_ONCALL_PHONE": "13900990000", "PATIENTLINE_VOICE_NUMBERS": "8585,8586,8587"}  # fmt: skip
     cli(env, "migrate")
     cli(env, "seed-demo")
     with serve(env) as base:

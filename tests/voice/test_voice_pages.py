@@ -67,9 +67,17 @@ def flow_row(text: str, flow_id: int) -> str:
 async def test_agents_cannot_open_the_flow_pages(as_user: Any, admin: Client) -> None:
     flow = ok(await admin.post("/api/voice/flows", json={"name": "主线"}), 201)
     async with as_user("agent01", ["agent"]) as agent:
-        for path in ("/voice/flows", f"/voice/flows/{flow['id']}"):
+        for path in ("/voice/flows", f"/voice/flows/{flow['id']}", "/voice/prompts"):
             assert (await agent.get(path)).status_code == 403, path
         assert 'href="/voice/flows"' not in await page(agent, "/")
+
+
+async def test_the_recorded_prompts_page_starts_empty_and_offers_the_upload(as_user: Any) -> None:
+    async with as_user("super02", ["supervisor"]) as supervisor:
+        english(supervisor)
+        text = await page(supervisor, "/voice/prompts")
+        assert 'data-testid="prompts-empty"' in text and "Upload the first recording" in text
+        assert 'data-multipart data-method="POST" data-action="/api/voice/prompts"' in text
 
 
 async def test_a_supervisor_finds_the_empty_list_under_administration(as_user: Any) -> None:
@@ -78,7 +86,7 @@ async def test_a_supervisor_finds_the_empty_list_under_administration(as_user: A
         text = await page(supervisor, "/voice/flows")
         assert 'data-testid="flows-empty"' in text and "Create the first flow" in text
         assert 'data-testid="flow-list"' not in text
-        assert "/static/voice-flows.js" in text and "/static/voice-flows.css" in text
+        assert "/static/voice-flows.css" in text and 'href="/voice/prompts"' in text
         assert re.search(r'<a href="/voice/flows"\s+aria-current="page" class="active"\s*>IVR flows</a>', text)
         # the new-flow dialog posts to the API and opens the editor of the flow it made
         assert 'data-action="/api/voice/flows"' in text and 'data-success-template="/voice/flows/{id}"' in text

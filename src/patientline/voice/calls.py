@@ -34,7 +34,7 @@ from patientline.routing.core_types import TaskState as CoreState
 from patientline.routing.engine import LINE_CALL_REF, Engine
 from patientline.routing.models import RoutingTask, TaskState
 from patientline.routing.schemas import Caller, TaskCreate
-from patientline.voice import service, trunk
+from patientline.voice import recorded, service, trunk
 from patientline.voice.flows import FlowDefinition
 from patientline.voice.ivr import IvrRunner, Journey, Outcome
 from patientline.voice.link import Event, WorkerGone
@@ -233,7 +233,7 @@ class InboundCall(PhoneCall):
     async def _ivr(self, flow: FlowDefinition) -> Outcome:
         async with self.plant.db.sessions() as session:
             calendar = await workcal.load(session, timezone=self.plant.settings.timezone)
-        runner = IvrRunner(flow, self.media, self.plant.prompts.spoken, self._spoken_answer,
+        runner = IvrRunner(flow, self.media, self.plant.prompts.spoken, self._recorded, self._spoken_answer,
                            lambda: clock.now().astimezone(self.plant.zone), calendar, self.journey)  # fmt: skip
         try:
             return await runner.run()
@@ -247,6 +247,9 @@ class InboundCall(PhoneCall):
         async with self.plant.db.sessions() as session:
             calendar = await workcal.load(session, timezone=self.plant.settings.timezone)
         return info.open_at(clock.now().astimezone(self.plant.zone), calendar)
+
+    async def _recorded(self, prompt_id: int) -> Path | None:
+        return await recorded.playable(self.plant.db, self.plant.prompts.directory, prompt_id)
 
     async def _spoken_answer(self, item_id: int) -> str | None:
         async with self.plant.db.sessions() as session:

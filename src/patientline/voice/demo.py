@@ -1,9 +1,13 @@
-"""The demo hospital's hotline flow on 8585, published: greeting, a seasonal notice, opening hours, a
+"""The demo hospital's hotline flow on 8585, published: a recorded chime, greeting, a seasonal notice, opening hours, a
 menu into the demo queues (booking with the caller's record number, complaints, the expert centre,
 insurance), a spoken knowledge answer, a callback and voicemail."""
 
 from __future__ import annotations
 
+import io
+import math
+import struct
+import wave
 from typing import Any
 
 from sqlalchemy import select
@@ -14,18 +18,50 @@ from patientline.core.config import Settings
 from patientline.knowledge.models import Item
 from patientline.routing.demo import ADMIN
 from patientline.routing.models import RoutingQueue
-from patientline.voice import phones, service
+from patientline.voice import phones, recorded, service
 from patientline.voice.flows import FlowDefinition
 from patientline.voice.models import IvrFlow
+from patientline.voice.prompts import PromptFailed
 from patientline.voice.schemas import FlowCreate, PublishIn
 
 NAME = "患者服务热线 8585"
+CHIME = "来电提示音"
+CHIME_NOTES = ((659.3, 0.22), (523.3, 0.45))  # E5 then C5, as the hotline's jingle
+CHIME_RATE = 16000
 
 
-def hotline(queues: dict[str, int], spoken_item: int | None) -> dict[str, Any]:
+def chime_wav() -> bytes:
+    """Two soft notes, each fading out: the recording the demo's flow plays before its greeting."""
+    samples = bytearray()
+    for hertz, seconds in CHIME_NOTES:
+        count = int(seconds * CHIME_RATE)
+        for n in range(count):
+            fade = 1 - n / count
+            samples += struct.pack("<h", int(8000 * fade * math.sin(2 * math.pi * hertz * n / CHIME_RATE)))
+    out = io.BytesIO()
+    with wave.open(out, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(CHIME_RATE)
+        writer.writeframes(bytes(samples))
+    return out.getvalue()
+
+
+async def _chime(session: AsyncSession) -> int | None:
+    """The chime as a recorded prompt; None where sox is missing (the flow then starts with its greeting)."""
+    try:
+        row = await recorded.upload(session, actor=ADMIN, name=CHIME, words="", filename="chime.wav", raw=chime_wav())
+    except PromptFailed:
+        return None
+    return row.id
+
+
+def hotline(queues: dict[str, int], spoken_item: int | None, chime: int | None) -> dict[str, Any]:
     faq = [{"type": "knowledge", "id": "parking", "item_id": spoken_item, "next": "menu"}] if spoken_item else []
     menu_faq = {"4": "parking"} if spoken_item else {}
-    return {"start": "welcome", "nodes": [
+    chimes = [{"type": "play", "id": "chime", "prompt": {"recorded_id": chime}, "next": "welcome"}]
+    return {"start": "chime" if chime else "welcome", "nodes": [
+        *(chimes if chime else []),
         {"type": "play", "id": "welcome", "prompt": {"text": "您好，欢迎致电患者服务热线。本次通话将被录音。"},
          "next": "winter"},
         {"type": "announcement", "id": "winter", "prompt": {"text": "冬季流感高发，发热患者请到发热门诊就诊。"},
@@ -67,7 +103,7 @@ async def load_demo_voice(session: AsyncSession, settings: Settings, phone_passw
         .order_by(Item.id)
         .limit(1)
     )
-    draft = FlowDefinition.model_validate(hotline(queues, spoken_item))
+    draft = FlowDefinition.model_validate(hotline(queues, spoken_item, await _chime(session)))
     flow = await service.create_flow(session, actor=ADMIN, data=FlowCreate(name=NAME, number="8585", draft=draft))
     await service.publish(session, actor=ADMIN, flow_id=flow.id, data=PublishIn(version=flow.version, note="demo"))
     return f"voice flow {NAME} published, {len(staff)} desk phones"

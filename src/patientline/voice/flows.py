@@ -34,9 +34,17 @@ Hours = Annotated[str, AfterValidator(_hours)]
 
 
 class Prompt(StrictModel):
-    """What the caller hears: text spoken by the synthesiser (recorded prompts come with the media engine)."""
+    """What the caller hears: a recorded prompt (an uploaded WAV) when one is chosen, else the text
+    spoken by the synthesiser."""
 
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)] | None = None
+    recorded_id: DbRef | None = None
+
+    @model_validator(mode="after")
+    def _something_to_hear(self) -> Prompt:
+        if self.text is None and self.recorded_id is None:
+            raise ValueError(gettext("Give the words to speak or choose a recorded prompt."))
+        return self
 
 
 class Play(StrictModel):
@@ -188,6 +196,15 @@ def branches(node: Node) -> Iterator[tuple[str, str]]:
         yield from (("open", node.open), ("closed", node.closed))
     elif isinstance(node, Play | Announcement | Knowledge):
         yield "next", node.next
+
+
+def recorded_ids(flow: FlowDefinition) -> dict[str, int]:
+    """The recorded prompts the flow plays, by the node that plays each."""
+    return {
+        node.id: prompt.recorded_id
+        for node in flow.nodes
+        if (prompt := getattr(node, "prompt", None)) is not None and prompt.recorded_id is not None
+    }
 
 
 def problem(node: str | None, field: str, kind: str, message: str, **params: object) -> dict[str, object]:

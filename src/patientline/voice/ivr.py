@@ -5,6 +5,7 @@ says, then the menu's `otherwise` is taken."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,9 +18,11 @@ from patientline.core.validation import normalise_phone
 from patientline.voice import flows
 from patientline.voice.media import Media
 
+log = logging.getLogger(__name__)
 MAX_STEPS = 100  # a caller who keeps pressing back into a menu is put through after this many steps
 ENDS_BY_HASH = "#"
 Speak = Callable[[str], Awaitable[Path]]
+Recorded = Callable[[int], Awaitable[Path | None]]  # a recorded prompt's file; None once it is deleted
 SpokenAnswer = Callable[[int], Awaitable[str | None]]
 
 
@@ -46,6 +49,7 @@ class IvrRunner:
     flow: flows.FlowDefinition
     media: Media
     speak: Speak
+    recorded: Recorded
     spoken_answer: SpokenAnswer
     now: Callable[[], datetime]  # local time
     calendar: workcal.WorkCalendar | None = None
@@ -103,7 +107,17 @@ class IvrRunner:
         raise AssertionError(f"unknown node {node!r}")
 
     async def say(self, prompt: flows.Prompt, *, keys: bool = False) -> str | None:
-        return await self.media.hear([await self.speak(prompt.text)], keys=keys)
+        files = await self.prompt_files(prompt)
+        return await self.media.hear(files, keys=keys) if files else None
+
+    async def prompt_files(self, prompt: flows.Prompt) -> list[Path]:
+        """The recording if it is there, else the words spoken; nothing (and a warning) if neither."""
+        if prompt.recorded_id is not None and (path := await self.recorded(prompt.recorded_id)) is not None:
+            return [path]
+        if prompt.text is not None:
+            return [await self.speak(prompt.text)]
+        log.warning("a recorded prompt of the live flow is gone", extra={"recorded_id": prompt.recorded_id})
+        return []
 
     def is_open(self, node: flows.OpeningHours) -> bool:
         local = self.now()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patientline.core.db import Base, IdMixin, TimestampMixin, VersionMixin
@@ -91,3 +91,18 @@ class VoicePhoneSecret(Base):
     realm: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column()
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+class VoicePrompt(IdMixin, TimestampMixin, VersionMixin, Base):
+    """A recorded prompt a flow can play (an uploaded WAV), kept converted to the telephone's 8 kHz mono
+    16-bit WAV in the database, so any node takes the upload and the phone line plays it from a copy
+    on disk named by `sha256`."""
+
+    __tablename__ = "voice_prompts"
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    words: Mapped[str] = mapped_column(Text, default="")  # what it says, for the editor and the record
+    filename: Mapped[str] = mapped_column(String(200))  # as uploaded
+    seconds: Mapped[float] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    audio: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

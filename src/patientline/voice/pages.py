@@ -21,7 +21,7 @@ from patientline.core.i18n import N_, gettext, gettext_all
 from patientline.core.validation import MAX_ID, PathId
 from patientline.knowledge.models import Item
 from patientline.routing import service as routing
-from patientline.voice import call_log, phones, selftest, service
+from patientline.voice import call_log, phones, recorded, selftest, service
 from patientline.voice.flows import ENDS, MAX_NODES, FlowDefinition
 from patientline.voice.models import IvrFlow, IvrFlowVersion
 from patientline.voice.router import flow_json
@@ -60,6 +60,8 @@ EDITOR_TEXTS = {
         "id": N_("Node id"),
         "prompt": N_("What the caller hears"),
         "prompt_optional": N_("Goodbye words (optional)"),
+        "recorded": N_("Recorded prompt"),
+        "words_help": N_("Spoken when no recording is chosen; with one, kept as what it says."),
         "active_from": N_("Played from"),
         "active_until": N_("Played until"),
         "hours": N_("Opening hours"),
@@ -86,6 +88,9 @@ EDITOR_TEXTS = {
         "digits": N_("Other digits"),
     },
     "choose": N_("— choose —"),
+    "speak_words": N_("None: speak the words"),
+    "recording_option": N_("{name} ({seconds} s)"),
+    "missing_recording": N_("Recording {id} (deleted)"),
     "new_node": N_("New node"),
     "new_node_option": N_("+ new node: {kind}"),
     "missing_node": N_("{id} (does not exist)"),
@@ -167,6 +172,13 @@ async def _item_choices(session: AsyncSession) -> list[dict[str, Any]]:
     return [{"id": row.id, "question": row.question, "spoken": bool(row.spoken)} for row in rows]
 
 
+async def _recording_choices(session: AsyncSession) -> list[dict[str, Any]]:
+    return [
+        {"id": row.id, "name": row.name, "seconds": row.seconds, "audio_url": f"/api/voice/prompts/{row.id}/audio"}
+        for row in await recorded.list_prompts(session)
+    ]
+
+
 async def _draft_state(session: AsyncSession, row: IvrFlow) -> dict[str, Any]:
     """What the list tells of a flow: how many problems its draft has, whether it differs from the live version."""
     problems = await service.check(session, FlowDefinition.model_validate(row.draft))
@@ -181,6 +193,15 @@ async def flows_page(request: Request, actor: CurrentActor, session: Session) ->
     return render(request, "voice/flows.html", {"flows": flows})
 
 
+@router.get("/prompts")
+async def prompts_page(request: Request, actor: CurrentActor, session: Session) -> Response:
+    actor.require(Permission.CONFIGURE_VOICE)
+    played_by = await service.uses_of_recordings(session)
+    prompts = [{"row": row, "played_by": played_by.get(row.id, [])} for row in await recorded.list_prompts(session)]
+    return render(request, "voice/prompts.html", {"prompts": prompts, "max_mb": recorded.MAX_BYTES // (1024 * 1024),
+                                                  "max_minutes": recorded.MAX_SECONDS // 60})  # fmt: skip
+
+
 @router.get("/flows/{flow_id}")
 async def flow_editor_page(flow_id: PathId, request: Request, actor: CurrentActor, session: Session) -> Response:
     actor.require(Permission.CONFIGURE_VOICE)
@@ -193,6 +214,7 @@ async def flow_editor_page(flow_id: PathId, request: Request, actor: CurrentActo
         "people": await _names(session, publishers, actor),
         "queues": await _queue_choices(session),
         "items": await _item_choices(session),
+        "recordings": await _recording_choices(session),
         "kinds": list(KIND_LABELS),
         "ends": list(ENDS),
         "max_nodes": MAX_NODES,

@@ -1,7 +1,8 @@
 """What callers hear, as files the media workers play: text spoken by espeak-ng (Mandarin voice `cmn`)
 and converted by sox to 8 kHz mono 16-bit WAV, the telephone's rate. Each text is synthesised once
 and kept under `var/voice/prompts/` by the hash of its voice and text; the first caller to need a
-prompt waits for it (about a tenth of a second), everyone after plays the file."""
+prompt waits for it (about a tenth of a second), everyone after plays the file. Recorded prompts,
+uploaded WAVs, are in `recorded.py`."""
 
 from __future__ import annotations
 
@@ -66,15 +67,22 @@ class Prompts:
         path.parent.mkdir(parents=True, exist_ok=True)
         raw, partial = path.with_suffix(".raw.wav"), path.with_suffix(".part.wav")
         try:
-            await _run("espeak-ng", "-v", self.voice, "-w", str(raw), "--", text)
-            await _run("sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(partial))
+            for command in (("espeak-ng", "-v", self.voice, "-w", str(raw), "--", text), to_telephone(raw, partial)):
+                if (complaint := await run_tool(*command)) is not None:
+                    raise PromptFailed(f"{command[0]}: {complaint}")
             partial.replace(path)
         finally:
             raw.unlink(missing_ok=True)
             partial.unlink(missing_ok=True)
 
 
-async def _run(*command: str) -> None:
+def to_telephone(source: Path, target: Path) -> tuple[str, ...]:
+    """The sox command that makes any WAV the telephone's: 8 kHz, mono (channels mixed), 16-bit."""
+    return ("sox", "-V1", str(source), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(target))
+
+
+async def run_tool(*command: str) -> str | None:
+    """Runs `command`: None when it succeeded, else the end of what it said (PromptFailed if it hangs)."""
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
     )
@@ -84,5 +92,6 @@ async def _run(*command: str) -> None:
         process.kill()
         await process.wait()
         raise PromptFailed(f"{command[0]} timed out") from exc
-    if process.returncode != 0:
-        raise PromptFailed(f"{command[0]}: {errors.decode(errors='replace')[-200:] or process.returncode}")
+    if process.returncode == 0:
+        return None
+    return errors.decode(errors="replace").strip()[-200:] or f"exit status {process.returncode}"

@@ -1,23 +1,24 @@
-"""HTTP API of IVR flows: list, create, edit the draft (its problems come back with it), publish,
-put an earlier version back live, delete one never published."""
+"""HTTP API of the phone line: IVR flows (list, create, edit the draft with its problems, publish, put an
+earlier version back live, delete one never published), recorded prompts, the call log and recordings,
+live calls' controls and supervision, calls out, desk phones and the line's self-tests."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from patientline.core.auth.actor import Actor
 from patientline.core.auth.permissions import Permission
 from patientline.core.errors import Conflict
-from patientline.core.validation import MAX_ID, PathId
-from patientline.voice import call_log, controls, outbound, phones, selftest, service, trunk
+from patientline.core.validation import MAX_ID, Name, PathId
+from patientline.voice import call_log, controls, outbound, phones, recorded, selftest, service, trunk
 from patientline.voice.calls import PhoneCall
 from patientline.voice.controller import VoiceRole
 from patientline.voice.flows import FlowDefinition
-from patientline.voice.models import IvrFlow
+from patientline.voice.models import IvrFlow, VoicePrompt
 from patientline.voice.plant import recordings_dir
 from patientline.voice.schemas import (
     CallerIdsRead,
@@ -33,7 +34,10 @@ from patientline.voice.schemas import (
     LiveCallRead,
     OutboundIn,
     PhoneSetupRead,
+    PromptWords,
     PublishIn,
+    RecordedPromptRead,
+    RecordedPromptUpdate,
     SelfTestRead,
     SuperviseIn,
     TransferIn,
@@ -108,6 +112,75 @@ async def go_live(flow_id: PathId, body: GoLiveIn, actor: CurrentActor, session:
     async with session.begin():
         row = await service.go_live(session, actor=actor, flow_id=flow_id, data=body)
         return FastJSONResponse(await flow_json(session, row))
+
+
+# ---- recorded prompts -------------------------------------------------------------------------------------
+
+WavFile = Annotated[UploadFile, File(description="WAV, at most 8 MB and 5 minutes; converted to 8 kHz mono")]
+
+
+def prompt_json(row: VoicePrompt, played_by: dict[int, list[str]]) -> dict[str, Any]:
+    read = RecordedPromptRead.model_validate(row).model_copy(
+        update={"played_by": played_by.get(row.id, []), "audio_url": f"/api/voice/prompts/{row.id}/audio"}
+    )
+    return read.model_dump(mode="json")
+
+
+@router.get("/prompts", response_model=list[RecordedPromptRead], summary="Recorded prompts, and the flows playing each")
+async def recorded_prompts(actor: CurrentActor, session: Session) -> Response:
+    _configurer(actor)
+    played_by = await service.uses_of_recordings(session)
+    return FastJSONResponse([prompt_json(row, played_by) for row in await recorded.list_prompts(session)])
+
+
+@router.post("/prompts", response_model=RecordedPromptRead, status_code=201, summary="Upload a recorded prompt")
+async def upload_prompt(
+    actor: CurrentActor, session: Session, file: WavFile, name: Annotated[Name, Form()],
+    words: Annotated[PromptWords, Form()] = "",
+) -> Response:  # fmt: skip
+    _configurer(actor)
+    raw = await file.read(recorded.MAX_BYTES + 1)
+    async with session.begin():
+        row = await recorded.upload(session, actor=actor, name=name, words=words, filename=file.filename or "", raw=raw)
+        return FastJSONResponse(prompt_json(row, {}), status_code=201)
+
+
+@router.patch("/prompts/{prompt_id}", response_model=RecordedPromptRead, summary="Rename a prompt, or its words")
+async def update_prompt(
+    prompt_id: PathId, body: RecordedPromptUpdate, actor: CurrentActor, session: Session
+) -> Response:
+    async with session.begin():
+        row = await recorded.update(session, actor=actor, prompt_id=prompt_id, data=body)
+        return FastJSONResponse(prompt_json(row, await service.uses_of_recordings(session)))
+
+
+@router.get("/prompts/{prompt_id}/audio", summary="Hear a recorded prompt (8 kHz WAV)")
+async def prompt_audio(prompt_id: PathId, actor: CurrentActor, session: Session) -> Response:
+    audio = await recorded.audio(session, actor=actor, prompt_id=prompt_id)
+    return Response(audio, media_type="audio/wav", headers={"Cache-Control": "no-store"})
+
+
+@router.put("/prompts/{prompt_id}/audio", response_model=RecordedPromptRead,
+            summary="Replace the recording (the flows playing it play the new one)")  # fmt: skip
+async def replace_prompt_audio(
+    prompt_id: PathId, actor: CurrentActor, session: Session, file: WavFile,
+    version: Annotated[int, Form(ge=1, le=MAX_ID)],
+) -> Response:  # fmt: skip
+    _configurer(actor)
+    raw = await file.read(recorded.MAX_BYTES + 1)
+    async with session.begin():
+        row = await recorded.replace_audio(session, actor=actor, prompt_id=prompt_id, expected_version=version,
+                                           filename=file.filename or "", raw=raw)  # fmt: skip
+        return FastJSONResponse(prompt_json(row, await service.uses_of_recordings(session)))
+
+
+@router.delete("/prompts/{prompt_id}", status_code=204, summary="Delete a recorded prompt no flow plays")
+async def delete_prompt(
+    prompt_id: PathId, actor: CurrentActor, session: Session, version: Annotated[int, Query(ge=1, le=MAX_ID)]
+) -> Response:
+    async with session.begin():
+        await recorded.delete(session, actor=actor, prompt_id=prompt_id, expected_version=version)
+    return Response(status_code=204)
 
 
 @router.get("/calls", response_model=list[CallRead], summary="The call log, newest first (an agent: their own calls)")

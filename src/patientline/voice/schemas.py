@@ -57,6 +57,27 @@ class FlowRead(ReadModel):
     problems: list[dict[str, Any]] = []
 
 
+PromptWords = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+
+
+class RecordedPromptUpdate(StrictModel):
+    version: Version
+    name: Name | None = None
+    words: PromptWords | None = None
+
+
+class RecordedPromptRead(ReadModel):
+    id: int
+    name: str
+    words: str
+    filename: str
+    seconds: float
+    version: int
+    updated_at: datetime
+    played_by: list[str] = []  # the flows whose draft or live version plays it
+    audio_url: str = ""
+
+
 class FlowVersionRead(ReadModel):
     number: int
     note: str

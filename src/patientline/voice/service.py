@@ -18,8 +18,8 @@ from patientline.core.errors import Conflict, InvalidInput, NotFound, require_ve
 from patientline.core.i18n import N_, gettext
 from patientline.knowledge.models import Item
 from patientline.routing.models import RoutingQueue
-from patientline.voice.flows import Callback, FlowDefinition, Knowledge, Transfer, problem, problems
-from patientline.voice.models import IvrFlow, IvrFlowVersion
+from patientline.voice.flows import Callback, FlowDefinition, Knowledge, Transfer, problem, problems, recorded_ids
+from patientline.voice.models import IvrFlow, IvrFlowVersion, VoicePrompt
 from patientline.voice.schemas import FlowCreate, FlowUpdate, GoLiveIn, PublishIn
 
 AUDIT_TARGET = "ivr_flow"
@@ -27,6 +27,7 @@ GREETING = N_("Hello, you have reached {name}.")
 TAKEN = N_("Another flow has this name or number.")
 UNKNOWN_QUEUE = N_("There is no active queue {id}.")
 UNKNOWN_ITEM = N_("Knowledge item {id} is not published for the public.")
+UNKNOWN_RECORDING = N_("There is no recorded prompt {id}.")
 
 
 def starter_flow(name: str) -> FlowDefinition:
@@ -55,10 +56,13 @@ async def check(session: AsyncSession, flow: FlowDefinition) -> list[dict[str, o
     """The flow's own problems, then what it names outside itself: active queues, public published items."""
     queues = {node.id: node.queue_id for node in flow.nodes if isinstance(node, Callback | Transfer) and node.queue_id}
     items = {node.id: node.item_id for node in flow.nodes if isinstance(node, Knowledge)}
+    recordings = recorded_ids(flow)
     active = await _existing(session, RoutingQueue.id, queues.values(), RoutingQueue.is_active.is_(True))
     published = Item.public.is_(True), Item.live_revision_id.is_not(None)
     public = await _existing(session, Item.id, items.values(), *published)
-    outside = _missing(queues, active, "queue_id", UNKNOWN_QUEUE) + _missing(items, public, "item_id", UNKNOWN_ITEM)
+    uploaded = await _existing(session, VoicePrompt.id, recordings.values())
+    outside = (_missing(queues, active, "queue_id", UNKNOWN_QUEUE) + _missing(items, public, "item_id", UNKNOWN_ITEM)
+               + _missing(recordings, uploaded, "prompt", UNKNOWN_RECORDING))  # fmt: skip
     return problems(flow) + outside
 
 
@@ -115,6 +119,22 @@ async def update_flow(session: AsyncSession, *, actor: Actor, flow_id: int, data
     return row
 
 
+async def uses_of_recordings(session: AsyncSession) -> dict[int, list[str]]:
+    """For each recorded prompt played somewhere: the names of the flows whose draft or live version plays it."""
+    live = select(IvrFlowVersion.flow_id, IvrFlowVersion.definition).join(
+        IvrFlow, (IvrFlow.id == IvrFlowVersion.flow_id) & (IvrFlow.live_version == IvrFlowVersion.number)
+    )
+    live_definitions: dict[int, dict[str, Any]] = dict((await session.execute(live)).tuples().all())
+    found: dict[int, list[str]] = {}
+    for flow in await list_flows(session):
+        kept = [stored for stored in (flow.draft, live_definitions.get(flow.id)) if stored]
+        definitions = [FlowDefinition.model_validate(stored) for stored in kept]
+        played = {ref for definition in definitions for ref in recorded_ids(definition).values()}
+        for prompt_id in sorted(played):
+            found.setdefault(prompt_id, []).append(flow.name)
+    return found
+
+
 async def publish(session: AsyncSession, *, actor: Actor, flow_id: int, data: PublishIn) -> IvrFlowVersion:
     """The draft becomes the next version and goes live, if it has no problems."""
     actor.require(Permission.CONFIGURE_VOICE)
@@ -140,7 +160,10 @@ async def go_live(session: AsyncSession, *, actor: Actor, flow_id: int, data: Go
     actor.require(Permission.CONFIGURE_VOICE)
     row = await get_flow(session, flow_id)
     require_version(expected=data.version, current=row.version)
-    await get_version(session, flow_id, data.number)
+    version = await get_version(session, flow_id, data.number)
+    if found := await check(session, FlowDefinition.model_validate(version.definition)):
+        raise InvalidInput("This version names what is gone now; it cannot go back live.",
+                           error_id="version_not_playable", details=found)  # fmt: skip
     before = row.live_version
     row.live_version = data.number
     await flush_or_conflict(session)

@@ -48,7 +48,9 @@ class _Exchange:
 
 
 # evidence (phone photos, recordings) and pictures patients send in a chat
-UPLOAD_PATHS = re.compile(r"^/(api/)?workorders/\d+/attachments$|^/api/chat/[0-9a-f]{32}/images$")
+UPLOAD_PATHS = re.compile(
+    r"^/(api/)?workorders/\d+/attachments$|^/api/chat/[0-9a-f]{32}/images$|^/api/voice/prompts(/\d+/audio)?$"
+)
 
 
 class EdgeMiddleware:

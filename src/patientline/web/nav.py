@@ -57,6 +57,7 @@ NAV: list[NavItem] = [
     NavItem("Messages", "/messages", Permission.MANAGE_MESSAGING, "Administration"),
     NavItem("Queues", "/routing/queues", Permission.CONFIGURE_ROUTING, "Administration"),
     NavItem("IVR flows", "/voice/flows", Permission.CONFIGURE_VOICE, "Administration"),
+    NavItem("Recorded prompts", "/voice/prompts", Permission.CONFIGURE_VOICE, "Administration"),
     NavItem("Dispositions", "/contacts/dispositions", Permission.CONFIGURE_CONTACTS, "Administration"),
     NavItem("Hospital systems", "/admin/his", Permission.MANAGE_PATIENTS, "Administration"),
 ]

@@ -80,11 +80,15 @@
     toast(body.message || msg("error", "Error"), "error");
   }
 
+  // payload: an object sent as JSON, or FormData sent as multipart (a file upload).
   async function send(method, url, payload) {
+    var multipart = payload instanceof FormData;
+    var headers = { "Accept": "application/json", "X-CSRF-Token": csrf() };
+    if (!multipart) headers["Content-Type"] = "application/json";
     var response = await fetch(url, {
       method: method,
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf() },
-      body: payload === undefined ? undefined : JSON.stringify(payload),
+      headers: headers,
+      body: payload === undefined || multipart ? payload : JSON.stringify(payload),
       credentials: "same-origin",
     });
     var body = null;
@@ -110,7 +114,8 @@
     var button = form.querySelector("[type=submit]");
     if (button) button.disabled = true;
     try {
-      var result = await send(form.dataset.method || "POST", url, formValue(form));
+      var payload = form.hasAttribute("data-multipart") ? new FormData(form) : formValue(form);
+      var result = await send(form.dataset.method || "POST", url, payload);
       if (!result.ok) { showErrors(form, result.body); return; }
       var secret = form.hasAttribute("data-show-secret") && result.body[form.dataset.showSecret || "secret"];
       if (secret) {
@@ -137,6 +142,22 @@
     if (!result.ok) { toast(result.body.message || msg("error", "Error"), "error"); return; }
     sessionStorage.setItem("pl-flash", "✓");
     window.location = button.dataset.success || window.location.href;
+  });
+
+  // Dialogs: a button with data-open-dialog="id" opens one (its first field focused); data-close-dialog closes it.
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-open-dialog]");
+    if (opener) {
+      var dialog = document.getElementById(opener.dataset.openDialog);
+      if (dialog && dialog.showModal && !dialog.open) {
+        dialog.showModal();
+        var first = dialog.querySelector("select, input:not([type=hidden]), textarea");
+        if (first) first.focus();
+      }
+      return;
+    }
+    var closer = event.target.closest("[data-close-dialog]");
+    if (closer && closer.closest("dialog")) closer.closest("dialog").close();
   });
 
   // htmx requests answer errors with the JSON error shape: show its message.

@@ -128,15 +128,9 @@
   });
 
   document.addEventListener("click", async function (event) {
-    var el = event.target.closest("[data-reload], [data-open-dialog], [data-close-dialog], [data-reveal], [data-ct-call], [data-code-rename], [data-code-move]");
+    var el = event.target.closest("[data-reload], [data-reveal], [data-ct-call], [data-code-rename], [data-code-move]");
     if (!el) return;
     if (el.hasAttribute("data-reload")) { window.location.reload(); return; }
-    if (el.dataset.openDialog) {
-      var dialog = document.getElementById(el.dataset.openDialog);
-      if (dialog && dialog.showModal) { dialog.showModal(); var first = dialog.querySelector("select, input, textarea"); if (first) first.focus(); }
-      return;
-    }
-    if (el.hasAttribute("data-close-dialog")) { var open = el.closest("dialog"); if (open) open.close(); return; }
     if (el.dataset.reveal) {
       var reason = window.prompt(t("reveal_reason", "Why do you need the full number?"));
       if (!reason) return;

@@ -1,21 +1,10 @@
-/* IVR flows: the "new flow" dialog of the list, and the flow editor: the draft as a tree of node cards
+/* IVR flows: the flow editor: the draft as a tree of node cards
    from the start node (the nodes a node leads to indented under it, a node reached again shown as a link
    to it, nodes no caller reaches listed at the end). The editor saves the draft with its version,
    publishes it, puts an earlier version back live, and shows the problems the API finds on the card and
    field they name. Text is set with textContent only; the page's texts come from #vf-texts. */
 (function () {
   "use strict";
-
-  document.addEventListener("click", function (event) {
-    var opener = event.target.closest("[data-open-dialog]");
-    if (opener) {
-      var dialog = document.getElementById(opener.dataset.openDialog);
-      if (dialog && dialog.showModal) dialog.showModal();
-      return;
-    }
-    var closer = event.target.closest("[data-close-dialog]");
-    if (closer) closer.closest("dialog").close();
-  });
 
   var root = document.getElementById("vf-editor");
   if (!root) return;
@@ -181,17 +170,51 @@
 
   function changed() { updateSaveState(); }
 
+  // What the caller hears: a recorded prompt when one is chosen (with a player to hear it), else the words.
   function promptField(card, optional) {
     var node = card.node;
+    var prompt = node.prompt || {};
+    var recording = recordingSelect(node, prompt.recorded_id);
+    var player = el("audio", { controls: "controls", preload: "none", class: "vf-player" });
     var input = el("textarea", {
-      id: controlId(node.id, "prompt"), rows: 2, maxlength: 1000, value: node.prompt ? node.prompt.text : "",
-      oninput: function () {
-        if (optional && !input.value.trim()) delete node.prompt;
-        else node.prompt = { text: input.value };
-        changed();
-      },
+      id: controlId(node.id, "prompt"), rows: 2, maxlength: 1000, value: prompt.text || "",
+      oninput: function () { update(); },
     });
-    return field(card, "prompt", optional ? T.fields.prompt_optional : T.fields.prompt, input);
+    function showPlayer() {
+      var chosen = DATA.recordings.filter(function (r) { return String(r.id) === recording.value; })[0];
+      player.hidden = !chosen;
+      if (chosen && player.dataset.src !== chosen.audio_url) { player.dataset.src = chosen.audio_url; player.src = chosen.audio_url; }
+    }
+    function update() {
+      var next = {};
+      if (recording.value) next.recorded_id = Number(recording.value);
+      if (input.value.trim() || !recording.value) next.text = input.value;
+      if (optional && !recording.value && !input.value.trim()) delete node.prompt;
+      else node.prompt = next;
+      showPlayer();
+      changed();
+    }
+    recording.addEventListener("change", update);
+    showPlayer();
+    var words = field(card, "prompt", optional ? T.fields.prompt_optional : T.fields.prompt, input,
+                      DATA.recordings.length ? T.fields.words_help : null);
+    return el("div", { class: "vf-prompt" }, [
+      el("div", { class: "field vf-field" }, [
+        el("label", { for: recording.id, text: T.fields.recorded }), recording, player,
+      ]),
+      words,
+    ]);
+  }
+
+  function recordingSelect(node, current) {
+    var options = [el("option", { value: "", text: T.speak_words })].concat(DATA.recordings.map(function (r) {
+      return el("option", { value: String(r.id), text: fmt(T.recording_option, { name: r.name, seconds: r.seconds }) });
+    }));
+    var known = DATA.recordings.some(function (r) { return r.id === current; });
+    if (current && !known) options.push(el("option", { value: String(current), text: fmt(T.missing_recording, { id: current }) }));
+    var select = el("select", { id: controlId(node.id, "recorded") }, options);
+    select.value = current ? String(current) : "";
+    return select;
   }
 
   function numberField(card, name, min, max, fallback) {
