@@ -6,8 +6,9 @@ sentence. So the guard fires on any alarming phrase (the signs in `data/emergenc
 clause of the message (or, for the signs marked `whole`, across the message) unless the message shows
 it is not about an emergency now. Anywhere in the message, someone learning first aid ahead of need
 ("晕倒了应该怎么急救，想提前学一下"), a false alarm ("虚惊一场"), the person already in hospital or home
-again ("已经送到急诊了"), something that ended well ("后来没事了"), a complaint about a blood draw or one tablet
-too many of an adult's own medicine sets every sign aside. Otherwise, in the order `_set_aside` asks:
+again ("已经送到急诊了"), something that ended well ("后来没事了"), a complaint about a blood draw, one tablet
+too many of an adult's own medicine or work pressing on someone ("KPI压得我喘不过气") sets every sign aside.
+Otherwise, in the order `_set_aside` asks:
 - a negation right before it ("没有胸痛");
 - in its clause: a topic rather than a person (fiction, study, teaching, paperwork: "我在写小说"), a
   worry or a hypothetical ("怕哪天中风", unless the message ends saying it was done: "如果吃了一百片会怎样
@@ -78,7 +79,7 @@ NEGATION = re.compile(
 )
 NEGATION_REACH = 24  # characters before a sign read for its negation
 PAST = re.compile(
-    r"去年|前年|上个?月|上周|上礼拜|上星期|前天|上次|上回|那次|那回|以前|之前|曾经|小时候|时候?\S{0,6}过|年前|月前|周前|既往|病史|"
+    r"去年|前年|上个?月|上周|上礼拜|上星期|前天|上次|上回|那次|那回|以前|之前|曾经|小时候|时候?\S{0,6}过(?![去来])|年前|月前|周前|既往|病史|"
     r"前阵子|前段时间|前些天|救回来|救过来|住院|稳定|已经正常|正常上班|医院说是|"
     r"(?:已经|都|现在|早就?|病|治)好了|好多了|好转|已经好|没事了|恢复|康复|出院|术后|放了?支架|后遗症|做过|得过|有过|过一次|未遂|(?:\d+|[一二三四五六七八九十几两]+)年了|"
     r"(?:心梗|中风|脑梗|脑出血|手术|车祸|烧伤|骨折|抢救|住院|溺水|中毒)后|试过(?![^。？！?!]{0,8}(?:没用|不管用|没效|不行|还|也不|没反应))|(?:晕倒|昏倒|晕|昏迷|抽搐|抽|发作)过(?![去来])"
@@ -95,13 +96,15 @@ CHRONIC = re.compile(
     r"|\bon and off\b|\bfor (?:a few |several |many |some )?(?:months|weeks|years)\b"
     r"|\bsometimes\b|\boccasional(?:ly)?\b"
 )
-# Words that the moment has passed, the person is well or tests found nothing, anywhere in the message (not for
-# grave signs).
+# Words that the moment has passed, the person is well, tests found nothing or the harm is small, anywhere in the
+# message (not for grave signs).
 REASSURED = re.compile(
     r"玩得\S{0,2}(?:好|开心)|吃饭\S{0,2}正常|吃得\S{0,2}(?:香|好)|能吃能玩|精神(?:挺|很|还)好|"
-    r"已经拉出来|已经排出|排出来了|止住了|就止住|已经止住|不流了|结痂|没起泡|继续玩|还在玩|还在笑|呼吸正常|"
+    r"已经拉出来|已经排出|排出来了|止住了|就止住|已经止住|不流了|结痂|没起泡|继续玩|(?:还|一直)在玩|还在笑|呼吸正常|"
     r"(?:已经|很|情况|病情)稳定|稳定了|不怎么(?:疼|痛)了|(?:已经|也)不(?:太)?(?:疼|痛)了|抢救过来|救过来了|没什么事|应该没事|没事吧|医生\S{0,4}说\S{0,2}没事|查\S{0,6}没事|"
     r"活蹦乱跳|咳出来了|一切正常|完全正常|现在(?:已经)?醒了|没晕|不晕|不想?吐|没吐|好好(?:地|的)(?:在)?玩|肌肉拉伤|岔气|"
+    r"没(?:有)?(?:别的|其他|其它)(?:的)?(?:不舒服|不适|症状|异常)|(?:手指|脚趾|手|脚|腿|胳膊)(?:都|还|也)?能(?:动|活动|弯)|"
+    r"(?:黄豆|绿豆|米粒|芝麻|指甲盖|硬币)(?:一样|那么|大小)?大|"
     r"(?:彩超|心电图|ct|核磁|b超|造影|检查|化验)\S{0,6}(?:都)?(?:正常|没(?:有)?(?:什么)?问题)"
     r"|\bacting (?:normal(?:ly)?|fine|like (?:him|her|them)self)\b|\bplaying (?:again|normally)\b"
 )
@@ -141,7 +144,7 @@ NOT_JOKING = re.compile(r"(?:不是|没有?|不)\S{0,3}开(?:个)?玩笑")
 # (something coughed up already), the person already at a hospital or home again, or a sick animal (a vet).
 SETTLED = re.compile(
     r"提前学|想(?:提前)?学(?:一下|习)|学一下|虚惊一场|以为\S{0,10}原来|医学生|护理专业|咳出来了|咳(?:了)?\S{0,2}下就好了|"
-    r"(?:已经|已)(?:被)?送(?:到|进|去)(?:了)?\S{0,6}(?:急诊|医院)|已经(?:回家|醒|醒过来)了"
+    r"(?:已经|已)(?:被)?送(?:到|进|去)?(?:了)?\S{0,6}(?:急诊|医院)|已经(?:回家|醒|醒过来)了"
     r"|\b(?:want(?:ed)?|like|love|need|hoping) to learn\b|\blearn\b.{0,30}\bbefore\b"
     r"|\bfalse alarm\b|\bcoughed it (?:out|up)\b|\bplaying happily\b|\b(?:med(?:ical)?|nursing) students?\b"
     r"|^(?!.*(?:(?:医生|护士|大夫)\S{0,4}(?:怎么联系|联系不上|找不到|叫不来)|(?:护士站|值班室)\S{0,2}没(?:有)?人|按铃\S{0,4}没人))"
@@ -156,8 +159,11 @@ SETTLED = re.compile(
     r"(?![^。？！?!]{0,30}(?:又|突然|加重|但|可是|这次))"
     r"|(?:整理|做|写|编|制作|准备)\S{0,8}(?:应急|急救)(?:手册|卡片?)|考试题|考题"
     r"|打(?:完|了)\S{0,8}疫苗\S{0,6}(?:手臂|胳膊|肩膀|针眼)\S{0,3}(?:很|有点|好)?(?:疼|痛|酸|肿)(?![^。？！?!]{0,30}(?:喘|呼吸|晕|风团|疹|嘴唇|喉咙))"
-    r"|科普(?:资料|材料|视频|文章|读物)|救护车\S{0,4}(?:接走|拉走|送走)了|当时(?:应该|该)(?:怎么|咋)(?:做|办)|以后遇到|下次遇到"
+    r"|科普(?:资料|材料|视频|文章|读物)|救护车\S{0,4}(?:接走|拉走|送走)了|当时(?:应该|该)(?:怎么|咋)(?:做|办)|以后遇到|下次遇到|(?:要|准备|打算|快)(?:开始)?学游泳"
     r"|宠物医院|动物医院|兽医|猪场|猪瘟|鸡瘟|养殖场|几头(?:猪|牛|羊)|\bvet\b"
+    # work or school pressing on someone, told as breathlessness ("喘不过气来了，KPI压得我"), with no body complaint
+    r"|^(?!.*(?:胸|疼|痛|汗|晕|紫|吐|哮喘))"
+    r".*?(?:kpi|业绩|指标|房贷|车贷|学业|作业|考试|工作|压力|老板|领导|ddl|deadline)\S{0,6}压得(?:我|人)"
     # something that happened and ended well ("有人晕倒，后来没事了"), unless it came back
     r"|^(?!.*(?:又|这次|这回|再次))"
     r".*?后来(?:就|也|都)?(?:自己)?(?:没事了?|好了)(?![吗吧么嘛]|[^。？！?!]{0,30}(?:又|还是|但|可是|现在|突然))"
@@ -187,6 +193,8 @@ TOPIC = re.compile(
     r"养生(?:节目|视频|文章|讲座|公众号)|(?:看|听)了(?:个|一个|一期|几期)\S{0,4}节目|"
     r"模拟|几种|有什么不一样|有啥不一样|不一样吗|什么不同|就好了|的时候(?:要|该|能|应该)|好奇|分辨|免得|以免|才不会|怎么(?:放|存放|收纳|保管)|放在哪|放哪里|想知道|预案"
     r"|宠物|猫咪|狗狗|鹦鹉|仓鼠|老狗|鱼缸|金鱼|(?:家|的)狗(?:被|又|突然)"
+    r"|(?:摔|掉|砸)(?:下来|下去|坏|碎|了)?的是\S{0,3}(?:手机|电脑|平板|杯子|碗|眼镜|手表|相机|屏幕|东西)"
+    r"|(?:能不能|能否|可以|可不可以)(?:一起)?混(?:用|合|着用)|混(?:用|合)吗"
     r"|\bcourses?\b|\btraining\b|\bclass(?:es)?\b|\bfirst aid\b|\bexam\b|\bnovel\b|\bstory\b|\bcharacter\b"
     r"|\bmovie\b|\bdiffer\w*|\bon tv\b|\bwatching\b|\bepisode\b|\bseries\b|"
     r"\brefill\w*|\bprescription\b|\bthesis\b|\bpublish\w*|\bmain character\b|\bthriller\b|\bwriting (?:a|my)\b|"
@@ -211,7 +219,8 @@ FIGURATIVE = re.compile(
     r"(?:价格|排队|服务|系统)\S{0,8}(?:中毒|窒息|心梗)|让(?:人|我)\S{0,2}(?:心梗|脑梗|窒息|吐血|中风|崩溃)|的心都有|饿晕|饿得\S{0,2}晕|夸晕|吓得\S{0,4}(?:晕|死|昏)|"
     r"把我气出|(?:加班|上班|老板|工作|作业|考试)\S{0,10}(?:窒息|心梗|脑梗|猝死|崩溃)|"
     r"要中毒了|笑到|要吐血|气\S{0,2}吐血|缺氧|嚷嚷|夸张|(?:人挤人|排队|电梯|社恐|人多)\S{0,10}窒息|(?:辣|笑|累|热|挤|憋屈)到(?:我)?喘不过|"
-    r"(?:打呼噜|打鼾|打呼|鼾声)\S{0,6}(?:像|跟)\S{0,3}(?:憋死|窒息|断气)"
+    r"(?:打呼噜|打鼾|打呼|鼾声)\S{0,6}(?:像|跟)\S{0,3}(?:憋死|窒息|断气)|心(?:脏|跳)?都(?:快)?要(?:停|跳出来)了|"
+    r"辣(?:得|到)\S{0,6}(?:着火|冒火|喷火|冒烟)"
 )
 NOW = re.compile(
     r"正在|刚刚|刚才|突然|马上|这次\S{0,6}不一样|(?:跟|和)(?:以前|平时|往常)\S{0,4}不一样|赶紧|快(?:点|来|救)|救命|救救|怎么办|咋办|不行了|还在|一直在|这会儿?|此刻|眼看|现在又|今晚就(?!\S?(?:有点|有些|一点))"
