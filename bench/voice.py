@@ -39,7 +39,7 @@ Targets: no failed call; the server tree's CPU on the plateau < 60 % of the mach
 pjsua2 library the workers share is not counted 64 times over; VmRSS shown beside it) < 2 GB at its
 peak; post-dial answer p95 < 300 ms. Prints a table and one JSON line,
 writes var/bench/voice.json, exits 1 on a miss; the run's var dir stays after a miss or with --keep.
-The default ports stay clear of those the voice tests use (5080, 5091, 27000-27600, RTP from 38000).
+The default ports stay clear of those the voice tests use (5080, 5091, 27000-28000, RTP from 38000).
 Every process the run started (the server, its workers and Kamailio, sipp) is stopped at the end.
 """
 
@@ -919,7 +919,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="from the key to the talk: the rest of the IVR, the queue, the agent's phone")  # fmt: skip
     parser.add_argument("--port-base", type=int, default=33000,
                         help="the SIP front; workers above it, sipp at +200..+232, the workers' RTP from +1000 "
-                        "(keep off 5080, 5091, 27000-27600 and the tests' RTP ports)")  # fmt: skip
+                        "(keep off 5080, 5091, 27000-28000 and the tests' RTP ports)")  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the run's var dir (serve.log, sipp's files)")
     args = parser.parse_args(argv)
     if not 1 <= args.calls <= 190 or args.rate <= 0 or args.talk_seconds < 5 or not 1024 < args.port_base < 59000:

@@ -29,7 +29,7 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
     cli(env, "seed-demo")
     with serve(env) as base:
         time.sleep(1.0)  # the workers' SIP ports and Kamailio come up beside the web server
-        yield Line(base, var, front_port, iter(range(27200, 27600, 4)))
+        yield Line(base, var, front_port, iter(range(27200, 28000, 4)))
 
 
 @pytest.fixture

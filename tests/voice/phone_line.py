@@ -48,6 +48,14 @@ class Line:
             time.sleep(0.2)
         raise AssertionError("no call record")
 
+    def publish_flow(self, name: str, number: str, draft: dict[str, Any]) -> None:
+        """A flow on another of the line's numbers, published by the administrator."""
+        with self.client("admin") as admin:
+            created = admin.post("/api/voice/flows", json={"name": name, "number": number, "draft": draft})
+            assert created.status_code == 201, created.text
+            published = admin.post(f"/api/voice/flows/{created.json()['id']}/publish", json={"version": 1})
+            assert published.status_code == 201, published.text
+
     def last_id(self, http: httpx.Client) -> int:
         return int((http.get("/api/voice/calls", params={"limit": 1}).json() or [{"id": 0}])[0]["id"])
 

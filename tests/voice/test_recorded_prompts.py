@@ -125,11 +125,7 @@ def test_a_caller_hears_the_recorded_prompt(line: Line) -> None:
         prompt = admin.post("/api/voice/prompts", data={"name": "录音问候 (test)"},
                             files={"file": ("tone.wav", sine_wav(6.0, hertz=PROMPT_HZ), "audio/wav")})  # fmt: skip
         assert prompt.status_code == 201, prompt.text
-        created = admin.post("/api/voice/flows", json={"name": "录音 (test)", "number": "8587",
-                                                       "draft": playing(prompt.json()["id"])})  # fmt: skip
-        assert created.status_code == 201, created.text
-        published = admin.post(f"/api/voice/flows/{created.json()['id']}/publish", json={"version": 1})
-        assert published.status_code == 201, published.text
+        line.publish_flow("录音 (test)", "8587", playing(prompt.json()["id"]))
         before = line.last_id(admin)
         with ExitStack() as stack:
             caller = stack.enter_context(started(line, "patient"))

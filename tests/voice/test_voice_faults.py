@@ -150,4 +150,6 @@ def test_malformed_sip_and_sdp_are_refused_and_the_line_goes_on(line: Line) -> N
     assert refused.startswith("SIP/2.0 4"), refused  # a clear refusal, not a call
     options = _sip(front, _request("OPTIONS", f"sip:127.0.0.1:{front}", call_id="alive"))
     assert options.startswith("SIP/2.0 200"), options  # the front is still there
+    stray = _sip(front, _request("BYE", "sip:someone@192.0.2.7:5060", to_tag="t9", call_id="stray"))
+    assert stray.startswith("SIP/2.0 404"), stray  # not routed through the front: not relayed anywhere
     assert line.caller().call(refused_scenario(404), number="9999", timeout_s=20) == 0  # and routes calls

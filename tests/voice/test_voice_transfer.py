@@ -128,11 +128,7 @@ def test_the_ivr_passes_a_caller_on_to_an_outside_number(line: Line, supervisor:
         {"type": "play", "id": "hello", "prompt": {"text": "请稍候，为您转接。"}, "next": "out"},
         {"type": "transfer", "id": "out", "number": "13900990003"},
     ]}  # fmt: skip
-    with line.client("admin") as admin:
-        created = admin.post("/api/voice/flows", json={"name": "转接外线 (test)", "number": "8586", "draft": flow})
-        assert created.status_code == 201, created.text
-        published = admin.post(f"/api/voice/flows/{created.json()['id']}/publish", json={"version": 1})
-        assert published.status_code == 201, published.text
+    line.publish_flow("转接外线 (test)", "8586", flow)
     before = line.last_id(supervisor)
     with ExitStack() as stack:
         caller_phone = stack.enter_context(started(line, "patient"))

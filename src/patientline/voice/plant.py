@@ -113,7 +113,6 @@ request_route {{
     if (has_totag()) {{
         if (loose_route()) {{ if (is_method("BYE")) ds_load_update(); t_relay(); exit; }}
         if (is_method("ACK") && t_check_trans()) {{ t_relay(); exit; }}
-        if (uri != myself) {{ if (is_method("BYE")) ds_load_update(); t_relay(); exit; }}
         sl_send_reply("404", "Not here"); exit;
     }}
     if (is_method("CANCEL")) {{ if (t_check_trans()) t_relay(); exit; }}
