@@ -53,7 +53,8 @@ async def get_flow(session: AsyncSession, flow_id: int) -> IvrFlow:
 
 
 async def check(session: AsyncSession, flow: FlowDefinition) -> list[dict[str, object]]:
-    """The flow's own problems, then what it names outside itself: active queues, public published items."""
+    """The flow's own problems, then what it names outside itself: active queues, public published items,
+    recorded prompts."""
     queues = {node.id: node.queue_id for node in flow.nodes if isinstance(node, Callback | Transfer) and node.queue_id}
     items = {node.id: node.item_id for node in flow.nodes if isinstance(node, Knowledge)}
     recordings = recorded_ids(flow)
