@@ -87,9 +87,12 @@ def test_a_worker_killed_mid_call_ends_the_call_and_frees_the_agent(
     with ExitStack() as stack:
         agent_phone = stack.enter_context(started(line, "agent01"))
         ready(agent_http)
-        connect(line, stack, agent_http, agent_phone)
+        talk = connect(line, stack, agent_http, agent_phone)
         kill(processes(line.var, "patientline.voice.worker --sip-port 2709"))
         call = line.last_call(supervisor, after=before)
+        # the SIP front hangs up both phones' legs: neither is left holding a silent call
+        talk.caller.phone.wait_for("ended", 10, leg=talk.caller.leg)
+        agent_phone.wait_for("ended", 10, leg=talk.agent.leg)
     assert call["end_reason"] == "worker_failed" and call["agent_id"] and call["contact_id"]
     assert agent_http.get("/api/voice/live").json() == []
     me = agent_http.get("/api/routing/me").json()

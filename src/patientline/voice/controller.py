@@ -28,6 +28,8 @@ from patientline.voice.outbound import PATIENT_LEG, RING_AGENT_S, Dialling, Outb
 from patientline.voice.phones import Registrar
 from patientline.voice.plant import (
     MediaPlant,
+    RpcError,
+    end_worker_calls,
     front,
     hold_music,
     recordings_dir,
@@ -109,6 +111,15 @@ class Controller:
         media = call.media if call is not None else self.probes.get(link.name)
         if media is not None:
             media.lost()
+            self._spawn(self._hang_up_legs(link))
+
+    async def _hang_up_legs(self, link: WorkerLink) -> None:
+        try:
+            ended = await asyncio.to_thread(end_worker_calls, self.plant.settings, link.sip_port)
+        except RpcError as error:
+            log.warning("the calls of a lost worker could not be hung up: %s", error, extra={"worker": link.name})
+        else:
+            log.info("hung up %d call legs of a lost worker", ended, extra={"worker": link.name})
 
     def _refuse(self, link: WorkerLink, leg: str) -> None:
         self._spawn(link.send(cmd="answer", leg=leg, code=486))

@@ -12,14 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
-import os
 import secrets
-import socket
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,14 +27,13 @@ from patientline.core.config import Settings
 from patientline.core.db import Database
 from patientline.core.errors import NotFound
 from patientline.voice.models import VoicePhoneSecret
-from patientline.voice.plant import MediaPlant, front, jsonrpc_socket
+from patientline.voice.plant import MediaPlant, RpcError, front, jsonrpc_socket, rpc
 from patientline.voice.schemas import PhoneSetupRead
 
 log = logging.getLogger(__name__)
 
 SYNC_S = 3.0
 WATCH_S = 0.2  # how soon a Kamailio started again is told every digest
-RPC_TIMEOUT_S = 2.0
 PASSWORD_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"  # noqa: S105 - no 0/o, 1/l/i: read off a screen into a phone
 PASSWORD_LENGTH = 12
 
@@ -112,30 +106,6 @@ async def _user(session: AsyncSession, user_id: int) -> User:
 
 
 # ---- Kamailio's table of digests ---------------------------------------------------------------------------
-
-
-class RpcError(RuntimeError):
-    pass
-
-
-def rpc(path: Path, requests: list[tuple[str, ...]]) -> None:
-    """JSON-RPC requests (method, params…) to Kamailio over its Unix datagram socket, one after the other;
-    the replies come to a socket of our own."""
-    with (
-        tempfile.TemporaryDirectory(prefix="pl-rpc-") as directory,
-        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock,
-    ):
-        sock.bind(os.path.join(directory, "reply.sock"))
-        sock.settimeout(RPC_TIMEOUT_S)
-        for number, (method, *params) in enumerate(requests, 1):
-            request = {"jsonrpc": "2.0", "method": method, "params": params, "id": number}
-            try:
-                sock.sendto(json.dumps(request).encode(), str(path))
-                reply = json.loads(sock.recv(65536))
-            except (OSError, ValueError) as error:
-                raise RpcError(f"{method}: {error}") from error
-            if "error" in reply:
-                raise RpcError(f"{method}: {reply['error']}")
 
 
 @dataclass

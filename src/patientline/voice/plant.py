@@ -8,16 +8,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import json
 import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from patientline.core.config import Settings
 from patientline.voice.ports import RTP_PORTS, Seat, write_seats
@@ -28,7 +32,9 @@ RESTART_DELAY_S = 0.5
 STOP_TIMEOUT_S = 5.0
 REGISTRATION_S = 120  # phones register again within this; after a restart of Kamailio (registrations in memory) too
 MODULES = ("kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "usrloc",
-           "registrar", "dispatcher", "ctl", "auth", "htable", "jsonrpcs", "sanity")  # fmt: skip
+           "registrar", "dispatcher", "ctl", "auth", "htable", "jsonrpcs", "sanity", "dialog")  # fmt: skip
+RPC_TIMEOUT_S = 2.0
+DIALOG_CONFIRMED = 4  # Kamailio dialog state: answered and acknowledged
 
 
 class PlantError(RuntimeError):
@@ -107,6 +113,7 @@ modparam("dispatcher", "ds_hash_size", 4)
 modparam("htable", "htable", "phones=>size=8;")
 modparam("jsonrpcs", "transport", 4)
 modparam("jsonrpcs", "dgram_socket", "{jsonrpc_socket(settings)}")
+modparam("dialog", "profiles_with_value", "worker")
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (!sanity_check()) exit;  # a malformed request is refused here, before it can take a worker
@@ -127,10 +134,13 @@ request_route {{
     if (is_method("OPTIONS") && uri == myself && $rU == $null) {{ sl_send_reply("200", "OK"); exit; }}
     if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
     record_route();
+    dlg_manage();
     if ($rU =~ "^({numbers})$") {{
         if (!ds_select_dst("1", "10")) {{ sl_send_reply("486", "All Lines Busy"); exit; }}
+        set_dlg_profile("worker", "$du");
         t_on_reply("TO_WORKER"); t_on_failure("WORKER_FAILED"); t_relay(); exit;
     }}
+    if ({from_workers}) set_dlg_profile("worker", "sip:$si:$sp");
     if (!lookup("location")) {{
 {outside}        sl_send_reply("404", "Not Found"); exit;
     }}
@@ -140,11 +150,52 @@ onreply_route[TO_WORKER] {{ if (status =~ "^2[0-9][0-9]") ds_load_update(); }}
 failure_route[WORKER_FAILED] {{
     ds_load_unset();
     if (t_is_canceled()) exit;
+    unset_dlg_profile("worker", "$du");
     if (t_check_status("486|408|5[0-9][0-9]") && ds_next_dst()) {{
+        set_dlg_profile("worker", "$du");
         t_on_reply("TO_WORKER"); t_on_failure("WORKER_FAILED"); t_relay();
     }}
 }}
+event_route[tm:local-request] {{ if (is_method("BYE")) ds_load_update(); }}  # the BYEs of end_worker_calls
 """
+
+
+class RpcError(RuntimeError):
+    pass
+
+
+def rpc(path: Path, requests: Sequence[tuple[str | int, ...]]) -> list[Any]:
+    """JSON-RPC requests (method, params…) to Kamailio over its Unix datagram socket, one after the other;
+    the replies come to a socket of our own. Returns each request's result."""
+    results: list[Any] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="pl-rpc-") as directory,
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock,
+    ):
+        sock.bind(os.path.join(directory, "reply.sock"))
+        sock.settimeout(RPC_TIMEOUT_S)
+        for number, (method, *params) in enumerate(requests, 1):
+            request = {"jsonrpc": "2.0", "method": method, "params": params, "id": number}
+            try:
+                sock.sendto(json.dumps(request).encode(), str(path))
+                reply = json.loads(sock.recv(65536))
+            except (OSError, ValueError) as error:
+                raise RpcError(f"{method}: {error}") from error
+            if "error" in reply:
+                raise RpcError(f"{method}: {reply['error']}")
+            results.append(reply.get("result"))
+    return results
+
+
+def end_worker_calls(settings: Settings, sip_port: int) -> int:
+    """Has Kamailio hang up every established call leg to or from the worker on `sip_port` (it died:
+    the phones at the other end would otherwise hold a silent call). Returns how many it ended."""
+    socket_path = jsonrpc_socket(settings)
+    [listed] = rpc(socket_path, [("dlg.profile_list", "worker", f"sip:127.0.0.1:{sip_port}")])
+    dialogs = [d for d in listed or [] if d.get("state") == DIALOG_CONFIRMED]
+    if dialogs:
+        rpc(socket_path, [("dlg.end_dlg", d["h_entry"], d["h_id"]) for d in dialogs])
+    return len(dialogs)
 
 
 def dispatcher_list(seats: list[Seat]) -> str:
