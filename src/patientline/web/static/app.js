@@ -202,10 +202,28 @@
     pending = event.key === "g" ? "g" : "";
   });
 
-  // The notification tray, fed by the server-sent event stream.
+  // Text helpers the page scripts share (window.plText): a message's {names} filled in, clock figures.
   function fill(template, values) {
-    return template.replace(/\{(\w+)\}/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
+    return String(template || "").replace(/\{(\w+)\}/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
   }
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+  // Seconds as m:ss, or h:mm:ss from an hour.
+  function duration(seconds) {
+    var s = Math.max(0, Math.floor(seconds || 0));
+    var h = Math.floor(s / 3600);
+    var text = pad(Math.floor((s % 3600) / 60)) + ":" + pad(s % 60);
+    return h ? h + ":" + text : text;
+  }
+  // The server's clock minus this browser's, from the Date header (second precision: ignored when small).
+  function clockOffset(response) {
+    var date = Date.parse(response.headers.get("Date") || "");
+    if (isNaN(date)) return 0;
+    var offset = date - Date.now();
+    return Math.abs(offset) > 2000 ? offset : 0;
+  }
+  window.plText = { fill: fill, pad: pad, duration: duration, clockOffset: clockOffset };
+
+  // The notification tray, fed by the server-sent event stream.
   var LABELS = {
     "directory.changed": function (p) {
       return fill(msg("directory.changed", "{entity} {change}: {name}"), {

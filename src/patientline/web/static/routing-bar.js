@@ -22,28 +22,12 @@
   var POLL_WHEN_NOT_LIVE_MS = 15000;
   var CALL_POLL_MS = 2000;
 
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
-  function fill(template, values) {
-    return String(template || "").replace(/\{(\w+)\}/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
-  }
-  function duration(seconds) {
-    var s = Math.max(0, Math.floor(seconds));
-    var h = Math.floor(s / 3600);
-    var text = pad(Math.floor((s % 3600) / 60)) + ":" + pad(s % 60);
-    return h ? h + ":" + text : text;
-  }
+  var fill = window.plText.fill, duration = window.plText.duration, clockOffset = window.plText.clockOffset;
   // The caller as the router gives it: a masked number and perhaps a name (a string in older payloads).
   function callerText(caller) {
     if (!caller) return "";
     if (typeof caller === "string") return caller;
     return [caller.name, caller.phone_masked || caller.phone].filter(Boolean).join(" · ");
-  }
-  // The server's clock minus this browser's, from the Date header (second precision: ignored when small).
-  function clockOffset(response) {
-    var date = Date.parse(response.headers.get("Date") || "");
-    if (isNaN(date)) return 0;
-    var offset = date - Date.now();
-    return Math.abs(offset) > 2000 ? offset : 0;
   }
   function onEvents(hook) {
     if (window.plEvents) hook(window.plEvents);

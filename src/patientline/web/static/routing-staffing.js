@@ -9,9 +9,7 @@
 
   function $(selector, root) { return (root || document).querySelector(selector); }
   function $$(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
-  function fill(template, values) {
-    return template.replace(/\{(\w+)\}/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
-  }
+  var fill = window.plText.fill;
   function percent(value) { return value === null || value === undefined ? "" : (value * 100).toFixed(1) + "%"; }
   function decimal(value, digits) { return value === null || value === undefined ? "" : Number(value).toFixed(digits); }
   function hours(value) { return Number(value).toFixed(1).replace(/\.0$/, ""); }

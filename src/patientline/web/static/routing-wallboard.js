@@ -8,16 +8,7 @@
   var API = "/api/routing";
   var REFRESH_MS = 30000;
 
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
-  function duration(seconds) {
-    var s = Math.max(0, Math.floor(seconds || 0));
-    var h = Math.floor(s / 3600);
-    var text = pad(Math.floor((s % 3600) / 60)) + ":" + pad(s % 60);
-    return h ? h + ":" + text : text;
-  }
-  function fill(template, values) {
-    return String(template || "").replace(/\{(\w+)\}/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
-  }
+  var fill = window.plText.fill, pad = window.plText.pad, duration = window.plText.duration;
   function callerText(caller) {
     if (!caller) return "";
     if (typeof caller === "string") return caller;

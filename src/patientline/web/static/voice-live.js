@@ -9,24 +9,8 @@
   var API = "/api/voice/live";
   var REFRESH_MS = 2000;
 
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
-  function duration(seconds) {
-    var s = Math.max(0, Math.floor(seconds || 0));
-    var h = Math.floor(s / 3600);
-    var text = pad(Math.floor((s % 3600) / 60)) + ":" + pad(s % 60);
-    return h ? h + ":" + text : text;
-  }
-  function fill(template, values) {
-    return String(template || "").replace(/\{(\w+)\}/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
-  }
+  var fill = window.plText.fill, duration = window.plText.duration, clockOffset = window.plText.clockOffset;
   function json(id) { return JSON.parse(document.getElementById(id).textContent); }
-  // The server's clock minus this browser's, from the Date header (second precision: ignored when small).
-  function clockOffset(response) {
-    var date = Date.parse(response.headers.get("Date") || "");
-    if (isNaN(date)) return 0;
-    var offset = date - Date.now();
-    return Math.abs(offset) > 2000 ? offset : 0;
-  }
 
   window.voiceLive = function () {
     var texts = json("vl-texts");

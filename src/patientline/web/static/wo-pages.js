@@ -10,9 +10,7 @@
   try { TEXT = JSON.parse(document.body.dataset.messages || "{}"); } catch (e) { TEXT = {}; }  // app.js's: error, offline
   try { Object.assign(TEXT, JSON.parse((root && root.dataset.texts) || "{}")); } catch (e) { /* English fallbacks */ }
   function t(key, fallback) { return TEXT[key] || fallback; }
-  function fill(template, values) {
-    return template.replace(/\{(\w+)\}/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
-  }
+  var fill = window.plText.fill, pad = window.plText.pad;
   function toast(message, level) { if (window.plToast) window.plToast(message, level); }
 
   // --- countdowns -----------------------------------------------------------------------------------
@@ -43,7 +41,6 @@
 
   // --- values ---------------------------------------------------------------------------------------
 
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
 
   /* A datetime-local value ("2026-11-22T09:30") as ISO 8601 with the browser's offset at that moment. */
   function isoLocal(value) {

@@ -6,10 +6,7 @@
   var offset = 0; // the server's clock minus this browser's, so countdowns follow the server
 
   function root() { return document.querySelector(".wo-supervision"); }
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
-  function fill(template, values) {
-    return String(template || "").replace(/\{(\w+)\}/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
-  }
+  var fill = window.plText.fill, pad = window.plText.pad;
 
   function clockText(box, seconds) {
     var rest = Math.abs(seconds);

@@ -9,9 +9,7 @@
   var TEXTS = {};
   try { TEXTS = JSON.parse((document.getElementById("wb-texts") || {}).textContent || "{}"); } catch (e) { TEXTS = {}; }
   function t(key, fallback) { return TEXTS[key] || fallback; }
-  function fill(template, values) {
-    return String(template || "").replace(/\{(\w+)\}/g, function (_, key) { return values[key] === undefined ? "" : values[key]; });
-  }
+  var fill = window.plText.fill;
   function toast(message, level) { if (window.plToast) window.plToast(message, level); }
   function send(method, url, body) { return window.plSend(method, url, body); }
   function el(tag, className, text) {
