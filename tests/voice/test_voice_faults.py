@@ -106,6 +106,26 @@ def test_a_worker_killed_mid_call_ends_the_call_and_frees_the_agent(
         raise AssertionError("the line did not come back after its workers were killed")
 
 
+def test_a_worker_killed_while_the_agent_rings_stops_the_ringing(
+    line: Line, supervisor: httpx.Client, agents: tuple[httpx.Client, httpx.Client]
+) -> None:
+    agent_http, _ = agents
+    before = line.last_id(supervisor)
+    with ExitStack() as stack:
+        agent_phone = stack.enter_context(started(line, "agent01", auto_answer=False))
+        ready(agent_http)
+        caller_phone = call_in(line, stack)
+        ringing = agent_phone.wait_for("incoming", 90)
+        kill(processes(line.var, "patientline.voice.worker --sip-port 2709"))
+        # the SIP front cancels the ringing and hangs up the caller
+        agent_phone.wait_for("ended", 10, leg=ringing["leg"])
+        caller_phone.wait_for("ended", 10, leg="out")
+    call = line.last_call(supervisor, after=before)
+    assert call["end_reason"] == "worker_failed", call
+    me = agent_http.get("/api/routing/me").json()
+    assert me["offer"] is None and me["tasks"] == []
+
+
 def test_kamailio_killed_is_started_again_and_the_line_answers(line: Line) -> None:
     front = processes(line.var, "kamailio")
     assert front

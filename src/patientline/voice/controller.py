@@ -117,9 +117,9 @@ class Controller:
         try:
             ended = await asyncio.to_thread(end_worker_calls, self.plant.settings, link.sip_port)
         except RpcError as error:
-            log.warning("the calls of a lost worker could not be hung up: %s", error, extra={"worker": link.name})
+            log.warning("the call legs of a lost worker could not be ended: %s", error, extra={"worker": link.name})
         else:
-            log.info("hung up %d call legs of a lost worker", ended, extra={"worker": link.name})
+            log.info("ended %d call legs of a lost worker", ended, extra={"worker": link.name})
 
     def _refuse(self, link: WorkerLink, leg: str) -> None:
         self._spawn(link.send(cmd="answer", leg=leg, code=486))

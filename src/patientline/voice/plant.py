@@ -34,7 +34,8 @@ REGISTRATION_S = 120  # phones register again within this; after a restart of Ka
 MODULES = ("kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "usrloc",
            "registrar", "dispatcher", "ctl", "auth", "htable", "jsonrpcs", "sanity", "dialog")  # fmt: skip
 RPC_TIMEOUT_S = 2.0
-DIALOG_CONFIRMED = 4  # Kamailio dialog state: answered and acknowledged
+DIALOG_UNCONFIRMED, DIALOG_EARLY, DIALOG_CONFIRMED = 1, 2, 4  # Kamailio's dialog states (4: answered and acked)
+DIALOG_ENDABLE = (DIALOG_UNCONFIRMED, DIALOG_EARLY, DIALOG_CONFIRMED)
 
 
 class PlantError(RuntimeError):
@@ -188,14 +189,20 @@ def rpc(path: Path, requests: Sequence[tuple[str | int, ...]]) -> list[Any]:
 
 
 def end_worker_calls(settings: Settings, sip_port: int) -> int:
-    """Has Kamailio hang up every established call leg to or from the worker on `sip_port` (it died:
-    the phones at the other end would otherwise hold a silent call). Returns how many it ended."""
+    """Has Kamailio end every call leg to or from the worker on `sip_port` (it died: the phones at the
+    other end would otherwise hold a silent call, or ring on): an answered leg gets a BYE each way, a
+    ringing one is cancelled. Returns how many it ended."""
     socket_path = jsonrpc_socket(settings)
     [listed] = rpc(socket_path, [("dlg.profile_list", "worker", f"sip:127.0.0.1:{sip_port}")])
-    dialogs = [d for d in listed or [] if d.get("state") == DIALOG_CONFIRMED]
-    if dialogs:
-        rpc(socket_path, [("dlg.end_dlg", d["h_entry"], d["h_id"]) for d in dialogs])
-    return len(dialogs)
+    requests = [_ending(dialog) for dialog in listed or [] if dialog.get("state") in DIALOG_ENDABLE]
+    rpc(socket_path, requests)
+    return len(requests)
+
+
+def _ending(dialog: dict[str, Any]) -> tuple[str | int, ...]:
+    if dialog["state"] == DIALOG_CONFIRMED:
+        return ("dlg.end_dlg", dialog["h_entry"], dialog["h_id"])
+    return ("tm.cancel", dialog["call-id"], dialog["caller"]["cseq"])  # the INVITE still ringing
 
 
 def dispatcher_list(seats: list[Seat]) -> str:
