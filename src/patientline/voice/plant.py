@@ -119,7 +119,7 @@ request_route {{
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (!sanity_check()) exit;  # a malformed request is refused here, before it can take a worker
     if (has_totag()) {{
-        if (loose_route()) {{ if (is_method("BYE")) ds_load_update(); t_relay(); exit; }}
+        if (loose_route()) {{ route(RELEASE_WORKER); t_relay(); exit; }}
         if (is_method("ACK") && t_check_trans()) {{ t_relay(); exit; }}
         sl_send_reply("404", "Not here"); exit;
     }}
@@ -157,7 +157,10 @@ failure_route[WORKER_FAILED] {{
         t_on_reply("TO_WORKER"); t_on_failure("WORKER_FAILED"); t_relay();
     }}
 }}
-event_route[tm:local-request] {{ if (is_method("BYE")) ds_load_update(); }}  # the BYEs of end_worker_calls
+route[RELEASE_WORKER] {{  # the end of a caller's call frees its worker (a hotline number is at one end)
+    if (is_method("BYE") && ($tU =~ "^({numbers})$" || $fU =~ "^({numbers})$")) ds_load_update();
+}}
+event_route[tm:local-request] {{ route(RELEASE_WORKER); }}  # the BYEs of end_worker_calls
 """
 
 
@@ -194,9 +197,17 @@ def end_worker_calls(settings: Settings, sip_port: int) -> int:
     ringing one is cancelled. Returns how many it ended."""
     socket_path = jsonrpc_socket(settings)
     [listed] = rpc(socket_path, [("dlg.profile_list", "worker", f"sip:127.0.0.1:{sip_port}")])
-    requests = [_ending(dialog) for dialog in listed or [] if dialog.get("state") in DIALOG_ENDABLE]
-    rpc(socket_path, requests)
-    return len(requests)
+    ended = 0
+    for dialog in listed or []:
+        if dialog.get("state") not in DIALOG_ENDABLE:
+            continue
+        try:
+            rpc(socket_path, [_ending(dialog)])
+        except RpcError as error:  # it ended meanwhile, or Kamailio would not: the others are still ended
+            log.warning("a lost worker's call leg could not be ended (state %s): %s", dialog.get("state"), error)
+        else:
+            ended += 1
+    return ended
 
 
 def _ending(dialog: dict[str, Any]) -> tuple[str | int, ...]:
