@@ -43,6 +43,15 @@ def kill(pids: list[int]) -> None:
             continue
 
 
+def answers_again(line: Line) -> None:
+    """The plant starts killed workers again: a worker answers the next offer (488: it has no GSM)."""
+    for _ in range(50):
+        if line.caller().call(refused_scenario(488, media=GSM_ONLY), timeout_s=5) == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the line did not come back after its workers were killed")
+
+
 def test_a_caller_who_hangs_up_during_the_greeting_leaves_no_task(line: Line, supervisor: httpx.Client) -> None:
     before = line.last_id(supervisor)
     assert line.caller().call(scenario(pause(1500)), timeout_s=20) == 0
@@ -61,8 +70,9 @@ def test_keys_the_menu_does_not_know_are_asked_again(line: Line, supervisor: htt
     assert call["end_reason"] == "caller_hung_up" and call["routing_task_id"] is None
 
 
-def test_a_caller_who_hangs_up_while_the_agent_rings_frees_the_agent(
-    line: Line, supervisor: httpx.Client, agents: tuple[httpx.Client, httpx.Client]
+@pytest.mark.parametrize("fault", ["caller_hung_up", "worker_failed"])
+def test_a_call_ended_while_the_agent_rings_stops_the_ringing_and_frees_the_agent(
+    fault: str, line: Line, supervisor: httpx.Client, agents: tuple[httpx.Client, httpx.Client]
 ) -> None:
     agent_http, _ = agents
     before = line.last_id(supervisor)
@@ -71,12 +81,18 @@ def test_a_caller_who_hangs_up_while_the_agent_rings_frees_the_agent(
         ready(agent_http)
         caller_phone = call_in(line, stack)
         ringing = agent_phone.wait_for("incoming", 90)
-        caller_phone.send(cmd="hangup", leg="out")
-        agent_phone.wait_for("ended", 10, leg=ringing["leg"])
+        if fault == "caller_hung_up":
+            caller_phone.send(cmd="hangup", leg="out")
+        else:
+            kill(processes(line.var, "patientline.voice.worker --sip-port 2709"))
+            caller_phone.wait_for("ended", 10, leg="out")  # the SIP front hangs up the caller
+        agent_phone.wait_for("ended", 10, leg=ringing["leg"])  # and cancels the ringing
     call = line.last_call(supervisor, after=before)
-    assert call["end_reason"] == "caller_hung_up" and call["agent_id"] is None
+    assert call["end_reason"] == fault and call["agent_id"] is None, call
     me = agent_http.get("/api/routing/me").json()
     assert me["offer"] is None and me["tasks"] == [] and me["status"] == "ready"
+    if fault == "worker_failed":
+        answers_again(line)
 
 
 def test_a_worker_killed_mid_call_ends_the_call_and_frees_the_agent(
@@ -97,33 +113,7 @@ def test_a_worker_killed_mid_call_ends_the_call_and_frees_the_agent(
     assert agent_http.get("/api/voice/live").json() == []
     me = agent_http.get("/api/routing/me").json()
     assert me["tasks"] == [] and me["status"] in ("wrap_up", "ready")
-    # the plant starts the workers again: a worker answers the next offer (488: it has no GSM)
-    for _ in range(50):
-        if line.caller().call(refused_scenario(488, media=GSM_ONLY), timeout_s=5) == 0:
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError("the line did not come back after its workers were killed")
-
-
-def test_a_worker_killed_while_the_agent_rings_stops_the_ringing(
-    line: Line, supervisor: httpx.Client, agents: tuple[httpx.Client, httpx.Client]
-) -> None:
-    agent_http, _ = agents
-    before = line.last_id(supervisor)
-    with ExitStack() as stack:
-        agent_phone = stack.enter_context(started(line, "agent01", auto_answer=False))
-        ready(agent_http)
-        caller_phone = call_in(line, stack)
-        ringing = agent_phone.wait_for("incoming", 90)
-        kill(processes(line.var, "patientline.voice.worker --sip-port 2709"))
-        # the SIP front cancels the ringing and hangs up the caller
-        agent_phone.wait_for("ended", 10, leg=ringing["leg"])
-        caller_phone.wait_for("ended", 10, leg="out")
-    call = line.last_call(supervisor, after=before)
-    assert call["end_reason"] == "worker_failed", call
-    me = agent_http.get("/api/routing/me").json()
-    assert me["offer"] is None and me["tasks"] == []
+    answers_again(line)
 
 
 def test_kamailio_killed_is_started_again_and_the_line_answers(line: Line) -> None:
