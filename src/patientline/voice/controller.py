@@ -28,7 +28,6 @@ from patientline.voice.outbound import PATIENT_LEG, RING_AGENT_S, Dialling, Outb
 from patientline.voice.phones import Registrar
 from patientline.voice.plant import (
     MediaPlant,
-    RpcError,
     end_worker_calls,
     front,
     hold_music,
@@ -57,6 +56,7 @@ class Controller:
     tester: SelfTester | None = None
     _running: set[asyncio.Task[None]] = field(default_factory=set)
     _unsubscribe: object = None
+    _stopping: bool = False
 
     def start(self) -> None:
         for seat in self.workers:
@@ -66,6 +66,7 @@ class Controller:
         self._unsubscribe = self.bus.subscribe(self._on_bus)
 
     async def stop(self) -> None:
+        self._stopping = True
         if callable(self._unsubscribe):
             self._unsubscribe()
         for task in list(self._running):
@@ -111,13 +112,14 @@ class Controller:
         media = call.media if call is not None else self.probes.get(link.name)
         if media is not None:
             media.lost()
-            self._spawn(self._hang_up_legs(link))
+        if not self._stopping:
+            self._spawn(self._hang_up_legs(link))  # also a leg the worker had not reported yet
 
     async def _hang_up_legs(self, link: WorkerLink) -> None:
         try:
             ended = await asyncio.to_thread(end_worker_calls, self.plant.settings, link.sip_port)
-        except RpcError as error:
-            log.warning("the call legs of a lost worker could not be ended: %s", error, extra={"worker": link.name})
+        except Exception:  # Kamailio away or an answer not understood: the phones end the call themselves
+            log.exception("the call legs of a lost worker could not be ended", extra={"worker": link.name})
         else:
             log.info("ended %d call legs of a lost worker", ended, extra={"worker": link.name})
 

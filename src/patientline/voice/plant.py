@@ -34,8 +34,8 @@ REGISTRATION_S = 120  # phones register again within this; after a restart of Ka
 MODULES = ("kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog", "usrloc",
            "registrar", "dispatcher", "ctl", "auth", "htable", "jsonrpcs", "sanity", "dialog")  # fmt: skip
 RPC_TIMEOUT_S = 2.0
-DIALOG_UNCONFIRMED, DIALOG_EARLY, DIALOG_CONFIRMED = 1, 2, 4  # Kamailio's dialog states (4: answered and acked)
-DIALOG_ENDABLE = (DIALOG_UNCONFIRMED, DIALOG_EARLY, DIALOG_CONFIRMED)
+DIALOG_RINGING = (1, 2)  # Kamailio's dialog states: no reply yet, provisional reply
+DIALOG_ANSWERED = (3, 4)  # answered, with or without the ACK yet
 
 
 class PlantError(RuntimeError):
@@ -111,6 +111,8 @@ modparam("registrar", "max_expires", {REGISTRATION_S})
 modparam("ctl", "binrpc", "unix:kamailio.ctl")
 modparam("dispatcher", "list_file", "dispatcher.list")
 modparam("dispatcher", "ds_hash_size", 4)
+modparam("dispatcher", "flags", 2)  # the other free workers are kept with the call: failover, and its load released
+modparam("dispatcher", "ds_hash_initexpire", 60)  # a worker answers at once: a load never answered is let go
 modparam("htable", "htable", "phones=>size=8;")
 modparam("jsonrpcs", "transport", 4)
 modparam("jsonrpcs", "dgram_socket", "{jsonrpc_socket(settings)}")
@@ -136,12 +138,12 @@ request_route {{
     if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
     record_route();
     dlg_manage();
+    if ({from_workers}) set_dlg_profile("worker", "sip:$si:$sp");  # a leg the worker places (the self-test's too)
     if ($rU =~ "^({numbers})$") {{
         if (!ds_select_dst("1", "10")) {{ sl_send_reply("486", "All Lines Busy"); exit; }}
-        set_dlg_profile("worker", "$du");
+        $avp(worker) = $du; set_dlg_profile("worker", "$du");
         t_on_reply("TO_WORKER"); t_on_failure("WORKER_FAILED"); t_relay(); exit;
     }}
-    if ({from_workers}) set_dlg_profile("worker", "sip:$si:$sp");
     if (!lookup("location")) {{
 {outside}        sl_send_reply("404", "Not Found"); exit;
     }}
@@ -149,17 +151,15 @@ request_route {{
 }}
 onreply_route[TO_WORKER] {{ if (status =~ "^2[0-9][0-9]") ds_load_update(); }}
 failure_route[WORKER_FAILED] {{
-    ds_load_unset();
-    if (t_is_canceled()) exit;
-    unset_dlg_profile("worker", "$du");
-    if (t_check_status("486|408|5[0-9][0-9]") && ds_next_dst()) {{
-        set_dlg_profile("worker", "$du");
-        t_on_reply("TO_WORKER"); t_on_failure("WORKER_FAILED"); t_relay();
+    unset_dlg_profile("worker", "$avp(worker)");  # $du here is still the first worker tried
+    if (!t_is_canceled() && t_check_status("486|408|5[0-9][0-9]") && $xavp(_dsdst_[1]=>uri) != $null
+            && ds_next_dst()) {{  # the next free worker takes the call and its load
+        $avp(worker) = $du; set_dlg_profile("worker", "$du");
+        t_on_reply("TO_WORKER"); t_on_failure("WORKER_FAILED"); t_relay(); exit;
     }}
+    ds_load_unset();
 }}
-route[RELEASE_WORKER] {{  # the end of a caller's call frees its worker (a hotline number is at one end)
-    if (is_method("BYE") && ($tU =~ "^({numbers})$" || $fU =~ "^({numbers})$")) ds_load_update();
-}}
+route[RELEASE_WORKER] {{ if (is_method("BYE")) ds_load_update(); }}  # a caller's call ended frees its worker
 event_route[tm:local-request] {{ route(RELEASE_WORKER); }}  # the BYEs of end_worker_calls
 """
 
@@ -199,7 +199,7 @@ def end_worker_calls(settings: Settings, sip_port: int) -> int:
     [listed] = rpc(socket_path, [("dlg.profile_list", "worker", f"sip:127.0.0.1:{sip_port}")])
     ended = 0
     for dialog in listed or []:
-        if dialog.get("state") not in DIALOG_ENDABLE:
+        if dialog.get("state") not in (*DIALOG_RINGING, *DIALOG_ANSWERED):
             continue
         try:
             rpc(socket_path, [_ending(dialog)])
@@ -211,7 +211,7 @@ def end_worker_calls(settings: Settings, sip_port: int) -> int:
 
 
 def _ending(dialog: dict[str, Any]) -> tuple[str | int, ...]:
-    if dialog["state"] == DIALOG_CONFIRMED:
+    if dialog["state"] in DIALOG_ANSWERED:
         return ("dlg.end_dlg", dialog["h_entry"], dialog["h_id"])
     return ("tm.cancel", dialog["call-id"], dialog["caller"]["cseq"])  # the INVITE still ringing
 
