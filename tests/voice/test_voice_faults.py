@@ -5,8 +5,10 @@ left busy, a call record that says why, and the line answering again."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
+import subprocess
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -15,6 +17,9 @@ import httpx
 import pytest
 from phone_line import Line, call_in, connect, ready, started
 from sip import keys, pause, refused_scenario, scenario, tools_missing
+
+from patientline.core.config import Settings
+from patientline.voice.plant import kamailio_binary, kamailio_config, modules_dir
 
 pytestmark = pytest.mark.skipif(bool(tools_missing()), reason=f"missing {tools_missing()}")
 GSM_ONLY = ("3", "a=rtpmap:3 GSM/8000")
@@ -166,3 +171,19 @@ def test_malformed_sip_and_sdp_are_refused_and_the_line_goes_on(line: Line) -> N
     stray = _sip(front, _request("BYE", "sip:someone@192.0.2.7:5060", to_tag="t9", call_id="stray"))
     assert stray.startswith("SIP/2.0 404"), stray  # not routed through the front: not relayed anywhere
     assert line.caller().call(refused_scenario(404), number="9999", timeout_s=20) == 0  # and routes calls
+
+
+def test_hotline_numbers_with_a_plus_or_a_star_are_matched_literally(tmp_path: Path) -> None:
+    settings = Settings(voice_numbers="8585,+861067098585,*85")
+    config = kamailio_config(settings, modules_dir())
+    numbers = re.search(r'\$rU =~ "\^\((.+?)\)\$"', config)
+    assert numbers is not None
+    for dialled, routed in [("8585", True), ("+861067098585", True), ("*85", True), ("861067098585", False),
+                            ("85", False), ("885", False), ("8585585", False)]:  # fmt: skip
+        assert bool(re.fullmatch(numbers.group(1), dialled)) is routed, dialled
+    (tmp_path / "kamailio.cfg").write_text(config)
+    (tmp_path / "dispatcher.list").write_text("1 sip:127.0.0.1:27301\n")
+    checked = subprocess.run(
+        [kamailio_binary(), "-c", "-f", "kamailio.cfg"], cwd=tmp_path, capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stderr[-2000:]

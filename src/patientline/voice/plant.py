@@ -84,9 +84,14 @@ def modules_dir() -> Path:
     return Path(found[0])
 
 
+def number_pattern(number: str) -> str:
+    """A hotline number as it stands in Kamailio's regex: + and * (a trunk's prefix, a short code) are literal."""
+    return "".join(f"[{char}]" if char in "+*" else char for char in number.strip())
+
+
 def kamailio_config(settings: Settings, modules: Path) -> str:
     host, port, realm = settings.voice_sip_host, settings.voice_sip_port, settings.voice_sip_realm
-    numbers = "|".join(n for n in settings.voice_numbers.split(",") if n.strip()) or "8585"
+    numbers = "|".join(number_pattern(n) for n in settings.voice_numbers.split(",") if n.strip()) or "8585"
     trunk = settings.voice_trunk.strip()
     first, last = settings.voice_worker_port, settings.voice_worker_port + settings.voice_workers - 1
     from_workers = f'$si == "127.0.0.1" && $sp >= {first} && $sp <= {last}'  # only the line calls out: no toll fraud
