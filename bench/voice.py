@@ -77,6 +77,9 @@ from measures import BENCH_DIR, machine, percentile
 import httpx
 from routing_sse import cpu_seconds, free_port, patientline
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "voice"))
+from sip import AUDIO_PCAP, keys, pause, scenario, speech  # the voice tests' sipp callers
+
 # name: (comparison, threshold, unit)
 TARGETS: dict[str, tuple[str, float, str]] = {
     "failed_calls": ("==", 0, "calls"),
@@ -86,11 +89,8 @@ TARGETS: dict[str, tuple[str, float, str]] = {
 }
 PASSWORD = "Demo-8585-2026"  # the demo's users (supervisor1)
 AGENT_PREFIX = "voicebench"
-PCAPS = Path("/usr/share/sip-tester")
-SPEECH_PCAP = PCAPS / "g711a.pcap"  # 7.05 s of speech
-SPEECH_MS = 7200
+SPEECH_MS = 7200  # the speech pcap lasts 7.05 s
 NUMBER = "8585"
-CALLER = "13800138000"
 SPARE_WORKERS = 4
 SAMPLE_S = 1.0
 SPEECH_LEVEL = 300.0  # RMS: the pcap's speech after G.711 is in the thousands, silence below 50
@@ -106,59 +106,6 @@ def say(line: str) -> None:
 
 # ---- sipp scenarios -------------------------------------------------------------------------------
 
-INVITE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="caller">
-  <send retrans="500"><![CDATA[
-INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: "Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]T[call_number]
-To: <sip:[service]@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:{caller}@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=- 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 8 101
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="183" optional="true"/>
-  <recv response="200" rtd="true" rrs="true"/>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: "Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]T[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-[routes]
-Content-Length: 0
-
-]]></send>
-"""
-BYE = """  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: "Caller" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]T[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 BYE
-[routes]
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>
-</scenario>
-"""
 # The agents' phones: answer at once, speak (the speech pcap again every 7.1 s) until the BYE.
 AGENT_PHONES = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="agents">
@@ -216,19 +163,6 @@ Content-Length: 0
 """
 
 
-def pause(ms: int) -> str:
-    return f'  <pause milliseconds="{ms}"/>\n'
-
-
-def key(digit: str) -> str:
-    """One RFC 2833 key press (sipp's pcap of it)."""
-    return f'  <nop><action><exec play_pcap_audio="{PCAPS / f"dtmf_2833_{digit}.pcap"}"/></action></nop>\n' + pause(400)
-
-
-def speech(ms: int) -> str:
-    return f'  <nop><action><exec play_pcap_audio="{SPEECH_PCAP}"/></action></nop>\n' + pause(ms)
-
-
 def caller_scenario(*, ivr_ms: int, talk_s: float) -> str:
     """Key 0 during the greeting, `ivr_ms` for the rest of the IVR, the queue and the agent's phone, then
     speech for `talk_s` seconds and BYE."""
@@ -236,7 +170,7 @@ def caller_scenario(*, ivr_ms: int, talk_s: float) -> str:
     while talk_ms > 0:
         steps += speech(min(SPEECH_MS, talk_ms))
         talk_ms -= SPEECH_MS
-    return INVITE.format(caller=CALLER) + pause(1000) + key("0") + pause(ivr_ms) + steps + BYE.format(caller=CALLER)
+    return scenario(pause(1000) + keys("0") + pause(ivr_ms) + steps)
 
 
 @dataclass(frozen=True)
@@ -644,7 +578,7 @@ def run(args: argparse.Namespace, var_dir: Path) -> dict[str, Any]:
                 f"  serve: pid {process.pid}, port {port}, SIP front {ports.front}, {ports.workers} media workers "
                 f"({ports.first_worker}-{last_worker}): up in {now() - began:.1f} s"
             )
-            phones = sipp(sipp_dir, "agents", AGENT_PHONES.format(speech=SPEECH_PCAP), ports.agents, front=None)
+            phones = sipp(sipp_dir, "agents", AGENT_PHONES.format(speech=AUDIO_PCAP), ports.agents, front=None)
             time.sleep(0.5)
             wait_until("the agents' phones registered", lambda: phones_registered(names, password, ports), 30, 1.0)
             with client(base, "supervisor1", PASSWORD) as supervisor:
@@ -685,7 +619,7 @@ def run(args: argparse.Namespace, var_dir: Path) -> dict[str, Any]:
 def warm_up(sipp_dir: Path, ports: Ports, supervisor: httpx.Client) -> None:
     """One call into the general queue while nobody is ready, hanging up there: the prompts are made once."""
     began = now()
-    xml = INVITE.format(caller=CALLER) + pause(1000) + key("0") + pause(22000) + BYE.format(caller=CALLER)
+    xml = scenario(pause(1000) + keys("0") + pause(22000))
     warm = sipp(sipp_dir, "warm-up", xml, ports.warm_up, front=ports.front, calls=1, limit=1, rate=1, timeout_s=60)
     try:
         code = warm.wait(timeout=90)

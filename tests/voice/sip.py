@@ -1,5 +1,6 @@
 """Real SIP for the voice tests: sipp callers (G.711 audio, RFC 2833 keys) and test phones (a media
-worker registered as an agent, answering on its own and recording what it hears)."""
+worker registered as an agent, answering on its own and recording what it hears). bench/voice.py places
+its callers with the same scenarios."""
 
 from __future__ import annotations
 
