@@ -6,8 +6,9 @@ sentence. So the guard fires on any alarming phrase (the signs in `data/emergenc
 clause of the message (or, for the signs marked `whole`, across the message) unless the message shows
 it is not about an emergency now. Anywhere in the message, someone learning first aid ahead of need
 ("晕倒了应该怎么急救，想提前学一下"), a false alarm ("虚惊一场"), the person already in hospital or home
-again ("已经送到急诊了"), something that ended well ("后来没事了"), a complaint about a blood draw, one tablet
-too many of an adult's own medicine or work pressing on someone ("KPI压得我喘不过气") sets every sign aside.
+again ("已经送到急诊了"), something that ended well ("后来没事了"), someone in a show ("电视剧，里面…") or
+someone asked what to answer others ("我怎么回答"), a complaint about a blood draw, one tablet too many of an
+adult's own medicine or work pressing on someone ("KPI压得我喘不过气") sets every sign aside.
 Otherwise, in the order `_set_aside` asks:
 - a negation right before it ("没有胸痛");
 - in its clause: a topic rather than a person (fiction, study, teaching, paperwork: "我在写小说"), a
@@ -79,12 +80,12 @@ NEGATION = re.compile(
 )
 NEGATION_REACH = 24  # characters before a sign read for its negation
 PAST = re.compile(
-    r"去年|前年|上个?月|上周|上礼拜|上星期|前天|上次|上回|那次|那回|以前|之前|曾经|小时候|时候?\S{0,6}过(?![去来])|年前|月前|周前|既往|病史|"
+    r"去年|前年|上个?月|上周|上个?礼拜|上个?星期|上年(?!纪)|前天|上次|上回|那次|那回|以前|之前|曾经|小时候|时候?\S{0,6}过(?![去来])|年前|月前|周前|既往|病史|"
     r"前阵子|前段时间|前些天|救回来|救过来|住院|稳定|已经正常|正常上班|医院说是|"
     r"(?:已经|都|现在|早就?|病|治)好了|好多了|好转|已经好(?!几)|没事了|恢复|康复|出院|术后|放了?支架|后遗症|做过|得过|有过|过一次|未遂|(?:\d+|[一二三四五六七八九十几两]+)年了|"
-    r"(?:心梗|中风|脑梗|脑出血|手术|车祸|烧伤|骨折|抢救|住院|溺水|中毒)(?:之)?后|试过(?![^。？！?!]{0,8}(?:没用|不管用|没效|不行|还|也不|没反应))|(?:晕倒|昏倒|晕|昏迷|抽搐|抽|发作)过(?![去来])"
+    r"(?:心梗|中风|脑梗|脑出血|手术|车祸|烧伤|骨折|抢救|住院|溺水|中毒)(?:之)?后|试过(?![^。？！?!]{0,8}(?:没用|不管用|没效|不行|还|也不|没反应))|(?<!刚)(?:晕倒|昏倒|晕|昏迷|抽搐|抽|发作)过(?![去来])"
     r"|当时(?:就)?\S{0,3}(?:晕|昏|黑|倒|抽)\S{0,2}(?:几|一两|一|两)(?:秒|下|会儿?|分钟)"
-    r"|住了\S{0,3}(?:天|周|星期|个月)|平稳|入咗院|出咗院"
+    r"|住了\S{0,3}(?:天|周|星期|个月)|平稳|入咗院|出咗院|复康|好返"
     # a scar is what an old wound left; a diagnosis a doctor has given is about a visit already made
     r"|伤疤|疤痕|瘢痕|(?:烫|烧)伤?的?疤|留(?:了|下)?\S{0,3}疤|[祛去]疤|(?:医生|大夫)(?:说|讲|诊断)\S{0,6}(?:是|为)"
     r"|\bin (?:january|february|march|april|may|june|july|august|september|october|november|december)\b"
@@ -102,7 +103,7 @@ CHRONIC = re.compile(
 # message (not for grave signs).
 REASSURED = re.compile(
     r"玩得\S{0,2}(?:好|开心)|吃饭\S{0,2}正常|吃得\S{0,2}(?:香|好)|能吃能玩|精神(?:挺|很|还)好|"
-    r"已经拉出来|已经排出|排出来了|止住了|就止住|已经止住|不流了|结痂|没起泡|继续玩|(?:还|一直|仲)(?:在|喺度?)玩|还在笑|呼吸正常|"
+    r"已经拉出来|已经排出|排出来了|止住了|就止住|已经止住|不流了|结痂|没起泡|继续玩|(?:还|一直|仲)(?:在|喺度?)玩|还在笑|哭了\S{0,4}(?:就|又)(?:笑|玩)(?:了|起来)|呼吸正常|"
     r"(?:已经|很|情况|病情)稳定|稳定了|不怎么(?:疼|痛)了|(?:已经|也)不(?:太)?(?:疼|痛)了|抢救过来|救过来了|没什么事|应该没事|没事吧|医生\S{0,4}说\S{0,2}没事|查\S{0,6}没事|"
     r"活蹦乱跳|咳出来了|一切正常|完全正常|现在(?:已经)?醒了|[没冇]晕|不晕|不想?吐|[没冇](?:吐|呕)|好好(?:地|的)(?:在)?玩|肌肉拉伤|岔气|"
     r"没(?:有)?(?:别的|其他|其它)(?:的)?(?:不舒服|不适|症状|异常)|(?:手指|脚趾|手|脚|腿|胳膊)(?:都|还|也)?能(?:动|活动|弯)|"
@@ -152,10 +153,15 @@ SETTLED = re.compile(
     r"提前学|想(?:提前)?学(?:一下|习)|学一下|虚惊一场|以为\S{0,10}原来|医学生|护理专业|咳出来了|咳(?:了)?\S{0,2}下就好了|"
     r"(?:已经|已)(?:被)?送(?:到|进|去)?(?:了)?\S{0,6}(?:急诊|医院)|已经(?:回家|醒|醒过来)了"
     r"|\b(?:want(?:ed)?|like|love|need|hoping) to learn\b|\blearn\b.{0,30}\bbefore\b"
+    r"|\b(?:asking|practi[sc]ing|studying|preparing|notes|questions?) for (?:a|my|the|our) (?:\w+\s+)?"
+    r"(?:class|course|workshop|lesson|assignment)\b"
     r"|\bfalse alarm\b|\bcoughed it (?:out|up)\b|\bplaying happily\b|\b(?:med(?:ical)?|nursing) students?\b"
     r"|^(?!.*(?:(?:医生|护士|大夫)\S{0,4}(?:怎么联系|联系不上|找不到|叫不来)|(?:护士站|值班室)\S{0,2}没(?:有)?人|按铃\S{0,4}没人))"
     r".*?[在喺]\S{0,8}住院(?!部|楼|处|手续)|住紧|已经看过急诊|已经(?:在|去|到)(?:急诊|医院)\S{0,4}(?:查|看|检查)过(?![^。？！?!]{0,20}(?:又|还是|但|可是|突然))|已经(?:拍片|拍过片)|已经打了\S{0,4}(?:针|疫苗)"
-    r"|(?:当场|当时)(?:就)?(?:缓|醒|好)过来了(?![^。？！?!]{0,20}(?:又|还是|但|可是))|有人(?:在)?演(?!出|讲|唱|奏)"
+    r"|(?:当场|当时|马上|很快|立刻)(?:就)?(?:(?:缓|醒|好)过来|醒)了(?![^。？！?!]{0,20}(?:又|还是|但|可是))|有人(?:在)?演(?!出|讲|唱|奏)"
+    # someone in a show ("看了个电视剧，里面老头心梗倒地"), or someone asked what to answer others ("家长问…我怎么回答")
+    r"|(?:剧|电影|纪录片|动画片?|小说)[,\s]*(?:里面|里头)"
+    r"|^(?!.*(?:突然|正在|现在|刚才|刚刚)).*?(?:怎么|如何)(?:回答|回复|答复)"
     r"|(?:其实|原来|只不过)(?:就|只)?是\S{0,2}(?:怕针|晕针|晕血|怕血|怕打针|(?:太)?紧张|吓的|吓着了)"
     r"|(?:(?:绑|戴|量|测)错了|(?:躺|坐|歇|休息)(?:了|下)\S{0,6}就(?:好|醒|缓过来)了(?![吗么嘛])|口头禅|凡尔赛)"
     r"(?![^。？！?!]{0,20}(?:又|还是|但|可是))"
@@ -229,7 +235,7 @@ FIGURATIVE = re.compile(
     r"要中毒了|笑到|要吐血|气\S{0,2}吐血|缺氧|嚷嚷|夸张|(?:人挤人|排队|电梯|地铁|社恐|人多)\S{0,10}(?:窒息|憋死)|(?:辣|笑|累|热|挤|憋屈)到(?:我)?喘不过|"
     r"(?:打呼噜|打鼾|打呼|鼾声)\S{0,6}(?:像|跟)\S{0,3}(?:憋死|窒息|断气)|心(?:脏|跳)?都(?:快)?要(?:停|跳出来)了|"
     r"辣(?:得|到)\S{0,6}(?:着火|冒火|喷火|冒烟)|饿(?:得|到)\S{0,4}(?:冒金星|眼花)|"
-    r"吓(?:得|到)(?:我|人)?\S{0,2}(?:心口|胸口|心脏)\S{0,2}(?:疼|痛)"
+    r"(?:吓|气)(?:得|到)(?:我|人)?\S{0,2}(?:心口|胸口|心脏)\S{0,2}(?:疼|痛)|(?:吵|气)(?:得|到)(?:我|人)?气?都?喘不(?:过|上)"
     r"|\blaugh\w*\b.{0,20}\b(?:till|until|so hard)\b|\bfrom laughing\b"
 )
 NOW = re.compile(
