@@ -119,6 +119,7 @@ modparam("dispatcher", "ds_hash_size", 4)
 modparam("dispatcher", "flags", 2)  # the other free workers are kept with the call: failover, and its load released
 modparam("dispatcher", "ds_hash_initexpire", 60)  # a worker answers at once: a load never answered is let go
 modparam("htable", "htable", "phones=>size=8;")
+modparam("htable", "htable", "loads=>size=8;autoexpire=7200;")  # the calls holding a worker's load
 modparam("jsonrpcs", "transport", 4)
 modparam("jsonrpcs", "dgram_socket", "{jsonrpc_socket(settings)}")
 modparam("dialog", "profiles_with_value", "worker")
@@ -133,7 +134,9 @@ request_route {{
     if (is_method("CANCEL")) {{ if (t_check_trans()) t_relay(); exit; }}
     t_check_trans();
     if (is_method("REGISTER")) {{
-        if (!pv_www_authenticate("{realm}", "$sht(phones=>$au)", "1")) {{ www_challenge("{realm}", "0"); exit; }}
+        if ($sht(phones=>$au) == $null || !pv_www_authenticate("{realm}", "$sht(phones=>$au)", "1")) {{
+            www_challenge("{realm}", "0"); exit;  # no credentials yet, or not a phone of ours: asked for them
+        }}
         if ($au != $tU) {{ sl_send_reply("403", "Forbidden"); exit; }}
         consume_credentials();
         if (!save("location")) sl_reply_error();
@@ -146,7 +149,7 @@ request_route {{
     if ({from_workers}) set_dlg_profile("worker", "sip:$si:$sp");  # a leg the worker places (the self-test's too)
     if ($rU =~ "^({numbers})$") {{
         if (!ds_select_dst("1", "10")) {{ sl_send_reply("486", "All Lines Busy"); exit; }}
-        $avp(worker) = $du; set_dlg_profile("worker", "$du");
+        $avp(worker) = $du; set_dlg_profile("worker", "$du"); $sht(loads=>$ci) = 1;
         t_on_reply("TO_WORKER"); t_on_failure("WORKER_FAILED"); t_relay(); exit;
     }}
     if (!lookup("location")) {{
@@ -162,9 +165,11 @@ failure_route[WORKER_FAILED] {{
         $avp(worker) = $du; set_dlg_profile("worker", "$du");
         t_on_reply("TO_WORKER"); t_on_failure("WORKER_FAILED"); t_relay(); exit;
     }}
-    ds_load_unset();
+    ds_load_unset(); $sht(loads=>$ci) = $null;
 }}
-route[RELEASE_WORKER] {{ if (is_method("BYE")) ds_load_update(); }}  # a caller's call ended frees its worker
+route[RELEASE_WORKER] {{  # a caller's call ended frees its worker, at its first BYE
+    if (is_method("BYE") && $sht(loads=>$ci) != $null) {{ $sht(loads=>$ci) = $null; ds_load_update(); }}
+}}
 event_route[tm:local-request] {{ route(RELEASE_WORKER); }}  # the BYEs of end_worker_calls
 """
 
