@@ -69,6 +69,17 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
     assert "120" in (emergency_in("我爸叫不醒了") or alarm).instruction("en")
 
 
+def test_a_class_or_a_training_is_where_an_emergency_happens_not_only_a_topic() -> None:
+    for text in (
+        "急救培训课上一个学员突然倒地不动了",
+        "上课的时候同桌突然抽搐口吐白沫",
+        "公司组织急救培训，讲座中一位同事突然胸口剧痛倒下",
+    ):
+        assert emergency_in(text) is not None, text
+    assert emergency_in("培训时老师说心梗会胸口剧痛，是真的吗") is None
+    assert emergency_in("上课时老师讲到有人割腕，我想了解一下") is None
+
+
 def test_lengths_of_time_and_counts_are_not_ages() -> None:
     assert cues_of("胃疼反酸两个月了").age is None
     assert cues_of("我怀孕五个月，腰疼").age is None

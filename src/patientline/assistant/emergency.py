@@ -8,12 +8,15 @@ it is not about an emergency now. Anywhere in the message, someone learning firs
 ("晕倒了应该怎么急救，想提前学一下"), a false alarm ("虚惊一场"), the person already in hospital or home
 again ("已经送到急诊了"), something that ended well ("后来没事了"), someone in a show ("电视剧，里面…") or
 someone asked what to answer others ("我怎么回答"), a complaint about a blood draw, one tablet too many of an
-adult's own medicine or work pressing on someone ("KPI压得我喘不过气") sets every sign aside.
+adult's own medicine, work pressing on someone ("KPI压得我喘不过气"), talk taken as talk ("他就是发牢骚") or a
+first-aid training asking "what if" sets every sign aside.
 Otherwise, in the order `_set_aside` asks:
 - a negation right before it ("没有胸痛");
 - in its clause: a topic rather than a person (fiction, study, teaching, paperwork: "我在写小说"), a
   worry or a hypothetical ("怕哪天中风", unless the message ends saying it was done: "如果吃了一百片会怎样
   我已经吃了"); a figure of speech in its clause sets the whole clause aside ("累死了", "让我窒息");
+- one past episode told in its clause sets it aside ("之前在工地有次突然眼前发黑"), unless the message says it is
+  back ("现在又来了");
 - words of this moment in its clause keep it ("突然", "救命");
 - the past in its clause sets it aside ("去年心梗，放了支架");
 - grave signs, and signs whose clause says they are severe ("剧烈", "冷汗"), are kept;
@@ -85,7 +88,7 @@ PAST = re.compile(
     r"(?:已经|都|现在|早就?|病|治)好了|好多了|好转|已经好(?!几)|没事了|恢复|康复|出院|术后|放了?支架|后遗症|做过|得过|有过|过一次|未遂|(?:\d+|[一二三四五六七八九十几两]+)年了|"
     r"(?:心梗|中风|脑梗|脑出血|手术|车祸|烧伤|骨折|抢救|住院|溺水|中毒)(?:之)?后|试过(?![^。？！?!]{0,8}(?:没用|不管用|没效|不行|还|也不|没反应))|(?<!刚)(?:晕倒|昏倒|晕|昏迷|抽搐|抽|发作)过(?![去来])"
     r"|当时(?:就)?\S{0,3}(?:晕|昏|黑|倒|抽)\S{0,2}(?:几|一两|一|两)(?:秒|下|会儿?|分钟)"
-    r"|住了\S{0,3}(?:天|周|星期|个月)|平稳|入咗院|出咗院|复康|好返"
+    r"|住了\S{0,3}(?:天|周|星期|个月)|平稳|当年|入咗院|出咗院|复康|好返"
     # a scar is what an old wound left; a diagnosis a doctor has given is about a visit already made
     r"|伤疤|疤痕|瘢痕|(?:烫|烧)伤?的?疤|留(?:了|下)?\S{0,3}疤|[祛去]疤|(?:医生|大夫)(?:说|讲|诊断)\S{0,6}(?:是|为)"
     r"|\bin (?:january|february|march|april|may|june|july|august|september|october|november|december)\b"
@@ -114,6 +117,9 @@ REASSURED = re.compile(
     r"|(?:铁剂|补铁|铁片|亚铁|铋)[^。？！?!]{0,16}(?:大便|粪便|便便)\S{0,4}黑"
     r"|(?:大便|粪便|便便)\S{0,4}黑[^。？！?!]{0,16}(?:铁剂|补铁|铁片|亚铁|铋)"
     r"|\bacting (?:normal(?:ly)?|fine|like (?:him|her|them)self)\b|\bplaying (?:again|normally)\b"
+    # better again after treatment ("补铁后好多了"), the mild fever a vaccination brings
+    r"|(?<!吃了)(?<!喝了)(?<!吞了)(?<!服了)好多了"
+    r"|\bmild fever after (?:the |his |her |its |their )?(?:shots|jabs|vaccin\w*|immuni[sz]ations?)\b"
 )
 MILD = re.compile(
     r"酸痛|胸肌|肌肉(?:酸|痛|疼)|练\S{0,2}(?:狠|猛)|轻微|有点(?:胸闷|闷)|一点|少量|点点|稍微|一下|小(?:水泡|口子|伤口|红点)"
@@ -130,7 +136,9 @@ INFORMATION = re.compile(
 )
 # A worry or a question about something that may happen: set aside only in the sign's own clause.
 WORRY = re.compile(
-    r"怕|担心|会不会|为什么|万一|如果|假如|要是|\bwhat if\b|\bif (?:someone|somebody|anyone|a person)\b"
+    # (not "以后不用再担心我", a farewell)
+    r"怕|(?<!不用)(?<!不用再)(?<!唔使)(?<!唔使再)(?<!不必)(?<!不必再)担心|"
+    r"会不会|为什么|万一|如果|假如|要是|\bwhat if\b|\bif (?:someone|somebody|anyone|a person)\b"
     r"|以为|\bworried\b|\bafraid\b|\bin case\b|\bwhy\b|\bthought (?:he|she|it|i) was\b"
 )
 # A hypothetical that the end of the message says was done ("如果吃了一百片会怎样 我已经吃了"): no worry.
@@ -140,7 +148,7 @@ ADMITTED = re.compile(
 )
 # A joke or a show, anywhere in the message, is not an emergency ("我快休克了，开玩笑的").
 JOKING = re.compile(
-    r"开(?:个)?玩笑|哈哈|笑死|追剧|太虐|原地(?:爆炸|去世)|裂开了|人麻了|社死|心态崩|离谱|窒息操作|这波操作"
+    r"开(?:个)?玩笑|哈哈|笑死|追剧|太虐|原地(?:爆炸|去世)|(?<![口缝线皮肉])裂开了|人麻了|社死|心态崩|离谱|窒息操作|这波操作"
     r"|😂|🤣|xswl|yyds|\blol\b|\blmao\b|\bjk\b|\bjust kidding\b|\bkilling me\b|\bdie of boredom\b"
     # a head too full of study or work ("背了一整天书，脑子要炸了"), not a head that hurts
     r"|(?:背|学|复习|考|作业|刷题|看书|读书|加班|开会|上课|工作|代码)[^。？！?!]{0,12}(?:脑子|脑袋|脑壳)(?:都)?(?:要|快)(?:要)?炸"
@@ -157,7 +165,8 @@ SETTLED = re.compile(
     r"(?:class|course|workshop|lesson|assignment)\b"
     r"|\bfalse alarm\b|\bcoughed it (?:out|up)\b|\bplaying happily\b|\b(?:med(?:ical)?|nursing) students?\b"
     r"|^(?!.*(?:(?:医生|护士|大夫)\S{0,4}(?:怎么联系|联系不上|找不到|叫不来)|(?:护士站|值班室)\S{0,2}没(?:有)?人|按铃\S{0,4}没人))"
-    r".*?[在喺]\S{0,8}住院(?!部|楼|处|手续)|住紧|已经看过急诊|已经(?:在|去|到)(?:急诊|医院)\S{0,4}(?:查|看|检查)过(?![^。？！?!]{0,20}(?:又|还是|但|可是|突然))|已经(?:拍片|拍过片)|已经打了\S{0,4}(?:针|疫苗)"
+    r".*?[在喺]\S{0,8}住院(?!部|楼|处|手续)|住紧|已经看过急诊|已经(?:在|去|到)(?:急诊|医院)\S{0,4}(?:查|看|检查)过(?![^。？！?!]{0,20}(?:又|还是|但|可是|突然))|已经(?:拍片|拍过片)"
+    r"|已经\S{0,8}打(?:了|过)\S{0,6}(?:针|疫苗)(?![^。？！?!]{0,20}(?:又|还是|但|可是|越来越|更))"
     r"|(?:当场|当时|马上|很快|立刻)(?:就)?(?:(?:缓|醒|好)过来|醒)了(?![^。？！?!]{0,20}(?:又|还是|但|可是))|有人(?:在)?演(?!出|讲|唱|奏)"
     # someone in a show ("看了个电视剧，里面老头心梗倒地"), or someone asked what to answer others ("家长问…我怎么回答")
     r"|(?:剧|电影|纪录片|动画片?|小说)[,\s]*(?:里面|里头)"
@@ -172,7 +181,12 @@ SETTLED = re.compile(
     r"|(?:整理|做|写|编|制作|准备)\S{0,8}(?:应急|急救)(?:手册|卡片?)|考试题|考题"
     r"|打(?:完|了)\S{0,8}疫苗\S{0,6}(?:手臂|胳膊|肩膀|针眼)\S{0,3}(?:很|有点|好)?(?:疼|痛|酸|肿)(?![^。？！?!]{0,30}(?:喘|呼吸|晕|风团|疹|嘴唇|喉咙))"
     r"|科普(?:资料|材料|视频|文章|读物)|救护车\S{0,4}(?:接走|拉走|送走)了|当时(?:应该|该)(?:怎么|咋)(?:做|办)|以后遇到|下次遇到|(?:要|准备|打算|快)(?:开始)?学游泳"
-    r"|宠物医院|动物医院|兽医|猪场|猪瘟|鸡瘟|养殖场|几头(?:猪|牛|羊)|\bvet\b"
+    # talk taken as talk ("他就是发牢骚"), a first-aid training someone organises ("厂里组织急救培训，如果…")
+    r"|(?:就是|只是|不过是|都是|纯粹是?)\S{0,2}(?:发牢骚|说气话|气话|随口(?:一说|说说))"
+    r"(?![^。？！?!]{0,30}(?:但|可是|现在|这次|又|找不到|联系不上|不见))"
+    r"|^(?!.*(?:突然|刚才|刚刚|现在|正在|真的|结果|救命)).*?(?:急救|安全|消防)(?:培训|课|演练|讲座)"
+    r"[^。？！?!]{0,40}(?:如果|假如|万一|要是|假设)"
+    r"|宠物医院|动物医院|兽医|猪瘟|鸡瘟|养殖场|几头(?:猪|牛|羊)|\bvet\b"
     # work or school pressing on someone, told as breathlessness ("喘不过气来了，KPI压得我", "期末周真的喘不过气"),
     # with no body complaint
     r"|^(?!.*(?:胸|疼|痛|汗|晕|紫|吐|哮喘|突然))"
@@ -191,13 +205,13 @@ SETTLED = re.compile(
 )
 # Not about anyone's body now: fiction, study, teaching, paperwork; these set aside even grave signs.
 TOPIC = re.compile(
-    r"小说|(?:里面|里|中)的?(?:人物|角色)|写作(?!业)|电视剧|电影|剧里|新闻|论文|考试(?!前|之前)|题目|讲座|培训|课程|科普|知识|区别|怎么引起|是怎么|一般(?:是|要|会)|流程|"
+    r"小说|(?:里面|里|中)的?(?:人物|角色)|写作(?!业)|电视剧|电影|剧里|新闻|论文|考试(?!前|之前)|题目|讲座(?!上|中|时|的时候|期间)|培训(?!课?上|中|时|的时候|期间)|课程|科普|知识|区别|怎么引起|是怎么|一般(?:是|要|会)|流程|"
     r"想(?:先|提前|预先)?了解|了解一下|学学|学习|病历|复印|保险公司|理赔|住几天|会不会影响|只是问问|(?:预)?防(?:止|范|治)?|热线|多少钱|费用|"
     r"复诊时间|宣传|资料|演练|安全课|讲讲|要讲|鉴定|材料|时间窗|(?:多少|几|多长时间|多久)(?:分钟|小时)?(?:内|之内|以内)\S{0,8}(?:有用|有效|来得及|管用)|指南|发病率|死亡率|统计|"
     r"假设|一旦|提前问|想学|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
     r"黄金|抢救时间|人数|每年|课题|课件|视频(?!电话|通话|聊天)|在写|老师(?:讲|上课|布置|出的)|教材|(?<!告诉)别人|投诉|误诊|要个说法|没事了|好好的|已经(?:完全)?好(?!几)|"
-    r"歌词|情节|恐怖片|鬼片|干预门诊|干预热线|(?:自杀|危机)干预|预防自杀|心理援助|鉴别|话剧|排练|要我演|电视里|主角|一部片|"
-    r"能看(?:狗|猫)|给(?:狗|猫)看病|过家家|说明书|电视上|演(?:一个|个)?(?:溺水|晕倒|病人|伤员)|转发|前兆|是真的吗|快过期|在哪开|能不能开|量表|评估|心理老师|噩梦|做梦|梦到|梦见|这歌|首歌|(?<!当)(?<!当成)(?<!当作)(?<!当做)维生素|(?<!当)(?<!当成)(?<!当作)(?<!当做)钙片|软糖|益生菌|一堂|上课|的课|识别|"
+    r"歌词|情节|(?<!什么)角色(?!都)|恐怖片|鬼片|干预门诊|干预热线|(?:自杀|危机)干预|预防自杀|心理援助|鉴别|话剧|排练|要我演|电视里|主角|一部片|"
+    r"能看(?:狗|猫)|给(?:狗|猫)看病|过家家|说明书|电视上|演(?:一个|个)?(?:溺水|晕倒|病人|伤员)|转发|前兆|是真的吗|快过期|在哪开|能不能开|量表|评估|心理老师|噩梦|做梦|梦到|梦见|这歌|首歌|(?<!当)(?<!当成)(?<!当作)(?<!当做)维生素|(?<!当)(?<!当成)(?<!当作)(?<!当做)钙片|软糖|益生菌|一堂|上课(?!上|中|时|的时候|期间)|的课(?!上|中|时|的时候|期间)|识别|"
     r"康复科|康复训练|做康复|做训练|送人头|"
     r"半年|护理院|鼻饲|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
     r"谣言|网上说|真的假的|病人的?家属|常备|想备|备一支|手环(?!\S{0,2}(?:显示|测|提示))|推荐|最多(?:能|可以)?吃|一天(?:能|可以)?吃几|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
@@ -238,12 +252,18 @@ FIGURATIVE = re.compile(
     r"(?:吓|气)(?:得|到)(?:我|人)?\S{0,2}(?:心口|胸口|心脏)\S{0,2}(?:疼|痛)|(?:吵|气)(?:得|到)(?:我|人)?气?都?喘不(?:过|上)"
     r"|\blaugh\w*\b.{0,20}\b(?:till|until|so hard)\b|\bfrom laughing\b"
 )
+# One past episode told as a story ("之前在工地有次突然眼前发黑"), before the words of the moment in its clause, unless
+# the message says it is back ("现在又来了")
+ONCE = re.compile(
+    r"^(?!.*(?:又|这次|这回|再次|今天|刚才|刚刚)).*?"
+    r"(?:之前|以前|从前|那时候?|去年|前年|小时候|上个?月|上周|上个?礼拜|那年|当年)\S{0,8}有(?:一)?(?:次|回)"
+)
 NOW = re.compile(
     r"正在|刚刚|刚才|突然|马上|这次\S{0,6}不一样|(?:跟|和)(?:以前|平时|往常)\S{0,4}不一样|赶紧|快(?:点|来|救)|救命|救救|怎么办|咋办|不行了|还在|一直在|这会儿?|此刻|眼看|现在又|今晚就(?!\S?(?:有点|有些|一点))"
     r"|\bthis (?:is|time is|feels) different\b"
 )
 SEVERE = re.compile(
-    r"要死|要命|快不行|剧烈|厉害|受不了|冷汗|大汗|出汗|发紫|发青|晕|(?<!有点)(?<!有些)喘不|打滚|撕裂|压着|石头|很多|好多|一大"
+    r"要死|要命|快不行|剧烈|厉害|受不了|冷汗|大汗|出汗|发紫|发青|(?<!容易)(?<!容易头)晕|(?<!有点)(?<!有些)喘不|打滚|撕裂|压着|石头|很多|好多|一大"
 )
 SPACES = re.compile(r"\s+")
 # 我 气 喘 不 上 来 了: characters typed one at a time with spaces between are one clause
@@ -261,6 +281,11 @@ SELF_HARM_LINE = {
     "en": "If you are thinking of harming yourself, call 120 or go to the nearest emergency department now; "
     "the mental-health helpline 12356 is there too. You are not alone.",
 }
+
+
+# Something told from long ago with nothing of this moment ("师傅说当年被钢筋扎穿手，现在阴天会疼"): no opinion for the
+# learnt model (the signs still read the message).
+LONG_AGO = re.compile(r"^(?!.*(?:又|这次|这回|今天|刚|突然|正在|马上|救命)).*?(?:当年|年轻(?:的)?时候?|小时候)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +311,7 @@ class _Message:
     joking: bool
     reassured: bool
     admitted: bool  # a hypothetical the message says was done (ADMITTED)
+    once: bool  # one past episode and nothing back now (ONCE)
 
 
 @dataclass(frozen=True)
@@ -319,9 +345,9 @@ def emergency_in(text: str) -> Alarm | None:
 
 
 def _not_now(folded: str) -> bool:
-    """What vetoes the learnt opinion: the message is about a topic, a joke, learning, an old complaint to book
-    for, or says all is well."""
-    return any(pattern.search(folded) for pattern in (TOPIC, REASSURED, JOKING, SETTLED, ROUTINE))
+    """What vetoes the learnt opinion: the message is about a topic, a joke, a figure of speech, learning, an old
+    complaint to book for, something long ago, or says all is well."""
+    return any(pattern.search(folded) for pattern in (TOPIC, REASSURED, JOKING, SETTLED, ROUTINE, FIGURATIVE, LONG_AGO))
 
 
 def by_signs(folded: str) -> Alarm | None:
@@ -335,6 +361,7 @@ def by_signs(folded: str) -> Alarm | None:
         joking,
         bool(REASSURED.search(folded)),
         bool(ADMITTED.search(folded)),
+        bool(ONCE.search(folded)),
     )
     for clause in CLAUSE.split(folded):
         if clause and (alarm := _alarm_in(clause, message, whole=False)):
@@ -359,6 +386,8 @@ def _set_aside(clause: str, match: re.Match[str], sign: Sign, message: _Message)
     if NEGATION.search(clause[max(0, match.start() - NEGATION_REACH) : match.start()]):
         return True
     if TOPIC.search(clause) or (WORRY.search(clause) and not message.admitted):
+        return True
+    if message.once and ONCE.search(clause):
         return True
     if NOW.search(clause):
         return False
