@@ -80,6 +80,18 @@ def test_a_class_or_a_training_is_where_an_emergency_happens_not_only_a_topic() 
     assert emergency_in("上课时老师讲到有人割腕，我想了解一下") is None
 
 
+def test_a_game_or_a_rehearsal_is_where_an_emergency_happens_and_painlessness_is_no_comfort() -> None:
+    for text in (
+        "孩子玩游戏玩着玩着突然倒地抽搐",
+        "我们剧社排练时有人突然抽搐口吐白沫",
+        "锅里的油着了 手和胳膊全烫了 起大泡 皮是白的 不疼",
+        "拔牙后麻药没过 一直在流血 止不住",
+    ):
+        assert emergency_in(text) is not None, text
+    assert emergency_in("游戏里我的角色中毒死了") is None
+    assert emergency_in("朋友说话有点大舌头 他说是刚拔了牙 麻药没过") is None
+
+
 def test_lengths_of_time_and_counts_are_not_ages() -> None:
     assert cues_of("胃疼反酸两个月了").age is None
     assert cues_of("我怀孕五个月，腰疼").age is None
