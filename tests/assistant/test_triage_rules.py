@@ -3,6 +3,8 @@ suggestion."""
 
 from __future__ import annotations
 
+import pytest
+
 from patientline.assistant.bayes import WORD, grams
 from patientline.assistant.cues import cues_of
 from patientline.assistant.emergency import emergency_in
@@ -69,27 +71,27 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
     assert "120" in (emergency_in("我爸叫不醒了") or alarm).instruction("en")
 
 
-def test_a_class_or_a_training_is_where_an_emergency_happens_not_only_a_topic() -> None:
-    for text in (
-        "急救培训课上一个学员突然倒地不动了",
-        "上课的时候同桌突然抽搐口吐白沫",
-        "公司组织急救培训，讲座中一位同事突然胸口剧痛倒下",
-    ):
-        assert emergency_in(text) is not None, text
-    assert emergency_in("培训时老师说心梗会胸口剧痛，是真的吗") is None
-    assert emergency_in("上课时老师讲到有人割腕，我想了解一下") is None
-
-
-def test_a_game_or_a_rehearsal_is_where_an_emergency_happens_and_painlessness_is_no_comfort() -> None:
-    for text in (
-        "孩子玩游戏玩着玩着突然倒地抽搐",
-        "我们剧社排练时有人突然抽搐口吐白沫",
-        "锅里的油着了 手和胳膊全烫了 起大泡 皮是白的 不疼",
-        "拔牙后麻药没过 一直在流血 止不住",
-    ):
-        assert emergency_in(text) is not None, text
-    assert emergency_in("游戏里我的角色中毒死了") is None
-    assert emergency_in("朋友说话有点大舌头 他说是刚拔了牙 麻药没过") is None
+@pytest.mark.parametrize(
+    ("text", "alarmed"),
+    [
+        # a class, a training, a game played or a rehearsal under way is where something happens
+        ("急救培训课上一个学员突然倒地不动了", True),
+        ("上课的时候同桌突然抽搐口吐白沫", True),
+        ("公司组织急救培训，讲座中一位同事突然胸口剧痛倒下", True),
+        ("孩子玩游戏玩着玩着突然倒地抽搐", True),
+        ("我们剧社排练时有人突然抽搐口吐白沫", True),
+        # ... and, as a topic, sets a sign aside
+        ("培训时老师说心梗会胸口剧痛，是真的吗", False),
+        ("上课时老师讲到有人割腕，我想了解一下", False),
+        ("游戏里我的角色中毒死了", False),
+        # a deep burn is painless; a dental anaesthetic explains a thick tongue, not bleeding
+        ("锅里的油着了 手和胳膊全烫了 起大泡 皮是白的 不疼", True),
+        ("拔牙后麻药没过 一直在流血 止不住", True),
+        ("朋友说话有点大舌头 他说是刚拔了牙 麻药没过", False),
+    ],
+)
+def test_a_setting_is_not_a_topic_and_a_comfort_is_read_for_what_it_says(text: str, alarmed: bool) -> None:
+    assert (emergency_in(text) is not None) is alarmed
 
 
 def test_lengths_of_time_and_counts_are_not_ages() -> None:
