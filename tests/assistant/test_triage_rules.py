@@ -74,16 +74,21 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
 @pytest.mark.parametrize(
     ("text", "alarmed"),
     [
-        # a class, a training, a game played or a rehearsal under way is where something happens
+        # a class, a training, a game played, a rehearsal, a film or an exam under way is where something happens
         ("急救培训课上一个学员突然倒地不动了", True),
         ("上课的时候同桌突然抽搐口吐白沫", True),
         ("公司组织急救培训，讲座中一位同事突然胸口剧痛倒下", True),
         ("孩子玩游戏玩着玩着突然倒地抽搐", True),
         ("我们剧社排练时有人突然抽搐口吐白沫", True),
+        ("看电影的时候我爸突然胸口剧痛出冷汗", True),
+        ("考试中突然抽搐口吐白沫", True),
+        ("在护理院我妈突然叫不醒", True),
         # ... and, as a topic, sets a sign aside
         ("培训时老师说心梗会胸口剧痛，是真的吗", False),
         ("上课时老师讲到有人割腕，我想了解一下", False),
         ("游戏里我的角色中毒死了", False),
+        ("电视剧里有人突然晕倒", False),
+        ("新闻上说有人吃野生菌中毒了，见手青到底怎么吃才安全", False),
         # a deep burn is painless; a dental anaesthetic explains a thick tongue, not bleeding
         ("锅里的油着了 手和胳膊全烫了 起大泡 皮是白的 不疼", True),
         ("拔牙后麻药没过 一直在流血 止不住", True),

@@ -12,7 +12,8 @@ adult's own medicine, work pressing on someone ("KPI压得我喘不过气"), tal
 first-aid training asking "what if" sets every sign aside.
 Otherwise, in the order `_set_aside` asks:
 - a negation right before it ("没有胸痛");
-- in its clause: a topic rather than a person (fiction, study, teaching, paperwork: "我在写小说"), a
+- in its clause: a topic rather than a person (fiction, study, teaching, paperwork: "我在写小说"; but
+  "看电影的时候…突然" is a setting), a
   worry or a hypothetical ("怕哪天中风", unless the message ends saying it was done: "如果吃了一百片会怎样
   我已经吃了"); a figure of speech in its clause sets the whole clause aside ("累死了", "让我窒息");
 - one past episode told in its clause sets it aside ("之前在工地有次突然眼前发黑"), unless the message says it is
@@ -225,16 +226,22 @@ SETTLED = re.compile(
     r"(?![^。？！?!]{0,30}(?:但|可是|现在\S{0,2}(?:晕|喘|抽|吐|胸|心慌|叫不)|突然))"
 )
 # Not about anyone's body now: fiction, study, teaching, paperwork; these set aside even grave signs.
+# A topic's word followed by "while", "during" or "suddenly" names when something happened, not what the message is
+# about ("看电影的时候我爸突然胸口剧痛", "考试中突然抽搐").
+_A_SETTING = (
+    r"(?!\S{0,4}?(?:的时候|(?<!什么)(?<!啥)时候|期间|过程中|中途"
+    r"|(?:课?上|中|时)(?=[^\s说讲]{0,3}(?:突然|忽然|一下子|有人|有个|一个|一位|同学|同事))))"
+)
 TOPIC = re.compile(
-    r"小说|(?:里面|里|中)的?(?:人物|角色)|写作(?!业)|电视剧|电影|剧里|新闻|论文|考试(?!前|之前)|题目|讲座(?!上|中|时|的时候|期间)|培训(?!课?上|中|时|的时候|期间)|课程|科普|知识|区别|怎么引起|是怎么|一般(?:是|要|会)|流程|"
+    r"(?:小说|(?:里面|里|中)的?(?:人物|角色)|写作(?!业)|电视剧|电影|剧里|新闻|论文|考试(?!前|之前)|题目|讲座|培训|课程|科普|知识|区别|怎么引起|是怎么|一般(?:是|要|会)|流程|"
     r"想(?:先|提前|预先)?了解|了解一下|学学|学习|病历|复印|保险公司|理赔|住几天|会不会影响|只是问问|(?:预)?防(?:止|范|治)?|热线|多少钱|费用|"
     r"复诊时间|宣传|资料|演练|安全课|讲讲|要讲|鉴定|材料|时间窗|(?:多少|几|多长时间|多久)(?:分钟|小时)?(?:内|之内|以内)\S{0,8}(?:有用|有效|来得及|管用)|指南|发病率|死亡率|统计|"
     r"假设|一旦|提前问|想学|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
     r"黄金|抢救时间|人数|每年|课题|课件|视频(?!电话|通话|聊天)|在写|老师(?:讲|上课|布置|出的)|教材|(?<!告诉)别人|投诉|误诊|要个说法|没事了|好好的|已经(?:完全)?好(?!几)|"
-    r"歌词|情节|(?<!什么)角色(?!都)|恐怖片|鬼片|干预门诊|干预热线|(?:自杀|危机)干预|预防自杀|心理援助|鉴别|话剧|排练(?!时|中|的时候|期间)|要我演|电视里|主角|一部片|"
-    r"能看(?:狗|猫)|给(?:狗|猫)看病|过家家|说明书|电视上|演(?:一个|个)?(?:溺水|晕倒|病人|伤员)|转发|前兆|是真的吗|快过期|在哪开|能不能开|量表|评估|心理老师|噩梦|做梦|梦到|梦见|这歌|首歌|(?<!当)(?<!当成)(?<!当作)(?<!当做)维生素|(?<!当)(?<!当成)(?<!当作)(?<!当做)钙片|软糖|益生菌|一堂|上课(?!上|中|时|的时候|期间)|的课(?!上|中|时|的时候|期间)|识别|"
+    r"歌词|情节|(?<!什么)角色(?!都)|恐怖片|鬼片|干预门诊|干预热线|(?:自杀|危机)干预|预防自杀|心理援助|鉴别|话剧|排练|要我演|电视里|主角|一部片|"
+    r"能看(?:狗|猫)|给(?:狗|猫)看病|过家家|说明书|电视上|演(?:一个|个)?(?:溺水|晕倒|病人|伤员)|转发|前兆|是真的吗|快过期|在哪开|能不能开|量表|评估|心理老师|噩梦|做梦|梦到|梦见|这歌|首歌|(?<!当)(?<!当成)(?<!当作)(?<!当做)维生素|(?<!当)(?<!当成)(?<!当作)(?<!当做)钙片|软糖|益生菌|一堂|上课|的课|识别|"
     r"康复科|康复训练|做康复|做训练|送人头|"
-    r"半年|护理院|鼻饲|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
+    r"半年|(?<!在)护理院|鼻饲|指引|导诊|的病人|病人(?:应该|一般|能|可以)|报警器|有必要|咨询师|来访者|转介|倾向的|哪几类|分类|"
     r"谣言|网上说|真的假的|病人的?家属|常备|想备|备一支|手环(?!\S{0,2}(?:显示|测|提示))|推荐|最多(?:能|可以)?吃|一天(?:能|可以)?吃几|评分|规培|考核|怎么计算|什么意思|哪个更|对吗|怎么解释|检查都正常|都正常|后来再没|没再犯|再没犯|"
     r"哪天|能考|多大(?:学|可以|能|年龄|岁数)|提前(?:问|了解|准备)|以后(?:也(?!用不|不需要|不用)|会|怀孕|万一)|剧本|(?<![玩打])游戏(?!直播|主播|厅|机)|听说|过的人|的人(?:救|能|可以|应该|会)|排除|家族史|筛查|"
     r"现实(?:中|里|生活中)|剧情|剧本杀|动画|动漫|纪录片|韩剧|美剧|日剧|综艺|短剧|女主(?![人任管])|男主(?![人任管])|作文|(?:看|读)(?:书|文章|报道)\S{0,2}说|书(?:上|里)说|"
@@ -247,7 +254,7 @@ TOPIC = re.compile(
     r"|\bcourses?\b|\btraining\b|\bclass(?:es)?\b|\bfirst aid\b|\bexam\b|\bnovel\b|\bstory\b|\bcharacter\b"
     r"|\bmovie\b|\bdiffer\w*|\bon tv\b|\bwatching\b|\bepisode\b|\bseries\b|"
     r"\brefill\w*|\bprescription\b|\bthesis\b|\bpublish\w*|\bmain character\b|\bthriller\b|\bwriting (?:a|my)\b|"
-    r"\bpets?\b|\bmy (?:cat|dog|parrot)\b|\blyrics?\b|\bsong\b"
+    r"\bpets?\b|\bmy (?:cat|dog|parrot)\b|\blyrics?\b|\bsong\b)" + _A_SETTING
 )
 # An old complaint someone wants an appointment or medicine for ("老毛病了，咋挂号"), unless it has changed: no
 # opinion for the learnt model (the signs still read the message).
