@@ -89,13 +89,18 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
         ("游戏里我的角色中毒死了", False),
         ("电视剧里有人突然晕倒", False),
         ("新闻上说有人吃野生菌中毒了，见手青到底怎么吃才安全", False),
+        # "why" about someone now, or a mistake found out, is no topic nor worry
+        ("为什么我爸突然叫不醒", True),
+        ("孩子为什么一直抽搐停不下来", True),
+        ("以为他睡着了结果叫不醒", True),
+        ("为什么人会突然心梗", False),
         # a deep burn is painless; a dental anaesthetic explains a thick tongue, not bleeding
         ("锅里的油着了 手和胳膊全烫了 起大泡 皮是白的 不疼", True),
         ("拔牙后麻药没过 一直在流血 止不住", True),
         ("朋友说话有点大舌头 他说是刚拔了牙 麻药没过", False),
     ],
 )
-def test_a_setting_is_not_a_topic_and_a_comfort_is_read_for_what_it_says(text: str, alarmed: bool) -> None:
+def test_a_setting_or_a_why_is_not_a_topic_and_a_comfort_is_read_for_what_it_says(text: str, alarmed: bool) -> None:
     assert (emergency_in(text) is not None) is alarmed
 
 

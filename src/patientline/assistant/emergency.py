@@ -145,12 +145,15 @@ INFORMATION = re.compile(
     r"|\bwarning signs\b|\bsigns of\b|\bfor the future\b"
     r"|\bfuture reference\b|\bcent(?:re|er)\b|\bopen on\b|\bjust asking\b"
 )
+# "Why" asks about a topic ("为什么会突然心梗"), unless it asks why someone is so now ("为什么我爸突然叫不醒").
+_WHY = r"为什么(?![^\s，,。？！?!会]{0,6}?(?:突然|一直|还在|现在|又|刚才|刚刚))"
 # A worry or a question about something that may happen: set aside only in the sign's own clause.
 WORRY = re.compile(
     # (not "以后不用再担心我", a farewell)
     r"怕|(?<!不用)(?<!不用再)(?<!唔使)(?<!唔使再)(?<!不必)(?<!不必再)担心|"
-    r"会不会|为什么|万一|如果|假如|要是|\bwhat if\b|\bif (?:someone|somebody|anyone|a person)\b"
-    r"|以为|\bworried\b|\bafraid\b|\bin case\b|\bwhy\b|\bthought (?:he|she|it|i) was\b"
+    r"会不会|万一|如果|假如|要是|\bwhat if\b|\bif (?:someone|somebody|anyone|a person)\b"
+    r"|以为(?![^。？！?!]{0,12}(?:结果|没想到|谁知))|\bworried\b|\bafraid\b|\bin case\b|\bthought (?:he|she|it|i) was\b"
+    r"|\bwhy\b(?!.{0,30}\b(?:suddenly|right now|still)\b)|" + _WHY
 )
 # A hypothetical that the end of the message says was done ("如果吃了一百片会怎样 我已经吃了"): no worry.
 ADMITTED = re.compile(
@@ -236,7 +239,7 @@ TOPIC = re.compile(
     r"(?:小说|(?:里面|里|中)的?(?:人物|角色)|写作(?!业)|电视剧|电影|剧里|新闻|论文|考试(?!前|之前)|题目|讲座|培训|课程|科普|知识|区别|怎么引起|是怎么|一般(?:是|要|会)|流程|"
     r"想(?:先|提前|预先)?了解|了解一下|学学|学习|病历|复印|保险公司|理赔|住几天|会不会影响|只是问问|(?:预)?防(?:止|范|治)?|热线|多少钱|费用|"
     r"复诊时间|宣传|资料|演练|安全课|讲讲|要讲|鉴定|材料|时间窗|(?:多少|几|多长时间|多久)(?:分钟|小时)?(?:内|之内|以内)\S{0,8}(?:有用|有效|来得及|管用)|指南|发病率|死亡率|统计|"
-    r"假设|一旦|提前问|想学|急救箱|怎么判断|怎么区分|一回事|为什么|算不算|这算|怎么算|"
+    r"假设|一旦|提前问|想学|急救箱|怎么判断|怎么区分|一回事|" + _WHY + r"|算不算|这算|怎么算|"
     r"黄金|抢救时间|人数|每年|课题|课件|视频(?!电话|通话|聊天)|在写|老师(?:讲|上课|布置|出的)|教材|(?<!告诉)别人|投诉|误诊|要个说法|没事了|好好的|已经(?:完全)?好(?!几)|"
     r"歌词|情节|(?<!什么)角色(?!都)|恐怖片|鬼片|干预门诊|干预热线|(?:自杀|危机)干预|预防自杀|心理援助|鉴别|话剧|排练|要我演|电视里|主角|一部片|"
     r"能看(?:狗|猫)|给(?:狗|猫)看病|过家家|说明书|电视上|演(?:一个|个)?(?:溺水|晕倒|病人|伤员)|转发|前兆|是真的吗|快过期|在哪开|能不能开|量表|评估|心理老师|噩梦|做梦|梦到|梦见|这歌|首歌|(?<!当)(?<!当成)(?<!当作)(?<!当做)维生素|(?<!当)(?<!当成)(?<!当作)(?<!当做)钙片|软糖|益生菌|一堂|上课|的课|识别|"
