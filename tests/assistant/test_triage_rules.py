@@ -89,10 +89,11 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
         ("游戏里我的角色中毒死了", False),
         ("电视剧里有人突然晕倒", False),
         ("新闻上说有人吃野生菌中毒了，见手青到底怎么吃才安全", False),
-        # "why" about someone now, or a mistake found out, is no topic nor worry
+        # "why" about someone now, a mistake found out or "fine until just now" is no topic nor worry
         ("为什么我爸突然叫不醒", True),
         ("孩子为什么一直抽搐停不下来", True),
         ("以为他睡着了结果叫不醒", True),
+        ("好好的突然就倒地不动了", True),
         ("为什么人会突然心梗", False),
         # a deep burn is painless; a dental anaesthetic explains a thick tongue, not bleeding
         ("锅里的油着了 手和胳膊全烫了 起大泡 皮是白的 不疼", True),
