@@ -99,6 +99,10 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
         ("锅里的油着了 手和胳膊全烫了 起大泡 皮是白的 不疼", True),
         ("拔牙后麻药没过 一直在流血 止不住", True),
         ("朋友说话有点大舌头 他说是刚拔了牙 麻药没过", False),
+        # rest or a sleeping pill is no comfort when the message goes on to say what came after
+        ("他说休息一会就好了 结果现在叫不醒", True),
+        ("我妈吃了安眠药半夜叫不醒", True),
+        ("昨天在抽血窗口晕了一下 休息一会就好了 今天还要抽血 能先吃东西吗", False),
     ],
 )
 def test_a_setting_or_a_why_is_not_a_topic_and_a_comfort_is_read_for_what_it_says(text: str, alarmed: bool) -> None:
