@@ -103,6 +103,9 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
         ("他说休息一会就好了 结果现在叫不醒", True),
         ("我妈吃了安眠药半夜叫不醒", True),
         ("昨天在抽血窗口晕了一下 休息一会就好了 今天还要抽血 能先吃东西吗", False),
+        ("疫苗第二针打完 现在喘不上气 全身风团", True),
+        ("被狗咬了 狂犬疫苗第二针 周末能打吗", False),
+        ("之后正常上课 刚才突然又抽起来了 叫不醒", True),
     ],
 )
 def test_a_setting_or_a_why_is_not_a_topic_and_a_comfort_is_read_for_what_it_says(text: str, alarmed: bool) -> None:
