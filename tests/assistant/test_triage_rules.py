@@ -106,6 +106,19 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
         ("疫苗第二针打完 现在喘不上气 全身风团", True),
         ("被狗咬了 狂犬疫苗第二针 周末能打吗", False),
         ("之后正常上课 刚才突然又抽起来了 叫不醒", True),
+        # fainting from heat is hyperbole only when "nearly"; a date, a student or a first visit is no comfort when
+        # the message tells what is happening now
+        ("孩子在外面玩 热得晕过去了", True),
+        ("热得我快昏过去了 你们门诊大厅空调能开大点吗", False),
+        ("我爸脑梗两年了 现在叫不醒了", True),
+        ("我是医学生 我室友刚才突然抽搐不停 口吐白沫", True),
+        ("已经拍片了 现在突然吐血了", True),
+        ("昨晚喝多了 已经醒了 但一直吐血", True),
+        ("救护车把我爸接走了 我妈现在也晕倒了", True),
+        ("被劝下来了 现在还要跳", True),
+        ("急救课上有个同学晕倒了 老师说先别动他", True),
+        ("急救课上老师说地铁上有人晕倒先看呼吸 这个对吗", False),
+        ("我爸一氧化碳中毒 已经在急诊抢救室了 正在吸氧 缴费窗口在哪", False),
     ],
 )
 def test_a_setting_or_a_why_is_not_a_topic_and_a_comfort_is_read_for_what_it_says(text: str, alarmed: bool) -> None:
