@@ -119,6 +119,11 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
         ("急救课上有个同学晕倒了 老师说先别动他", True),
         ("急救课上老师说地铁上有人晕倒先看呼吸 这个对吗", False),
         ("我爸一氧化碳中毒 已经在急诊抢救室了 正在吸氧 缴费窗口在哪", False),
+        # a throat swollen until breathless, and being bullied "to death", are meant; a cold's sore throat is not an
+        # airway closing
+        ("感冒嗓子肿得喘不上气 口水都咽不下去", True),
+        ("被欺负得想死", True),
+        ("感冒嗓子肿 咽口水疼 耳鼻喉科明天几点开", False),
     ],
 )
 def test_a_setting_or_a_why_is_not_a_topic_and_a_comfort_is_read_for_what_it_says(text: str, alarmed: bool) -> None:
