@@ -124,6 +124,13 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
         ("感冒嗓子肿得喘不上气 口水都咽不下去", True),
         ("被欺负得想死", True),
         ("感冒嗓子肿 咽口水疼 耳鼻喉科明天几点开", False),
+        # someone else in hospital is no comfort for what happens at home; a talk attended is a setting; pinyin is
+        # read; a wheelchair's tyre is not a breath
+        ("我爸在住院 我妈在家突然晕倒了", True),
+        ("跟我妈去听健康讲座 她回来吃了一大包药丸 现在一直抽 口吐白沫", True),
+        ("laoban tuxue le henduo", True),
+        ("晕车吐了 后来胸口剧痛 出冷汗", True),
+        ("轮椅没气了 哪里能打气", False),
     ],
 )
 def test_a_setting_or_a_why_is_not_a_topic_and_a_comfort_is_read_for_what_it_says(text: str, alarmed: bool) -> None:
