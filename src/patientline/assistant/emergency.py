@@ -172,6 +172,7 @@ JOKING = re.compile(
     r"(?![^。？！?!]{0,10}(?:疼|痛|吐|晕))"
 )
 NOT_JOKING = re.compile(r"(?:不是|没有?|不)\S{0,3}开(?:个)?玩笑")
+_FICTION = r"(?:剧|电影|纪录片|动画片?|小说)"
 # Anywhere in the message, these set aside even grave signs: someone learning or studying, a false alarm
 # (something coughed up already), the person already at a hospital or home again, or a sick animal (a vet).
 SETTLED = re.compile(
@@ -187,7 +188,7 @@ SETTLED = re.compile(
     r"|已经\S{0,8}打(?:了|过)\S{0,6}(?:针|疫苗)(?![^。？！?!]{0,20}(?:又|还是|但|可是|越来越|更))"
     r"|(?:当场|当时|马上|很快|立刻)(?:就)?(?:(?:缓|醒|好)过来|醒)了(?![^。？！?!]{0,20}(?:又|还是|但|可是))|有人(?:在)?演(?!出|讲|唱|奏)"
     # someone in a show ("看了个电视剧，里面老头心梗倒地"), or someone asked what to answer others ("家长问…我怎么回答")
-    r"|(?:剧|电影|纪录片|动画片?|小说)[,\s]*(?:里面|里头)|^(?!.*(?:突然|刚才|刚刚|现在|正在)).*?(?:剧|电影|纪录片|动画片?|小说)里(?=那|的|有)"
+    r"|" + _FICTION + r"[,\s]*(?:里面|里头)|^(?!.*(?:突然|刚才|刚刚|现在|正在)).*?" + _FICTION + r"里(?=那|的|有)"
     r"|^(?!.*(?:突然|正在|现在|刚才|刚刚)).*?(?:怎么|如何)(?:回答|回复|答复)"
     r"|(?:其实|原来|只不过)(?:就|只)?是\S{0,2}(?:怕针|晕针|晕血|怕血|怕打针|(?:太)?紧张|吓的|吓着了)"
     r"|(?:(?:绑|戴|量|测)错了|(?:躺|坐|歇|休息)(?:了|下|一会儿?|一下)\S{0,6}就(?:好|醒|缓过来)了(?![吗么嘛])|口头禅|流行语|网络用语|凡尔赛"
