@@ -131,6 +131,29 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
         ("laoban tuxue le henduo", True),
         ("晕车吐了 后来胸口剧痛 出冷汗", True),
         ("轮椅没气了 哪里能打气", False),
+        # a past emergency told for its paperwork is cut out, and what the message says after it is read; the date
+        # must come before; a story that ended well no longer silences the rest
+        ("上周中风出院了，想开个证明，他嘴歪了说话不清楚", True),
+        ("我爸胸口疼得厉害满头大汗 去年做过支架 发票丢了", True),
+        ("上个月心梗放了支架 已经出院了 报销的事想问下 他胸口压着痛 出冷汗", True),
+        ("上周做了手术出院了 伤口一直流血止不住 医保怎么报", True),
+        ("上个月住院的押金怎么退 我老公倒在地上叫不醒", True),
+        ("My dad had a stroke in 2019 and recovered. His face is drooping right now", True),
+        ("上个月我奶奶在家里突然昏迷，送到你们医院，已经治好出院了。救护车费能报销吗", False),
+        ("上个月做了断指再植 现在复查挂手外科专家号", False),
+        ("我爸叫不醒 上个月做过支架", True),
+        ("昨天急诊说没事回家了 他半夜又抽了", True),
+        # a leaflet's signs up to its advice; a reading taken again (but not what follows it); a question of whether
+        # a reading counts is no topic for a face drooping now
+        ("手册上说抽搐超过5分钟要打120 我儿子已经抽了6分钟了", True),
+        ("宣传册上写“胸痛、胸闷、大汗淋漓请立即拨打120”，能拿一些放到社区宣传栏吗", False),
+        ("血压计量出来220/130，结果是袖带绑在衣服外面了，重新绑好测是128/80，人没事", False),
+        ("复测血糖5.6 人叫不醒", True),
+        ("我爸叫不醒 复测血糖5.6", True),
+        ("他嘴歪了算不算中风", True),
+        ("抽搐多久要打120 我儿子抽了好久了", True),
+        ("复查血钾6.8 心慌", True),
+        ("你问我有没有想过自杀 我想过 今天已经买好了炭", True),
     ],
 )
 def test_a_setting_or_a_why_is_not_a_topic_and_a_comfort_is_read_for_what_it_says(text: str, alarmed: bool) -> None:

@@ -6,10 +6,14 @@ sentence. So the guard fires on any alarming phrase (the signs in `data/emergenc
 clause of the message (or, for the signs marked `whole`, across the message) unless the message shows
 it is not about an emergency now. Anywhere in the message, someone learning first aid ahead of need
 ("晕倒了应该怎么急救，想提前学一下"), a false alarm ("虚惊一场"), the person already in hospital or home
-again ("已经送到急诊了"), something that ended well ("后来没事了"), someone in a show ("电视剧，里面…") or
-someone asked what to answer others ("我怎么回答"), a complaint about a blood draw, one tablet too many of an
-adult's own medicine, work pressing on someone ("KPI压得我喘不过气"), talk taken as talk ("他就是发牢骚") or a
-first-aid training asking "what if" sets every sign aside.
+again ("已经送到急诊了"), someone in a show ("电视剧，里面…") or someone asked what to answer others
+("我怎么回答"), a complaint about a blood draw, one tablet too many of an adult's own medicine, work pressing on
+someone ("KPI压得我喘不过气"), talk taken as talk ("他就是发牢骚") or a first-aid training asking "what if" sets
+every sign aside (`SETTLED`).
+Then passages that tell of no emergency now are cut out and the rest is read (`_still_open`): a past
+emergency told for its paperwork ("上个月突然昏迷…已经出院了，救护车费能报吗"), a story that ended well
+("后来没事了"), a reading taken again and normal, a dated operation, a leaflet's signs up to its advice; what
+the message says after them ("…他胸口压着痛 出冷汗") is read as ever.
 Otherwise, in the order `_set_aside` asks:
 - a negation right before it ("没有胸痛");
 - in its clause: a topic rather than a person (fiction, study, teaching, paperwork: "我在写小说"; but
@@ -95,7 +99,10 @@ PAST = re.compile(
     r"|伤疤|疤痕|瘢痕|(?:烫|烧)伤?的?疤|留(?:了|下)?\S{0,3}疤|[祛去]疤|(?:医生|大夫)(?:说|讲|诊断)\S{0,6}(?:是|为)"
     r"|\bin (?:january|february|march|april|may|june|july|august|september|october|november|december)\b"
     r"|\blast (?:year|month|week)\b|\b(?:years?|months?|weeks?) ago\b|\brecovered\b|\bdoing (?:well|fine|ok)\b"
-    r"|\bhistory of\b"
+    r"|\bhistory of\b|\bever had\b|\bhad any\b|\bin the (?:past|last) \w+ (?:years?|months?)\b"
+    r"|\blast (?:summer|winter|spring|autumn|fall)\b"
+    r"|\bas a (?:kid|child|baby|teen(?:ager)?)\b|\bin (?:19|20)\d\d\b"
+    r"|入院时"
     r"|(?:吃|用|服)了(?:\d+|[一二三四五六七八九十几两好]+)(?:多)?年|(?:昨天|昨晚|前几天|那天)\S{0,8}有人"
 )
 CHRONIC = re.compile(
@@ -152,9 +159,14 @@ INFORMATION = re.compile(
 _WHY = r"为什么(?![^\s，,。？！?!会]{0,6}?(?:突然|一直|还在|现在|又|刚才|刚刚))"
 # A worry or a question about something that may happen: set aside only in the sign's own clause.
 WORRY = re.compile(
-    # (not "以后不用再担心我", a farewell)
-    r"怕|(?<!不用)(?<!不用再)(?<!唔使)(?<!唔使再)(?<!不必)(?<!不必再)担心|"
-    r"会不会|吃多了会|万一|如果|假如|要是|\bwhat if\b|\bif (?:someone|somebody|anyone|a person)\b"
+    # (not "以后不用再担心我", a farewell); whether a food will poison ("喝了隔夜茶会中毒吗"), not a medicine or a child
+    # how long before calling ("抽搐多久要打120"); whether a reading counts as high ("血压190/110系咪算好高")
+    r"(?:多久|多长时间|几分钟)\S{0,3}(?:需要|要|就要|才要|该|应该|就得)(?:打120|叫救护车|叫120|去急诊|送医院|送医)"
+    r"|\d\S{0,4}(?:算不算|是不是算|系咪算|算唔算|这算|算)(?:是)?(?:很|好|太|偏)?(?:高|低)|"
+    r"^(?!.*(?:误|孩子|宝宝|小孩|一整|整瓶|一瓶|一盒|一把|全部|所有|好多|很多|[十几\d]+[片颗粒]|药|蘑菇|菌))"
+    r".*?会(?:不会)?\S{0,2}中毒[吗嘛么]$|怕|(?<!不用)(?<!不用再)(?<!唔使)(?<!唔使再)(?<!不必)(?<!不必再)担心|"
+    r"会不会|吃多了会|包括有没有想过|(?:时|的时候|先)(?:舌下)?含(?!服?(?:了|过|完|后))"
+    r"|万一|如果|假如|要是|\bwhat if\b|\bif (?:someone|somebody|anyone|a person)\b"
     r"|以为(?![^。？！?!]{0,12}(?:结果|没想到|谁知))|\bworried\b|\bafraid\b|\bin case\b|\bthought (?:he|she|it|i) was\b"
     r"|\bwhy\b(?!.{0,30}\b(?:suddenly|right now|still)\b)|" + _WHY
 )
@@ -220,7 +232,7 @@ SETTLED = re.compile(
     r"|^(?!.*(?:这次|这回|今天|昨天|昨晚|刚才|刚刚|又|突然|但|可是|最近|联系不上|找不到|不见|(?:吃|吞)了))(?=.*(?:吃药|治疗|控制)(?:后|以后)?\S{0,2}(?:很|挺|比较)?稳定(?:了|下来))(?=.*(?:复诊|复查|挂号|预约|开药|续方|约))"
     # an event dated "last month" or a stroke of years ago, with nothing of this moment
     r"|^(?!.*(?:又|这次|这回|今天|刚才|刚刚|突然|还在|越来越|现在(?!\S{0,2}(?:好|恢复|没事|能|复查|复诊)))).*?(?:(?:上个?月|去年|前年|上周|上个?(?:礼拜|星期)|(?:几|[一二两三四五六七八九十]|\d+)(?:年|个月)前)的事"
-    r"|(?:中风|脑梗|脑出血|偏瘫)\S{0,3}(?:[一二两三四五六七八九十几]+|\d+)(?:年|个月)|(?:上个?月|去年|前年|上周|上个?(?:礼拜|星期))\S{0,2}(?:做了|做过|做的)\S{0,6}(?:手术|再植|支架|搭桥)(?![^。？！?!]{0,30}(?:一直|流血|出血|裂开|化脓|发烧|肿)))"
+    r"|(?:中风|脑梗|脑出血|偏瘫)\S{0,3}(?:[一二两三四五六七八九十几]+|\d+)(?:年|个月))"
     # a farewell for a graduation or a move; a line quoted from lyrics or a script; a fright explained ("原来是…")
     r"|^(?!.*(?:不想活|自杀|遗书|活着|结束|药|跳|刀|绳|烧炭|再也|联系不上|打不通|关机|楼顶|天台|世界|永别|最后|下辈子))(?=.*(?:告别|照顾好自己|(?:东西|家具)\S{0,4}(?:都)?(?:送|寄|分)(?:人|给)))(?=.*(?:毕业|各奔东西|离职|退休|搬家|出国|移民|转学|调走|拉黑|分手))"
     r"|^(?!.*(?:然后|现在|刚才|刚刚|已经|真的)).*?(?:(?:歌词|剧本|台词|小说)(?:里|里面|中)(?:有|写|说)|(?:首歌|歌里)\S{0,2}(?:唱|写))"
@@ -235,9 +247,6 @@ SETTLED = re.compile(
     r"|^(?!.*(?:胸|疼|痛|汗|晕|紫|吐|哮喘|突然))"
     r".*?(?:(?:kpi|业绩|指标|房贷|车贷|学业|作业|考试|工作|压力|老板|领导|ddl|deadline)\S{0,6}压得(?:我|人)|喘不(?:过|上)气(?:了|来)?[^。？！?!]{0,12}(?:房贷|车贷|补课费|学费|kpi|业绩|指标|账单)"
     r"|(?:期末|考试|考研|kpi|ddl|deadline|加班|工作|学业)(?:周|季|月|压力)?(?:真的|简直|实在|都)?(?:快|要)?喘不过气)"
-    # something that happened and ended well ("有人晕倒，后来没事了"), unless it came back
-    r"|^(?!.*(?:又|这次|这回|再次))"
-    r".*?后来(?:就|也|都)?(?:自己)?(?:没事了?|好了)(?![吗吧么嘛]|[^。？！?!]{0,30}(?:又|还是|但|可是|现在|突然))"
     # a complaint about a needle (a blood draw, an injection, a drip): its bruise and bleeding are the complaint
     r"|(?:抽血|采血|扎针|打针|输液|打点滴|留置针)[^。？！?!]{0,40}(?:投诉|差评|要个说法)"
     r"|(?:投诉|差评)[^。？！?!]{0,40}(?:抽血|采血|扎针|打针|输液|打点滴|留置针)"
@@ -247,12 +256,6 @@ SETTLED = re.compile(
     r"(?![^。？！?!]{0,30}(?:但|可是|现在\S{0,2}(?:晕|喘|抽|吐|胸|心慌|叫不)|突然))"
     # an exam point, a message sent to the wrong chat, with nothing of this moment
     r"|^(?!.*(?:真的|现在|正在|突然|刚才|刚刚|救命)).*?(?:考试要考|考点|(?:不好意思|抱歉|sorry)\S{0,3}发错(?:了|群|人)|发错群|发错人)"
-    # a rescue or a night that ended well: brought round, talked down from a ledge, awake or home the next day, blood
-    # pressure brought down
-    r"|^(?!.*(?:又|这次|这回|再次|刚|现在|还在|正在)).*?(?:抢救|救)(?:回来|过来)了"
-    r"|(?:(?:劝|(?<!耷)拉|救|抱)(?:了)?下来了|(?:今天|今早|早上|第二天|已经)(?:已经)?(?:醒(?:过来)?了|回(?:到)?家了)|(?:现在|已经)(?:已经)?出院了"
-    r"|血压[^。？！?!]{0,30}降(?:到|至|回)(?:了)?\s?(?:1[0-4]\d|[5-9]\d)(?!\d))"
-    r"(?![^。？！?!]{0,20}(?:又|还是|还要|还想|还说|但|可是|突然|结果|一直|现在(?!\S{0,2}(?:没事|好了|好多了|挺好|还好|正常))))"
     # the person already in the emergency department, being treated ("已经在急诊了 正在吸氧 缴费在哪")
     r"|^(?!.*(?:但|可是|突然|又|现在|刚才|刚刚|叫不醒|没人|没有人|不管|还没|排队|叫不到|找不到|等了))(?=.*(?:已经|我|人)(?:在|到)(?:了)?\S{0,4}(?:急诊|抢救室|输液室|留观室))"
     r"(?=.*(?:正在|在)(?:吸氧|抢救|输液|打点滴|做手术|手术|处理|缝|观察))"
@@ -280,6 +283,9 @@ SETTLED = re.compile(
     r"|^(?!.*(?:又|还是|但|可是|叫不醒|抽|现在还|血|磕|摔|撞)).*?(?:晕针|晕血)"
     r"|^(?!.*(?:叫不醒|没反应|抽|倒地|不动|紫|突然倒|胸|撕|血|喘|呼吸|痛|疼|后来|然后)).*?晕(?:车|船|机)(?!场)"
     r"|^(?!.*(?:喘|呼吸|流口水|口水流|说不出|说不了|咽不下|吞不下|张不开|紫|憋)).*?(?:扁桃体(?:发炎|炎|肿)|咽炎)"
+    # an allergy someone wants a kit kept for
+    r"|^(?!.*(?:吃了|误吃|误食|喝了|刚才|刚刚|突然|现在|正在|肿|喘|呼吸|疹|痒|晕|倒|叫不|紫|抽))"
+    r"(?=.*对\S{0,6}过敏)(?=.*(?:备|急救包|肾上腺素笔|\bepipen\b))"
 )
 # Not about anyone's body now: fiction, study, teaching, paperwork; these set aside even grave signs.
 # A topic's word followed by "while", "during" or "suddenly" names when something happened, not what the message is
@@ -291,8 +297,8 @@ _A_SETTING = (
 TOPIC = re.compile(
     r"(?:小说|(?:里面|里|中)的?(?:人物|角色)|写作(?!业)|电视剧|电影|剧里|新闻|论文|考试(?!前|之前)|题目|讲座|培训|课程|科普|知识|区别|怎么引起|是怎么|一般(?:是|要|会)|流程|"
     r"想(?:先|提前|预先)?了解|了解一下|学学|学习|病历|复印|保险公司|理赔|住几天|会不会影响|只是问问|预防|防(?:止|范|治)|热线|多少钱|费用|"
-    r"复诊时间|宣传|资料|演练|安全课|心理课|班会|讲讲|要讲|鉴定|材料|时间窗|(?:多少|几|多长时间|多久)(?:分钟|小时)?(?:内|之内|以内)\S{0,8}(?:有用|有效|来得及|管用)|指南|发病率|死亡率|统计|"
-    r"假设|一旦|提前问|想学|急救箱|怎么判断|怎么区分|一回事|" + _WHY + r"|算不算|这算|怎么算|"
+    r"复诊时间|医疗费|医药费|赔偿|作证|宣传|资料|演练|安全课|心理课|班会|讲讲|要讲|鉴定|材料|时间窗|(?:多少|几|多长时间|多久)(?:分钟|小时)?(?:内|之内|以内)\S{0,8}(?:有用|有效|来得及|管用)|指南|发病率|死亡率|统计|"
+    r"假设|一旦|提前问|想学|急救箱|怎么判断|怎么区分|一回事|" + _WHY + r"|"
     r"黄金|抢救时间|人数|每年|课题|课件|视频(?!电话|通话|聊天)|在写|老师(?:讲|上课|布置|出的)|教材|(?<!告诉)(?<!给)(?<!送)别人|投诉|误诊|要个说法|没事了|(?<!还)(?<!本来)(?<!原本)好好的(?![^\s，,。]{0,3}(?:突然|忽然|一下子|就))|已经(?:完全)?好(?!几)|"
     r"歌词|情节|(?<!什么)角色(?!都)|恐怖片|鬼片|干预门诊|干预热线|(?:自杀|危机)干预|预防自杀|心理援助|鉴别|话剧|排练|要我演|电视里|主角|一部片|"
     r"能看(?:狗|猫)|给(?:狗|猫)看病|过家家|说明书|电视上|演(?:一个|个)?(?:溺水|晕倒|病人|伤员)|转发|前兆|是真的吗|快过期|在哪开|能不能开|量表|评估|心理老师|噩梦|做梦|梦到|梦见|这歌|首歌|(?<!当)(?<!当成)(?<!当作)(?<!当做)维生素|(?<!当)(?<!当成)(?<!当作)(?<!当做)钙片|软糖|益生菌|一堂|上课|的课|识别|"
@@ -339,6 +345,7 @@ FIGURATIVE = re.compile(
     r"(?:打呼噜|打鼾|打呼|鼾声)\S{0,6}(?:像|跟)\S{0,3}(?:憋死|窒息|断气)|心(?:脏|跳)?都(?:快)?要(?:停|跳出来)了|"
     r"辣(?:得|到)\S{0,6}(?:着火|冒火|喷火|冒烟)|饿(?:得|到)\S{0,4}(?:冒金星|眼花)|昏了头|"
     r"(?:吓|气)(?:得|到)(?:我|人)?\S{0,2}(?:心口|胸口|心脏)\S{0,2}(?:疼|痛)|(?:吵|气)(?:得|到)(?:我|人)?气?都?喘不(?:过|上)"
+    r"|(?:心碎|塌房|失恋)\S{0,6}(?:窒息|喘不过气)"
     r"|\blaugh\w*\b.{0,20}\b(?:till|until|so hard)\b|\bfrom laughing\b"
 )
 # One past episode told as a story ("之前在工地有次突然眼前发黑"), before the words of the moment in its clause, unless
@@ -348,11 +355,69 @@ ONCE = re.compile(
     r"(?:之前|以前|从前|那时候?|去年|前年|小时候|上个?月|上周|上个?礼拜|那年|当年)\S{0,8}有(?:一)?(?:次|回)"
 )
 NOW = re.compile(
-    r"正在|刚刚|刚才|突然|马上|这次\S{0,6}不一样|(?:跟|和)(?:以前|平时|往常)\S{0,4}不一样|赶紧|快(?:点|来|救)|救命|救救|怎么办|咋办|不行了|还在|一直在(?!(?:你们|我们|这|那|医院|门诊)\S{0,3}(?:看|治|复查|随访)|吃药)|这会儿?|此刻|眼看|现在又|今晚就(?!\S?(?:有点|有些|一点))"
+    r"正在|现在在(?=打|发|抽|吐|喘|流|冒|出)|刚刚|刚才|突然|马上|这次\S{0,6}不一样|(?:跟|和)(?:以前|平时|往常)\S{0,4}不一样|赶紧|快(?:点|来|救)|救命|救救|怎么办|咋办|不行了|还在|一直在(?!(?:你们|我们|这|那|医院|门诊)\S{0,3}(?:看|治|复查|随访)|吃药)|这会儿?|此刻|眼看|现在又|今晚就(?!\S?(?:有点|有些|一点))"
     r"|\bthis (?:is|time is|feels) different\b"
 )
 SEVERE = re.compile(
     r"要死|要命|快不行|剧烈|剧痛|厉害|受不了|冷汗|大汗|出汗|发紫|发青|(?<!容易)(?<!容易头)晕|(?<!有点)(?<!有些)喘不|打滚|撕裂|压着|石头|很多|好多|一大"
+)
+_AN_OLDER_DATE = (
+    r"(?:上个?月|去年|前年|上周|上个?(?:礼拜|星期)|(?:几|[一二两三四五六七八九十]|\d+)(?:年|个月|周|个?星期|个?礼拜)前"
+    r"|\blast (?:week|month|year|summer|winter|spring|autumn|fall)\b|\b(?:weeks?|months?|years?) ago\b"
+    r"|\bon (?:january|february|march|april|may|june|july|august|september|october|november|december) \d)"
+)
+_A_DATE = r"(?:" + _AN_OLDER_DATE + r"|昨天|昨晚|前天|前晚|琴晚|寻晚|琴日|寻日|\blast night\b|\byesterday\b)"
+_OVER = (
+    r"(?:(?:已经|都|现在|早就?|治|全|也)好了|好多了|(?:已经|都|说|现在)没事|没事了|出院|回(?:到)?家了|返(?:咗)?屋企|稳定(?:了|下来)"
+    r"|康复|恢复(?:得|了)|撤机|止住了|抢救过|(?:抢救|救)(?:回来|过来)了|一切正常|醒了"
+    r"|\bdischarged\b|\bfine now\b|\bnothing since\b"
+    r"|\b(?:doing|totally|completely|perfectly) (?:fine|well|ok)\b)"
+)
+_PAPERWORK = (
+    r"(?:发票|报销|医保|罚单|申诉|证明|投诉|表扬|感谢信|锦旗|病历|复印|失物|钱包|作证|理赔|赔偿|押金|退费|退款|收费|单据|费用|账单"
+    r"|\binvoice\b|\bbill\b|\binsur\w+|\bclaim\b|\breceipt\b|\bform\b)"
+)
+# Words of this moment, which keep a story told as over from being cut out ("上个月出院了…今天又晕倒了")
+THIS_MOMENT = re.compile(
+    r"又|这次|这回|再次|今天|今早|今晚|刚才|刚刚|啱啱|还在|正在|仍然|仍在|还是(?=\S{0,2}(?:痛|疼|不|没|喘|晕|吐|抽|流|很|一样|那样))|越来越"
+    r"|现在(?!\S{0,3}(?:已经|都|也|在)?(?:好|没事|冇事|正常|稳定|康复|恢复|能|想|住|等|就等|一切|完全|不痛|不疼|没有?任何))"
+    r"|而家(?!\S{0,3}(?:已经|都)?(?:好|冇事|没事|正常))|\b(?:again|still|today|right now|just now|this morning)\b"
+    r"|\bnow\b(?<!\bfine now)(?<!\bwell now)(?<!\bok now)(?<!\bhome now)"
+    r"(?! (?:fine|ok|okay|well|doing|recovered|stable|home|back|at home|totally|completely)\b)"
+)
+# Passages that tell of no emergency now, cut out before the signs are read; what the message says around them is
+# read as ever. An emergency told for its paperwork, after its date up to the recovery or the paperwork
+# ("上个月突然昏迷…已经出院了，救护车费能报吗"; the date stays for the clause it ends, as in "a reaction last
+# summer"), unless the message has words of this moment.
+TOLD_AS_OVER = re.compile(
+    r"(" + _AN_OLDER_DATE + r")(?:.*" + _OVER + r"|.*?" + _PAPERWORK + r")|(" + _A_DATE + r").*" + _OVER
+)
+# A story that ended well, from the start of the message (the last ending if several): someone who came round
+# afterwards ("有人晕倒，后来没事了"), was brought round, talked down from a ledge, awake or home the next day, blood
+# pressure brought down, unless it came back.
+ENDED_WELL = re.compile(
+    r"^(?!.*(?:又|这次|这回|再次))"
+    r"(?:.*后来(?:就|也|都)?(?:自己)?(?:没事了?|好了)(?![吗吧么嘛]|[^。？！?!]{0,30}(?:又|还是|但|可是|现在|突然))"
+    r"|(?!.*(?:刚|现在|还在|正在)).*(?:抢救|救)(?:回来|过来)了"
+    r"|.*(?:(?:劝|(?<!耷)拉|救|抱)(?:了)?下来了|(?:今天|今早|早上|第二天|已经)(?:已经)?(?:醒(?:过来)?了|回(?:到)?家了)|(?:现在|已经)(?:已经)?出院了"
+    r"|血压[^。？！?!]{0,30}降(?:到|至|回)(?:了)?\s?(?:1[0-4]\d|[5-9]\d)(?!\d))"
+    r"(?![^。？！?!]{0,20}(?:又|还是|还要|还想|还说|但|可是|突然|结果|一直|现在(?!\S{0,2}(?:没事|好了|好多了|挺好|还好|正常)))))"
+)
+# A reading taken again and found normal, from the start of the message ("血压计量出来220/130…重新绑好测是128/80")
+# when nothing before it but readings sounds grave
+RECHECKED_NORMAL = re.compile(
+    r"^(?:(?!叫不|昏|晕|抽|喘|紫|血(?!压|糖|氧|钾)|没反应|呼吸|倒|不省|说不|讲不|歪|麻|胸|剧|汗|痛|疼).)*(?:(?:重新|再次?)(?:绑好|戴好|夹好|量|测)|复(?:测|查))"
+    r"(?:\S{0,6}(?:(?:9[4-9]|100)(?![\d.])|1[0-3]\d/[5-8]\d)|(?:血糖)?(?:是|为|有|就)?\s?[4-7]\.\d)"
+    r"(?![^。？！?!]{0,20}(?:又|但|可是|还是|突然))"
+)
+# A surgery dated in the past ("去年做过支架"), alone: what comes before it may be of now ("胸口疼得厉害满头大汗，
+# 去年做过支架").
+DATED_SURGERY = re.compile(
+    r"(?:上个?月|去年|前年|上周|上个?(?:礼拜|星期))\S{0,2}(?:做了|做过|做的)\S{0,6}(?:手术|再植|支架|搭桥)"
+)
+# The signs of a leaflet quoted, up to its advice ("宣传册上写胸痛、大汗淋漓请立即拨打120").
+QUOTED_ADVICE = re.compile(
+    r"(?:须知|宣传册|宣传单|手册|告示|指南|宣传栏|海报|说明书)\S{0,3}(?:里|上)\S{0,2}(?:说|写)[^。？！?!]{0,60}?(?:120|急诊)"
 )
 SPACES = re.compile(r"\s+")
 # 我 气 喘 不 上 来 了: characters typed one at a time with spaces between are one clause
@@ -417,7 +482,7 @@ class Guard:
             return found
         if _not_now(folded):
             return None
-        likelihoods = self.model.log_likelihoods(folded)
+        likelihoods = self.model.log_likelihoods(_still_open(folded))
         if likelihoods and likelihoods[EMERGENCY] - likelihoods[CALM] > MODEL_MARGIN:
             return Alarm(LEARNT, "")
         return None
@@ -443,6 +508,7 @@ def by_signs(folded: str) -> Alarm | None:
     """The first sign of an emergency happening now in the folded text, or None."""
     if SETTLED.search(folded):
         return None
+    folded = _still_open(folded)
     joking = bool(JOKING.search(folded)) and not NOT_JOKING.search(folded)
     message = _Message(
         bool(TOPIC.search(folded)),
@@ -456,6 +522,15 @@ def by_signs(folded: str) -> Alarm | None:
         if clause and (alarm := _alarm_in(clause, message, whole=False)):
             return alarm
     return _alarm_in(SPACES.sub("，", folded), message, whole=True)
+
+
+def _still_open(folded: str) -> str:
+    """The message without the passages that tell of no emergency now (TOLD_AS_OVER, ENDED_WELL, RECHECKED_NORMAL,
+    DATED_SURGERY, QUOTED_ADVICE)."""
+    if not THIS_MOMENT.search(folded):
+        folded = TOLD_AS_OVER.sub(lambda story: (story.group(1) or story.group(2)) + "，", folded, count=1)
+    folded = RECHECKED_NORMAL.sub("，", ENDED_WELL.sub("，", folded, count=1), count=1)
+    return QUOTED_ADVICE.sub("，", DATED_SURGERY.sub("，", folded))
 
 
 def _alarm_in(clause: str, message: _Message, *, whole: bool) -> Alarm | None:
