@@ -154,6 +154,22 @@ def test_the_guard_reads_the_clause_not_the_message() -> None:
         ("抽搐多久要打120 我儿子抽了好久了", True),
         ("复查血钾6.8 心慌", True),
         ("你问我有没有想过自杀 我想过 今天已经买好了炭", True),
+        # found in review: a recovery only claimed, "since last night", a quote that runs into the person's own
+        # signs, a kit while the allergen was eaten, a worry after a grave sign, a bill for an overdose
+        ("昨晚开始我妈胸口压着痛，一直冒冷汗，嘴唇发紫，她说没事，不肯去医院，怎么劝", True),
+        ("上个月心梗放了支架，已经出院了，突然胸口压着痛，一身冷汗，和上次一样，出院带的药有用吗", True),
+        ("我妈突然说不出话，嘴歪了，右手没力气，她上周心衰住院现在已经出院了", True),
+        ("女儿站在天台边上说要跳，上次被我们劝下来了", True),
+        ("宣传册上写的症状他全都有，胸口压着痛，大汗，左胳膊麻，要打120吗", True),
+        ("我老公吞了一整瓶安眠药，手指夹了血氧仪，重新夹好测是97，要紧吗", True),
+        ("孩子对花生过敏，吃到花生酱了，嗓子发紧说不出话，肾上腺素笔在学校没带", True),
+        ("奶奶烧炭取暖人叫不醒会不会一氧化碳中毒吗", True),
+        ("家里交不起医药费他喝了农药", True),
+        ("昨晚他吃了一整瓶降压药，我们现在等救护车，人已经醒了", True),
+        ("My dad was discharged last week after his bypass and since last night he has had crushing chest pain", True),
+        ("上个月我爸突然昏迷叫不醒，住了一周院已经出院了，今天想问下救护车费能报销吗", False),
+        ("孩子对花生过敏，想在家里备一支肾上腺素笔，去哪开", False),
+        ("透析前血钾一般6左右，这正常吗", False),
     ],
 )
 def test_a_setting_or_a_why_is_not_a_topic_and_a_comfort_is_read_for_what_it_says(text: str, alarmed: bool) -> None:
