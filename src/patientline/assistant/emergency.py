@@ -53,7 +53,8 @@ LABELS = (EMERGENCY, CALM)
 LEARNT = "learnt"  # the category of an alarm only the learnt opinion raised
 MODEL_MARGIN = 1.0  # chosen on sets 16 and 17 before learning from them, and on ordinary messages (docs/ASSISTANT.md)
 # above it the learnt opinion holds even against a topic, a joke or reassurance elsewhere in the message (only what
-# SETTLED says still sets it aside): chosen on sets 1–55 and the ordinary callers with the model of sets 1–53
+# SETTLED says still sets it aside): chosen on sets 1–55 and the ordinary callers with the model of sets 1–53, and
+# on the misses of sets 56 and 57 (docs/ASSISTANT.md)
 STRONG_MODEL_MARGIN = 3.0
 _NO_NEGATION = "[^\\s不没无未非]"
 GAP_TOKENS = {"<gap>": _NO_NEGATION + "{0,4}", "<longgap>": _NO_NEGATION + "{0,10}"}
