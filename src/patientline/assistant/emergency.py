@@ -493,24 +493,26 @@ class _Message:
 
 @dataclass(frozen=True)
 class Guard:
-    """The signs first; when none holds, the learnt second opinion (`model`): complement naive Bayes
-    over the phrase sets, raising the alarm when it leans to "emergency" by more than MODEL_MARGIN and nothing in
-    the message sets it aside (`_not_now`), or by more than STRONG_MODEL_MARGIN and the message is not SETTLED."""
+    """Nothing when the message is SETTLED; else the signs first and, when none holds, the learnt second opinion
+    (`model`): complement naive Bayes over the phrase sets, raising the alarm when it leans to "emergency" by more
+    than MODEL_MARGIN and nothing in the message sets it aside (`_not_now`), or by more than STRONG_MODEL_MARGIN.
+    Both read the message without the passages that tell of no emergency now (`_still_open`)."""
 
     model: ComplementBayes | None
 
     def alarm(self, text: str) -> Alarm | None:
         folded = LETTER_BY_LETTER.sub(lambda run: SPACES.sub("", run.group(0)), fold(text))
-        found = by_signs(folded)
+        if SETTLED.search(folded):
+            return None
+        still_open = _still_open(folded)
+        found = _signs_in(still_open)
         if found is not None or self.model is None:
             return found
-        likelihoods = self.model.log_likelihoods(_still_open(folded))
+        likelihoods = self.model.log_likelihoods(still_open)
         if not likelihoods:
             return None
         margin = likelihoods[EMERGENCY] - likelihoods[CALM]
-        if (margin > STRONG_MODEL_MARGIN and not SETTLED.search(folded)) or (
-            margin > MODEL_MARGIN and not _not_now(folded)
-        ):
+        if margin > STRONG_MODEL_MARGIN or (margin > MODEL_MARGIN and not _not_now(folded)):
             return Alarm(LEARNT, "")
         return None
 
@@ -526,16 +528,19 @@ def emergency_in(text: str) -> Alarm | None:
 
 
 def _not_now(folded: str) -> bool:
-    """What vetoes the learnt opinion: the message is about a topic, a joke, a figure of speech, learning, an old
-    complaint to book for, something long ago, or says all is well."""
-    return any(pattern.search(folded) for pattern in (TOPIC, REASSURED, JOKING, SETTLED, ROUTINE, FIGURATIVE, LONG_AGO))
+    """What vetoes a learnt opinion below STRONG_MODEL_MARGIN (SETTLED, read first, vetoes every opinion): the
+    message is about a topic, a joke, a figure of speech, an old complaint to book for, something long ago, or
+    says all is well."""
+    return any(pattern.search(folded) for pattern in (TOPIC, REASSURED, JOKING, ROUTINE, FIGURATIVE, LONG_AGO))
 
 
 def by_signs(folded: str) -> Alarm | None:
     """The first sign of an emergency happening now in the folded text, or None."""
-    if SETTLED.search(folded):
-        return None
-    folded = _still_open(folded)
+    return None if SETTLED.search(folded) else _signs_in(_still_open(folded))
+
+
+def _signs_in(folded: str) -> Alarm | None:
+    """The first sign in a message that is not SETTLED, with its passages of no emergency already cut out."""
     joking = bool(JOKING.search(folded)) and not NOT_JOKING.search(folded)
     message = _Message(
         bool(TOPIC.search(folded)),
